@@ -1,0 +1,151 @@
+"""The `hydrawatch` command line of `contracts/outputs.md`.
+
+Each command builds the settings once and runs the matching Prefect flow (`flows.commands`), so a
+command and a scheduled run do the same thing. An expected failure prints one line,
+`hydrawatch: <reason>`, and exits non-zero; nothing else is printed on failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from hydrawatch.errors import HydrawatchError
+
+app = typer.Typer(
+    name="hydrawatch",
+    help="Find hydra clusters of accounts distilling the model API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+STEPS = ("ingest", "features", "score", "publish")
+
+
+class Scale(StrEnum):
+    tiny = "tiny"
+    small = "small"
+    full = "full"
+
+
+def parse_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def parse_steps(value: str) -> tuple[str, ...]:
+    steps = tuple(s.strip() for s in value.split(",") if s.strip())
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown or not steps:
+        raise typer.BadParameter(
+            f"unknown step(s) {', '.join(unknown) or '(none)'}; choose from {','.join(STEPS)}"
+        )
+    # Steps always run in pipeline order, whatever order they were named in.
+    return tuple(s for s in STEPS if s in steps)
+
+
+DateOpt = Annotated[str, typer.Option(help="YYYY-MM-DD")]
+
+
+def _settings():
+    from hydrawatch.settings import Settings
+
+    return Settings()
+
+
+def _commands():
+    import flows.commands
+
+    return flows.commands
+
+
+@app.command()
+def simulate(
+    start: DateOpt,
+    days: Annotated[int, typer.Option(min=1, help="number of days to write")],
+    scale: Annotated[Scale, typer.Option(help="tiny, small or full")] = Scale.tiny,
+    seed: Annotated[int, typer.Option(help="same seed, same data")] = 7,
+):
+    """Write synthetic landing data (and the truth table) per the landing contract."""
+    _commands().simulate(_settings(), parse_date(start), days, scale.value, seed)
+
+
+@app.command()
+def daily(date: DateOpt):
+    """Ingest, features, score and publish one day."""
+    _commands().daily(_settings(), parse_date(date))
+
+
+@app.command()
+def backfill(
+    start: DateOpt,
+    end: DateOpt,
+    steps: Annotated[str, typer.Option(help="comma-separated subset of the steps")] = ",".join(
+        STEPS
+    ),
+):
+    """The daily steps over a range of days, in order; re-running is safe."""
+    first, last = parse_date(start), parse_date(end)
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}")
+    _commands().backfill(_settings(), first, last, parse_steps(steps))
+
+
+@app.command()
+def retrain(as_of: Annotated[str, typer.Option("--as-of", help="YYYY-MM-DD")]):
+    """Train on labels and features up to a day; register the version as `challenger`."""
+    _commands().retrain(_settings(), parse_date(as_of))
+
+
+@app.command()
+def promote(
+    version: Annotated[str | None, typer.Option(help="model version to promote")] = None,
+    force: Annotated[bool, typer.Option(help="override the promotion gate")] = False,
+    reason: Annotated[str | None, typer.Option(help="why the gate is overridden")] = None,
+):
+    """Move alias `champion` to the challenger (or to a version) if it passes the gate."""
+    if force and not (reason and reason.strip()):
+        raise typer.BadParameter("--force needs --reason: say why the gate is overridden")
+    _commands().promote(_settings(), version, force, reason)
+
+
+@app.command()
+def rollback():
+    """Move alias `champion` back to the previous champion."""
+    _commands().rollback(_settings())
+
+
+@app.command()
+def demo():
+    """On an empty machine: simulate, backfill, retrain, promote, run a day, show the list."""
+    _commands().demo(_settings())
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except HydrawatchError as err:
+        print(f"hydrawatch: {err}", file=sys.stderr)
+        return err.exit_code
+    except typer.Abort:
+        print("hydrawatch: aborted", file=sys.stderr)
+        return 130
+    except Exception as err:  # click usage errors carry their own exit code and message
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            return err.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

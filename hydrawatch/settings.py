@@ -1,0 +1,99 @@
+"""The one typed, frozen settings object.
+
+Built once per process (`Settings()` reads the environment) and passed down as fields. The names
+and embedded defaults of the first six settings are fixed by `contracts/outputs.md`; the rest are
+the project's own, all with `HYDRAWATCH_` environment variables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _is_uri(value: str) -> bool:
+    return "://" in value
+
+
+class Settings(BaseSettings):
+    """Where things live and how the pipeline behaves. Immutable once built."""
+
+    model_config = SettingsConfigDict(env_prefix="HYDRAWATCH_", frozen=True, extra="ignore")
+
+    # --- fixed by contracts/outputs.md ---------------------------------------------------------
+    landing: str = "./data/landing"
+    warehouse: str = "./data/warehouse"
+    exports: str = "./data/exports"
+    spark_master: str = "local[*]"
+    mlflow_tracking_uri: str = Field(
+        default="", validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "HYDRAWATCH_MLFLOW_URI")
+    )
+    prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
+
+    # --- the project's own ------------------------------------------------------------------------
+    # Local folder with the Delta jars resolved by infra/setup.sh; Spark loads them by spark.jars.
+    jars_dir: str = str(REPO_ROOT / ".jars")
+    spark_driver_memory: str = "6g"
+    spark_shuffle_partitions: int = Field(default=8, ge=1)
+    spark_ui: bool = True
+    # Folder for Spark event logs ("" = off); the bench reads them to say where time goes.
+    spark_event_log_dir: str = ""
+    # Ingest: a day whose share of quarantined usage lines passes this fails and commits nothing.
+    quarantine_max_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    # Ingest: events may arrive up to this many days after their UTC day (landing contract).
+    max_late_days: int = Field(default=3, ge=0)
+    # Registry name of the account classifier.
+    model_name: str = "hydrawatch-account-classifier"
+    mlflow_experiment: str = "hydrawatch"
+    # Optional downstream webhook; the secret only ever comes from the environment.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # Where the simulator writes its truth table (never inside the landing root).
+    truth: str = "./data/truth"
+
+    @field_validator("landing", "warehouse", "exports", "truth")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/") or value
+
+    # --- derived locations --------------------------------------------------------------------
+    def table(self, name: str) -> str:
+        """Location of a Delta table under the warehouse root, e.g. `table("bronze/usage_events")`."""
+        return f"{self.warehouse_uri}/{name}"
+
+    @property
+    def landing_uri(self) -> str:
+        return self._absolute(self.landing)
+
+    @property
+    def warehouse_uri(self) -> str:
+        return self._absolute(self.warehouse)
+
+    @property
+    def exports_uri(self) -> str:
+        return self._absolute(self.exports)
+
+    @property
+    def truth_uri(self) -> str:
+        return self._absolute(self.truth)
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking and registry URI; embedded default: SQLite under ./data/mlflow."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        db = Path("./data/mlflow").resolve() / "mlflow.db"
+        return f"sqlite:///{db}"
+
+    @property
+    def is_local_master(self) -> bool:
+        return self.spark_master.startswith("local")
+
+    @staticmethod
+    def _absolute(value: str) -> str:
+        # Spark resolves relative paths against its own working dir; make them explicit.
+        return value if _is_uri(value) else str(Path(value).resolve())

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up of a fresh machine: a virtual environment with the locked Python
+# packages, the project installed editable (the `hydrawatch` console script), and the Delta jars
+# resolved with Maven from infra/pom.xml into .jars/ (git-ignored). Nothing downloads at run time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+py=${PYTHON:-python3}
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is not installed; $2" >&2; exit 1; }; }
+need "$py" "install Python 3.11 or 3.12"
+need java "install a Java 17 runtime (Spark 4 needs it)"
+need mvn "install Maven (it resolves the Delta jars from infra/pom.xml)"
+
+stamp_py=.venv/.hydrawatch-installed
+want_py=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
+if [ ! -f "$stamp_py" ] || [ "$(cat "$stamp_py")" != "$want_py" ]; then
+  echo "setup: installing Python packages into .venv (about a minute on a fresh machine)"
+  [ -x .venv/bin/python ] || "$py" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check "uv==0.13.8"
+  .venv/bin/uv pip install -q --python .venv/bin/python -r requirements.lock
+  .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+  echo "$want_py" > "$stamp_py"
+fi
+
+stamp_jars=.jars/.resolved
+want_jars=$(sha256sum infra/pom.xml | cut -c1-16)
+if [ ! -f "$stamp_jars" ] || [ "$(cat "$stamp_jars")" != "$want_jars" ]; then
+  echo "setup: resolving the Delta jars with Maven into .jars/"
+  rm -rf .jars
+  # Only Delta's own jars: Spark, Hadoop, Jackson and Parquet come with pyspark and must not be
+  # shadowed by older copies from Delta's transitive dependencies.
+  mvn -q -B -f infra/pom.xml dependency:copy-dependencies \
+      -DoutputDirectory="$root/.jars" -DincludeGroupIds=io.delta
+  ls .jars/delta-spark_*.jar >/dev/null
+  echo "$want_jars" > "$stamp_jars"
+fi
