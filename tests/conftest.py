@@ -29,7 +29,7 @@ os.environ.update(
         "HYDRAWATCH_SPARK_MASTER": "local[2]",
         "HYDRAWATCH_SPARK_SHUFFLE_PARTITIONS": "2",
         "HYDRAWATCH_SPARK_UI": "false",
-        "HYDRAWATCH_SPARK_DRIVER_MEMORY": "3g",
+        "HYDRAWATCH_SPARK_DRIVER_MEMORY": "2g",
     }
 )
 (_SESSION_TMP / "mlflow").mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ def _make_settings(root: Path, **overrides):
         "spark_master": "local[2]",
         "spark_shuffle_partitions": 2,
         "spark_ui": False,
-        "spark_driver_memory": "3g",
+        "spark_driver_memory": "2g",
     }
     values.update(overrides)
     return Settings(**values)
