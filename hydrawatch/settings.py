@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     # Where the simulator writes its truth table (never inside the landing root).
     truth: str = "./data/truth"
+    # Orchestration (flows/): one writer per day. "prefect" = a Prefect global concurrency limit
+    # per day (needs a Prefect server: its leases expire when a holder dies); "file" = an OS file
+    # lock under <warehouse>/_locks (one machine, local warehouse only); "auto" = prefect when
+    # PREFECT_API_URL is set, else file.
+    day_lock: str = Field(default="auto", pattern="^(auto|prefect|file)$")
+    # How long a second run for the same day waits for the first before it stops with a reason.
+    day_lock_wait_seconds: float = Field(default=900.0, ge=0.0)
+    # Cron (UTC) of the served `daily` deployment; the run date is the scheduled day.
+    daily_cron: str = "0 23 * * *"
+    # Drift: population stability index past this bound raises the day's drift flag.
+    drift_psi_bound: float = Field(default=0.25, gt=0.0)
+    drift_bins: int = Field(default=10, ge=2)
 
     @field_validator("landing", "warehouse", "exports", "truth")
     @classmethod

@@ -19,3 +19,7 @@ FEATURES_ACCOUNT = "gold/account_features"  # partitioned by feature_date
 # scoring and publishing (contract)
 GOLD_ACCOUNT_SCORES = "gold/account_scores"
 GOLD_SUSPICIOUS_ACCOUNTS = "gold/suspicious_accounts"
+
+# orchestration and monitoring (flows/)
+FLOW_PROGRESS = "meta/flow_progress"  # (day, step) completed with which inputs fingerprint
+DRIFT = "meta/drift"  # partitioned by score_date: PSI per feature and of the score
