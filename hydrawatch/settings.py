@@ -66,6 +66,24 @@ class Settings(BaseSettings):
     # Drift: population stability index past this bound raises the day's drift flag.
     drift_psi_bound: float = Field(default=0.25, gt=0.0)
     drift_bins: int = Field(default=10, ge=2)
+    # Features, shared-infrastructure graph: an item (IP /24 or /48, ASN, payment fingerprint,
+    # e-mail domain, system prompt, user agent) shared by more accounts than this makes no edges;
+    # big clouds and popular SDKs would otherwise join everyone into one giant component.
+    features_item_max_accounts: int = Field(default=100, ge=2)
+    # Features: bound on label-propagation rounds of the connected-components step.
+    features_cc_max_iter: int = Field(default=20, ge=1)
+    # Features, coordination (SynchroTrap): accounts whose (template, hour) action sets have a
+    # Jaccard similarity at or above this are linked.
+    features_coord_min_jaccard: float = Field(default=0.5, gt=0.0, le=1.0)
+    # Coordination: accounts with fewer distinct actions on the day are not compared (a single
+    # shared action says nothing about synchronisation).
+    features_coord_min_actions: int = Field(default=3, ge=1)
+    # Coordination: an action done by more accounts than this (a popular template in a busy hour)
+    # is dropped before hashing; it would make LSH buckets, and the candidate pairs, quadratic.
+    features_coord_max_action_accounts: int = Field(default=500, ge=2)
+    # Coordination: MinHash hash tables (more = fewer missed pairs, more candidates) and seed.
+    features_lsh_tables: int = Field(default=5, ge=1)
+    features_seed: int = 7
 
     @field_validator("landing", "warehouse", "exports", "truth")
     @classmethod

@@ -15,6 +15,7 @@ INGEST_AUDIT = "meta/ingest_audit"  # one row per delivery day and feed
 # silver and features
 SILVER_ACCOUNT_DAILY = "silver/account_daily"  # per account and event_date partial aggregates
 FEATURES_ACCOUNT = "gold/account_features"  # partitioned by feature_date
+FEATURES_RUNS = "meta/features_runs"  # per (kind, day): what a silver/gold day was computed from
 
 # scoring and publishing (contract)
 GOLD_ACCOUNT_SCORES = "gold/account_scores"
