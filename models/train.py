@@ -1,0 +1,157 @@
+"""Fit the account classifier on bounded, already split pandas frames: LightGBM, then calibration.
+
+Promise: same frames + same seed -> byte-identical booster, calibration and threshold
+(`deterministic=True`, fixed `num_threads`, row-wise histograms). Class imbalance is handled by
+`scale_pos_weight` (negative/positive weight ratio, capped), early stopping watches the validation
+slice, isotonic calibration and the threshold for the target precision use the calibration slice.
+No I/O here; jobs/retrain.py assembles the frames and logs the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hydrawatch.errors import HydrawatchError
+from models.metrics import ThresholdChoice, choose_threshold
+from models.pyfunc import Calibration, ModelBundle, score_frame
+
+# The weight of positives is capped: beyond ~50 the trees chase a handful of labelled accounts.
+MAX_SCALE_POS_WEIGHT = 50.0
+# Fixed so a run is reproducible on any machine, whatever its core count.
+NUM_THREADS = 2
+NUM_BOOST_ROUND = 400
+EARLY_STOPPING_ROUNDS = 30
+
+
+class TrainingDataError(HydrawatchError):
+    """The training set cannot support a model (too few labels, a slice without a class)."""
+
+
+@dataclass
+class Slice:
+    """One split of the training set: features, labels (1 = distillation) and sample weights."""
+
+    x: pd.DataFrame
+    y: np.ndarray
+    w: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, feature_names: list[str], label="label", weight="weight"):
+        w = frame[weight].to_numpy(float) if weight in frame else np.ones(len(frame))
+        return cls(frame[feature_names].astype("float64"), frame[label].to_numpy(int), w)
+
+    @property
+    def positives(self) -> int:
+        return int(self.y.sum())
+
+    @property
+    def negatives(self) -> int:
+        return int(len(self.y) - self.y.sum())
+
+
+@dataclass
+class FitResult:
+    bundle: ModelBundle
+    booster: object
+    params: dict
+    best_iteration: int
+    threshold: ThresholdChoice
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return score_frame(self.booster, self.bundle.calibration, self.bundle.feature_names, frame)
+
+
+def lgb_params(seed: int, scale_pos_weight: float, overrides: dict | None = None) -> dict:
+    params = {
+        "objective": "binary",
+        "metric": ["average_precision", "binary_logloss"],
+        "learning_rate": 0.05,
+        "num_leaves": 31,
+        "min_data_in_leaf": 20,
+        "min_sum_hessian_in_leaf": 1e-3,
+        "feature_fraction": 0.9,
+        "bagging_fraction": 0.9,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "scale_pos_weight": scale_pos_weight,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": NUM_THREADS,
+        "verbosity": -1,
+    }
+    params.update(overrides or {})
+    return params
+
+
+def fit_isotonic(raw: np.ndarray, y: np.ndarray, w: np.ndarray) -> Calibration:
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+    iso.fit(raw, y, sample_weight=w)
+    return Calibration(
+        tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_)
+    )
+
+
+def fit(
+    train: Slice,
+    valid: Slice,
+    calib: Slice,
+    feature_names: list[str],
+    *,
+    feature_set_version: str,
+    target_precision: float = 0.99,
+    seed: int = 7,
+    params: dict | None = None,
+    num_boost_round: int = NUM_BOOST_ROUND,
+) -> FitResult:
+    """Train, early-stop on `valid`, calibrate and pick the threshold on `calib`."""
+    import lightgbm as lgb
+
+    for name, part in (("train", train), ("validation", valid), ("calibration", calib)):
+        if part.positives == 0 or part.negatives == 0:
+            raise TrainingDataError(
+                f"the {name} slice has {part.positives} distillation and {part.negatives} other "
+                "rows; it needs both: retrain later, with more labelled campaigns"
+            )
+    pos_w = float((train.w * train.y).sum())
+    neg_w = float((train.w * (1 - train.y)).sum())
+    spw = float(min(MAX_SCALE_POS_WEIGHT, max(1.0, neg_w / pos_w)))
+    full_params = lgb_params(seed, spw, params)
+
+    dtrain = lgb.Dataset(
+        train.x, label=train.y, weight=train.w, feature_name=feature_names, free_raw_data=False
+    )
+    dvalid = lgb.Dataset(valid.x, label=valid.y, weight=valid.w, reference=dtrain)
+    booster = lgb.train(
+        full_params,
+        dtrain,
+        num_boost_round=num_boost_round,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
+        callbacks=[
+            lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+        ],
+    )
+    best = int(booster.best_iteration or booster.current_iteration())
+    # Keep only the trees early stopping chose; the saved text is what scoring will load.
+    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+    raw_calib = np.asarray(booster.predict(calib.x.to_numpy(np.float64), raw_score=True))
+    calibration = fit_isotonic(raw_calib, calib.y, calib.w)
+    calibrated = calibration.apply(raw_calib)
+    choice = choose_threshold(calib.y, calibrated, target_precision, calib.w)
+
+    bundle = ModelBundle(
+        booster_text=booster.model_to_string(),
+        calibration=calibration,
+        feature_names=list(feature_names),
+        threshold=choice.threshold,
+        feature_set_version=feature_set_version,
+        target_precision=target_precision,
+    )
+    return FitResult(bundle, booster, full_params, best, choice)
