@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     # Coordination: MinHash hash tables (more = fewer missed pairs, more candidates) and seed.
     features_lsh_tables: int = Field(default=5, ge=1)
     features_seed: int = 7
+    # Training (models/, jobs/retrain.py): precision the decision threshold is chosen for.
+    target_precision: float = Field(default=0.99, gt=0.0, lt=1.0)
+    # Training: unlabelled accounts enter as negatives through a deterministic sample of at most
+    # this many (bounds what reaches the driver; docs/model.md says why they are used at all).
+    train_unlabelled_sample: int = Field(default=50_000, ge=0)
+    train_seed: int = 7
+    # Promotion gate: the recent labelled period both models are compared on, in feature days.
+    gate_period_days: int = Field(default=14, ge=1)
 
     @field_validator("landing", "warehouse", "exports", "truth")
     @classmethod
