@@ -1,0 +1,333 @@
+"""Pure transforms of daily scoring and publishing: DataFrame + scalars in, DataFrame out.
+
+What this module promises:
+- `feature_columns` / `check_model_matches`: which columns of gold/account_features are features,
+  and a refusal (`ModelFeatureMismatch`) when a model was trained on another feature set.
+- `cluster_rollup`: the roll-up rule. A coordination cluster (`coord_cluster_id`) or a
+  shared-infrastructure cluster (`infra_cluster_id`) in which at least `ROLLUP_MIN_FLAGGED`
+  accounts AND at least the share `ROLLUP_MIN_SHARE` of the day's scored members are flagged by
+  score has all its other members flagged too, with the reason
+  "member of flagged <kind> cluster <id> (k of n flagged)". Cluster sizes count the accounts scored
+  that day (the accounts active in the feature window), so the bound is over what was seen.
+- `reason_codes`: for each account the `TOP_REASONS` features with the largest positive
+  contribution to its score, largest first, with their values (contract column `reasons`), and a
+  sentence an analyst reads (`reasons_text`), using the catalogue's meaning text when the feature
+  catalogue is importable.
+- `risk_tier`: critical / high / medium from score bands and cluster size (constants below).
+- `first_flagged_dates`: the first day each account was flagged, from the scores history.
+
+Nothing here reads or writes storage; the jobs in jobs/score.py and jobs/publish.py do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from hydrawatch.errors import HydrawatchError
+
+# Columns of gold/account_features that are not model features (docs/architecture.md).
+FEATURE_META_COLUMNS = (
+    "account_id",
+    "feature_date",
+    "feature_set_version",
+    "infra_cluster_id",
+    "coord_cluster_id",
+)
+CONTRIB_PREFIX = "contrib__"
+
+# --- cluster roll-up --------------------------------------------------------------------------
+# A cluster is rolled up only when BOTH hold. The absolute minimum keeps two flagged accounts
+# that happen to share a big cloud range from dragging in hundreds of strangers; the share keeps
+# a large mixed cluster (a campus network, a reseller) from being flagged on the strength of a
+# handful of bad members. Hydra clusters of the threat model are mostly bad, so they pass both.
+ROLLUP_MIN_FLAGGED = 3
+ROLLUP_MIN_SHARE = 0.5
+# Coordination evidence (same templates at the same time) is stronger than shared infrastructure,
+# so when an account's clusters of both kinds are rolled up, the coordination one is reported.
+CLUSTER_KINDS = (("coordination", "coord_cluster_id"), ("infrastructure", "infra_cluster_id"))
+
+# --- reasons ----------------------------------------------------------------------------------
+TOP_REASONS = 5
+
+# --- risk tiers (scores are calibrated probabilities, so bands are in probability terms) -------
+CRITICAL_SCORE = 0.9
+HIGH_SCORE = 0.7
+# A flagged account in a large cluster is a campaign, whatever its own score says.
+CRITICAL_CLUSTER_SIZE = 50
+HIGH_CLUSTER_SIZE = 10
+
+
+class ModelFeatureMismatch(HydrawatchError):
+    """The champion model was trained on another feature set than the feature table holds."""
+
+
+def feature_columns(columns: Iterable[str]) -> list[str]:
+    """The feature columns of a gold/account_features frame, in table order."""
+    return [c for c in columns if c not in FEATURE_META_COLUMNS]
+
+
+def check_model_matches(
+    model_feature_names: Sequence[str],
+    model_feature_set_version: str | None,
+    table_feature_names: Sequence[str],
+    table_feature_set_versions: Sequence[str],
+    model_label: str,
+) -> None:
+    """Raise ModelFeatureMismatch unless the model can score the table's features as trained.
+
+    The feature set versions must be equal and every feature the model needs must be a column of
+    the table (a model may use a subset of the catalogue; it may not use a column that is gone).
+    """
+    versions = sorted({v for v in table_feature_set_versions if v is not None})
+    hint = "retrain on the current features (`hydrawatch retrain --as-of D`, then `hydrawatch promote`)"
+    if len(versions) != 1:
+        raise ModelFeatureMismatch(
+            f"the feature table holds feature_set_version {versions or 'none'} for the day, "
+            f"expected exactly one; recompute the day's features"
+        )
+    if model_feature_set_version != versions[0]:
+        raise ModelFeatureMismatch(
+            f"{model_label} was trained on feature_set_version {model_feature_set_version!r} but "
+            f"the feature table holds {versions[0]!r}; refusing to score with it: {hint}"
+        )
+    missing = [f for f in model_feature_names if f not in set(table_feature_names)]
+    if not model_feature_names or missing:
+        raise ModelFeatureMismatch(
+            f"{model_label} needs features missing from the feature table "
+            f"({', '.join(missing[:5]) or 'no feature names recorded'}"
+            f"{', ...' if len(missing) > 5 else ''}); refusing to score with it: {hint}"
+        )
+
+
+def features_for_day(features: DataFrame, day: dt.date, feature_names: Sequence[str]) -> DataFrame:
+    """account_id, the cluster ids and the model's features (as double) for one feature_date."""
+    return features.where(F.col("feature_date") == F.lit(day)).select(
+        "account_id",
+        "infra_cluster_id",
+        "coord_cluster_id",
+        *[F.col(f).cast("double").alias(f) for f in feature_names],
+    )
+
+
+def flag_by_score(scored: DataFrame, threshold: float) -> DataFrame:
+    """Adds `flagged_by_score`: score at or above the model's threshold."""
+    return scored.withColumn("flagged_by_score", F.col("score") >= F.lit(float(threshold)))
+
+
+def cluster_rollup(
+    scored: DataFrame,
+    min_flagged: int = ROLLUP_MIN_FLAGGED,
+    min_share: float = ROLLUP_MIN_SHARE,
+) -> DataFrame:
+    """Apply the roll-up rule to a frame with account_id, flagged_by_score and the cluster ids.
+
+    Adds, per account: `<kind>_cluster_size` and `<kind>_cluster_flagged` for both kinds,
+    `flagged` (by score or by roll-up), `flagged_by` ('score', 'cluster' or null),
+    `cluster_kind`, `cluster_id`, `cluster_size`, `cluster_flagged` (the cluster reported for the
+    account: the rolled-up cluster, else its coordination cluster when it has other members, else
+    its infrastructure cluster when it has other members, else null / size 1) and `rollup_reason`.
+    A null cluster id is no cluster.
+    """
+    out = scored
+    for kind, col in CLUSTER_KINDS:
+        w = Window.partitionBy(col)
+        size = F.when(F.col(col).isNull(), F.lit(1)).otherwise(F.count(F.lit(1)).over(w))
+        flagged = F.when(F.col(col).isNull(), F.col("flagged_by_score").cast("int")).otherwise(
+            F.sum(F.col("flagged_by_score").cast("int")).over(w)
+        )
+        out = out.withColumn(f"{kind}_cluster_size", size.cast("bigint")).withColumn(
+            f"{kind}_cluster_flagged", flagged.cast("bigint")
+        )
+
+    def rolled(kind: str, col: str) -> Column:
+        k, n = F.col(f"{kind}_cluster_flagged"), F.col(f"{kind}_cluster_size")
+        return (
+            F.col(col).isNotNull()
+            & (n > 1)
+            & (k >= F.lit(min_flagged))
+            & (k.cast("double") >= F.lit(float(min_share)) * n.cast("double"))
+        )
+
+    def pick(field: str, value_for_kind) -> Column:
+        # The reported cluster: rolled-up coordination, rolled-up infrastructure, then any
+        # coordination / infrastructure cluster with other members, in that order.
+        expr = F.lit(None)
+        order = [(kind, col, rolled(kind, col)) for kind, col in CLUSTER_KINDS] + [
+            (kind, col, F.col(f"{kind}_cluster_size") > 1) for kind, col in CLUSTER_KINDS
+        ]
+        for kind, col, cond in reversed(order):
+            expr = F.when(cond, value_for_kind(kind, col)).otherwise(expr)
+        return expr.alias(field)
+
+    any_rolled = rolled(*CLUSTER_KINDS[0]) | rolled(*CLUSTER_KINDS[1])
+    out = out.select(
+        "*",
+        pick("cluster_kind", lambda kind, col: F.lit(kind)),
+        pick("cluster_id", lambda kind, col: F.col(col).cast("string")),
+        pick("cluster_size", lambda kind, col: F.col(f"{kind}_cluster_size")),
+        pick("cluster_flagged", lambda kind, col: F.col(f"{kind}_cluster_flagged")),
+    )
+    out = (
+        out.withColumn("cluster_size", F.coalesce(F.col("cluster_size").cast("bigint"), F.lit(1)))
+        .withColumn(
+            "cluster_flagged",
+            F.coalesce(
+                F.col("cluster_flagged").cast("bigint"), F.col("flagged_by_score").cast("bigint")
+            ),
+        )
+        .withColumn("flagged", F.col("flagged_by_score") | any_rolled)
+        .withColumn(
+            "flagged_by",
+            F.when(F.col("flagged_by_score"), F.lit("score")).when(any_rolled, F.lit("cluster")),
+        )
+        .withColumn(
+            "rollup_reason",
+            F.when(
+                any_rolled,
+                F.format_string(
+                    "member of flagged %s cluster %s (%d of %d flagged)",
+                    F.col("cluster_kind"),
+                    F.col("cluster_id"),
+                    F.col("cluster_flagged"),
+                    F.col("cluster_size"),
+                ),
+            ),
+        )
+    )
+    return out
+
+
+def feature_phrases(feature_names: Sequence[str]) -> dict[str, str]:
+    """Feature name -> words an analyst understands: the catalogue's meaning, else the name.
+
+    The catalogue (features.catalogue.FEATURES) is built by the features part; entries are read
+    duck-typed (attributes `name` / `meaning`, or a tuple (name, meaning, ...)).
+    """
+    phrases = {f: f.replace("_", " ") for f in feature_names}
+    try:
+        from features.catalogue import FEATURES  # type: ignore[import-not-found]
+    except ImportError:
+        return phrases
+    for entry in FEATURES:
+        if isinstance(entry, Mapping):
+            name, meaning = entry.get("name"), entry.get("meaning")
+        elif hasattr(entry, "name"):
+            name, meaning = entry.name, getattr(entry, "meaning", None)
+        else:
+            name, meaning = (*tuple(entry), None, None)[:2]
+        if name in phrases and meaning:
+            phrases[name] = " ".join(str(meaning).split())
+    return phrases
+
+
+def reason_codes(
+    scored: DataFrame,
+    feature_names: Sequence[str],
+    phrases: Mapping[str, str] | None = None,
+    top: int = TOP_REASONS,
+) -> DataFrame:
+    """Adds `reasons` array<struct<feature, value, contribution>> and `reasons_text`.
+
+    Expects the feature columns and `contrib__<feature>` columns (and `rollup_reason` if the
+    roll-up ran). Only features that pushed the score up (contribution > 0) are reasons; ties
+    on contribution are broken by feature name so the order is deterministic. `reasons_text`
+    joins "<phrase> = <value> (+<contribution>)" items with "; " and ends with the roll-up
+    reason when there is one.
+    """
+    phrases = {**feature_phrases(feature_names), **(phrases or {})}
+    items = F.array(
+        *[
+            F.struct(
+                (-F.col(f"{CONTRIB_PREFIX}{f}")).alias("neg"),
+                F.lit(f).alias("feature"),
+                F.col(f).cast("double").alias("value"),
+                F.col(f"{CONTRIB_PREFIX}{f}").cast("double").alias("contribution"),
+            )
+            for f in feature_names
+        ]
+    )
+    positive = F.filter(items, lambda x: x["contribution"] > 0)
+    top_items = F.slice(F.sort_array(positive), 1, top)
+    reasons = F.transform(
+        top_items,
+        lambda x: F.struct(
+            x["feature"].alias("feature"),
+            x["value"].alias("value"),
+            x["contribution"].alias("contribution"),
+        ),
+    )
+    phrase_map = F.create_map(*[F.lit(v) for kv in sorted(phrases.items()) for v in kv])
+    words = F.transform(
+        reasons,
+        lambda r: F.format_string(
+            "%s = %s (+%s)",
+            F.coalesce(phrase_map[r["feature"]], r["feature"]),
+            F.format_number(r["value"], 3),
+            F.format_number(r["contribution"], 2),
+        ),
+    )
+    rollup = F.col("rollup_reason") if "rollup_reason" in scored.columns else F.lit(None)
+    text = F.array_join(F.concat(words, F.array(rollup.cast("string"))), "; ")
+    return scored.withColumn("reasons", reasons).withColumn("reasons_text", text)
+
+
+def risk_tier(score: Column, cluster_size: Column) -> Column:
+    """critical / high / medium for a flagged account, from its score and its cluster size."""
+    return (
+        F.when(
+            (score >= F.lit(CRITICAL_SCORE)) | (cluster_size >= F.lit(CRITICAL_CLUSTER_SIZE)),
+            F.lit("critical"),
+        )
+        .when((score >= F.lit(HIGH_SCORE)) | (cluster_size >= F.lit(HIGH_CLUSTER_SIZE)), "high")
+        .otherwise(F.lit("medium"))
+    )
+
+
+def first_flagged_dates(scores_history: DataFrame, day: dt.date) -> DataFrame:
+    """account_id, first_flagged_date: the earliest score_date <= day on which it was flagged."""
+    return (
+        scores_history.where((F.col("score_date") <= F.lit(day)) & F.col("flagged"))
+        .groupBy("account_id")
+        .agg(F.min("score_date").alias("first_flagged_date"))
+    )
+
+
+def suspicious_accounts(
+    flagged_details: DataFrame,
+    accounts_snapshot: DataFrame,
+    first_flagged: DataFrame,
+    day: dt.date,
+) -> DataFrame:
+    """The day's rows of gold/suspicious_accounts (contract columns first, then extras).
+
+    `flagged_details`: the day's flagged accounts as the score job recorded them;
+    `accounts_snapshot`: account_id, org_id for the day (no personal column is read);
+    `first_flagged`: account_id, first_flagged_date. An account that is flagged today and has no
+    earlier flag gets today as its first flagged date.
+    """
+    orgs = accounts_snapshot.select("account_id", "org_id")
+    return (
+        flagged_details.join(orgs, "account_id", "left")
+        .join(first_flagged, "account_id", "left")
+        .select(
+            F.lit(day).alias("score_date"),
+            "account_id",
+            F.col("org_id").cast("string").alias("org_id"),
+            F.col("score").cast("double").alias("score"),
+            risk_tier(F.col("score"), F.col("cluster_size")).alias("risk_tier"),
+            F.col("cluster_id").cast("string").alias("cluster_id"),
+            F.col("cluster_size").cast("bigint").alias("cluster_size"),
+            "reasons",
+            F.col("model_version").cast("string").alias("model_version"),
+            F.col("threshold").cast("double").alias("threshold"),
+            F.coalesce(F.col("first_flagged_date"), F.lit(day)).alias("first_flagged_date"),
+            F.col("model_name").cast("string").alias("model_name"),
+            "flagged_by",
+            "cluster_kind",
+            "reasons_text",
+        )
+    )
