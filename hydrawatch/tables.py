@@ -20,6 +20,10 @@ FEATURES_RUNS = "meta/features_runs"  # per (kind, day): what a silver/gold day 
 # scoring and publishing (contract)
 GOLD_ACCOUNT_SCORES = "gold/account_scores"
 GOLD_SUSPICIOUS_ACCOUNTS = "gold/suspicious_accounts"
+# score -> publish hand-over (project's own): the day's flagged accounts with contributions turned
+# into reasons and the cluster that flagged them; keeps gold/account_scores to its contract columns.
+FLAG_DETAILS = "gold/flag_details"  # partitioned by score_date
+WEBHOOK_DELIVERIES = "meta/webhook_deliveries"  # one row per (score_date, model_version) sent
 
 # orchestration and monitoring (flows/)
 FLOW_PROGRESS = "meta/flow_progress"  # (day, step) completed with which inputs fingerprint
