@@ -123,12 +123,28 @@ def rollback():
 
 
 @app.command()
-def demo():
+def demo(
+    start: Annotated[str, typer.Option(help="first simulated day, YYYY-MM-DD")] = "2026-02-01",
+    days: Annotated[int, typer.Option(min=3, help="days to simulate")] = 14,
+    seed: Annotated[int, typer.Option(help="same seed, same data")] = 7,
+):
     """On an empty machine: simulate, backfill, retrain, promote, run a day, show the list."""
-    _commands().demo(_settings())
+    _commands().demo(_settings(), parse_date(start), days, seed)
+
+
+@app.command()
+def serve():
+    """Serve the deployments (daily on its cron schedule) until Ctrl-C; PREFECT_API_URL or embedded."""
+    _commands().serve(_settings())
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Prefect's console logging would drown the one-line messages; its run logs still reach the
+    # Prefect API. Set before anything imports Prefect.
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
     try:
         app(args=argv, standalone_mode=False)
     except HydrawatchError as err:

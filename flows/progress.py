@@ -1,0 +1,131 @@
+"""Which (day, step) pairs have completed, for which inputs: `meta/flow_progress`.
+
+Lets a backfill continue where it stopped. A row says: step S of day D finished with inputs
+fingerprint F. The fingerprint of a day is its landing files (names, sizes, modification times,
+for every per-day feed plus the release calendar) and, for score and publish, the champion model
+version. A run skips a (day, step) only while everything before it in the run was skipped too
+and the recorded fingerprint matches; from the first step it has to run, it runs everything
+after it, because later days' windows read the earlier days. Running a step removes the records
+of that step and of everything after it (later days included), so the table never
+claims a day is done on inputs that have since changed. Recording and forgetting happen in one
+Delta MERGE at the end of each day (`settle`), so a run killed mid-day leaves the records of the
+previous consistent state.
+
+The table is tiny (days x 4 rows); reading it whole on the driver is bounded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from hydrawatch import tables
+from hydrawatch.contracts import FEEDS
+from hydrawatch.settings import Settings
+
+STEPS = ("ingest", "features", "score", "publish")
+SCHEMA = "day date, step string, step_rank int, fingerprint string, flow_run_id string"
+# What a step's output depends on besides the landing files.
+NEEDS_MODEL = {"score", "publish"}
+
+
+def _list_files(spark, uri: str) -> list[tuple[str, int, int]]:
+    """(name, size, mtime) of the files under `uri`, through Hadoop so URIs work too."""
+    jvm = spark._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return []
+    if fs.getFileStatus(path).isFile():
+        st = fs.getFileStatus(path)
+        return [(st.getPath().getName(), st.getLen(), st.getModificationTime())]
+    out = []
+    for st in fs.listStatus(path):
+        if st.isFile():
+            out.append((st.getPath().getName(), st.getLen(), st.getModificationTime()))
+    return sorted(out)
+
+
+def landing_fingerprint(spark, settings: Settings, day: dt.date) -> str:
+    parts = []
+    for feed in FEEDS.values():
+        uri = (
+            f"{settings.landing_uri}/{feed.name}/date={day.isoformat()}"
+            if feed.per_day
+            else f"{settings.landing_uri}/{feed.name}.jsonl"
+        )
+        parts.append((feed.name, _list_files(spark, uri)))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def step_fingerprint(landing_fp: str, step: str, champion: str | None) -> str:
+    model = f"|model={champion}" if step in NEEDS_MODEL else ""
+    return f"{landing_fp}{model}"
+
+
+def _exists(spark, settings: Settings) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, settings.table(tables.FLOW_PROGRESS))
+
+
+def completed(spark, settings: Settings) -> dict[tuple[dt.date, str], str]:
+    """{(day, step): fingerprint} of every recorded completion."""
+    if not _exists(spark, settings):
+        return {}
+    rows = (
+        spark.read.format("delta")
+        .load(settings.table(tables.FLOW_PROGRESS))
+        .select("day", "step", "fingerprint")
+        .collect()
+    )
+    return {(r.day, r.step): r.fingerprint for r in rows}
+
+
+def settle(
+    spark,
+    settings: Settings,
+    day: dt.date,
+    done: list[tuple[str, str]],
+    first_ran: str | None,
+    flow_run_id: str,
+) -> None:
+    """After a day: record the (step, fingerprint) pairs in `done` and forget what they replaced.
+
+    One Delta MERGE: upsert the completed steps; delete the records of `first_ran` and every later
+    step of `day` that did not complete, and of every later day (their inputs include this day).
+    """
+    if first_ran is None:
+        return
+    rows = [(day, step, STEPS.index(step), fp, flow_run_id) for step, fp in done]
+    source = spark.createDataFrame(rows, SCHEMA)
+    path = settings.table(tables.FLOW_PROGRESS)
+    if not _exists(spark, settings):
+        if rows:
+            source.coalesce(1).write.format("delta").mode("append").save(path)
+        return
+    from delta.tables import DeltaTable
+
+    rank = STEPS.index(first_ran)
+    stale = f"t.day > DATE'{day.isoformat()}' OR (t.day = DATE'{day.isoformat()}' AND t.step_rank >= {rank})"
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(source.alias("s"), "t.day = s.day AND t.step = s.step")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete(condition=stale)
+        .execute()
+    )
+
+
+def champion_version(settings: Settings) -> str | None:
+    """The registered version holding alias `champion`, or None."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(settings.model_name, "champion").version)
+    except MlflowException:
+        return None

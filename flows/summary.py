@@ -1,0 +1,118 @@
+"""The markdown summary a run leaves as a Prefect artifact (pure: results in, text out).
+
+The headline answers what an operator asks about a day: rows in, quarantined, accounts scored,
+flagged, new clusters, model version, drift, and where the tables and the MLflow run are. The
+jobs' result dataclasses are read by field name (`HEADLINE`), so a job can add fields without
+breaking the summary; every scalar field of every step is listed under "Steps" as well. Result
+fields hold counts and identifiers only: nothing personal reaches an artifact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from hydrawatch import tables
+from hydrawatch.settings import Settings
+
+# headline line -> (step, candidate field names, first present wins)
+HEADLINE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "rows in": ("ingest", ("rows_in", "lines", "lines_in", "events_in", "rows_read")),
+    "events kept": ("ingest", ("kept", "events_kept", "rows_kept", "rows_written")),
+    "quarantined": ("ingest", ("quarantined", "rows_quarantined", "lines_quarantined")),
+    "accounts with features": ("features", ("accounts", "rows", "rows_written")),
+    "accounts scored": ("score", ("accounts_scored", "scored", "rows", "rows_written")),
+    "flagged": ("score", ("flagged", "accounts_flagged", "rows_flagged")),
+    "new clusters": ("score", ("new_clusters", "clusters_new")),
+    "model version": ("score", ("model_version",)),
+    "published": ("publish", ("rows", "rows_published", "published", "rows_written")),
+    "export": ("publish", ("export_dir", "export_path", "path")),
+    "MLflow run": ("retrain", ("run_id", "mlflow_run_id")),
+}
+
+TABLES_BY_STEP = {
+    "ingest": (tables.BRONZE_USAGE_EVENTS, tables.BRONZE_QUARANTINE, tables.INGEST_AUDIT),
+    "features": (tables.FEATURES_ACCOUNT,),
+    "score": (tables.GOLD_ACCOUNT_SCORES,),
+    "publish": (tables.GOLD_SUSPICIOUS_ACCOUNTS,),
+    "drift": (tables.DRIFT,),
+}
+
+
+def as_fields(result: Any) -> dict[str, Any]:
+    """A step result as {field: value}; dataclasses, mappings and plain objects."""
+    if result is None:
+        return {}
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    if isinstance(result, Mapping):
+        return dict(result)
+    return (
+        {k: v for k, v in vars(result).items() if not k.startswith("_")}
+        if hasattr(result, "__dict__")
+        else {"result": result}
+    )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple | set) and len(value) > 8:
+        return f"{len(value)} items"
+    if isinstance(value, Mapping) and len(value) > 8:
+        return f"{len(value)} entries"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def headline(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The headline values found in the step results (missing ones left out)."""
+    out: dict[str, Any] = {}
+    for label, (step, names) in HEADLINE.items():
+        fields = as_fields(results.get(step))
+        for name in names:
+            if name in fields and fields[name] is not None:
+                out[label] = fields[name]
+                break
+    return out
+
+
+def day_markdown(
+    day: dt.date,
+    settings: Settings,
+    results: Mapping[str, Any],
+    skipped: list[str],
+    error: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    status = f"FAILED: {error}" if error else "completed"
+    lines = [f"# Hydrawatch day {day.isoformat()}: {status}", ""]
+    head = headline(results)
+    head.update(extra or {})
+    if head:
+        lines += ["| | |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in head.items()]
+        lines.append("")
+    if skipped:
+        lines.append(f"Skipped (already done for the same inputs): {', '.join(skipped)}")
+        lines.append("")
+    for step, result in results.items():
+        fields = as_fields(result)
+        if not fields:
+            continue
+        lines += [f"## {step}", "", "| field | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in fields.items()]
+        lines.append("")
+    where = [f"- `{settings.table(t)}`" for step in results for t in TABLES_BY_STEP.get(step, ())]
+    if where:
+        lines += ["## Where to look", "", *where]
+        lines.append(f"- MLflow: `{settings.tracking_uri}` model `{settings.model_name}`")
+    return "\n".join(lines) + "\n"
+
+
+def artifact_key(kind: str, day: dt.date | None = None) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    return f"hydrawatch-{kind}" + (f"-{day.isoformat()}" if day else "")

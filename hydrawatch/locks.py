@@ -1,0 +1,156 @@
+"""One writer per day.
+
+`day_lock(settings, day)` is held around everything a run writes for one day, so two runs for the
+same day cannot interleave. The second run says why it waits, waits up to
+`settings.day_lock_wait_seconds`, and then stops with `ConcurrentRun` naming the day.
+
+Two implementations, chosen by `settings.day_lock`:
+- `prefect`: a Prefect global concurrency limit of one slot named `hydrawatch-day-YYYY-MM-DD`,
+  created on first use. Works across machines sharing a Prefect server; a holder that dies loses
+  its slot when its lease expires. Needs a Prefect server (`PREFECT_API_URL`): in embedded mode
+  every process runs its own temporary server whose leases the others cannot see.
+- `file`: an OS lock (`flock`) on `<warehouse>/_locks/day=YYYY-MM-DD.lock`. The kernel releases it
+  when the holder dies. Local warehouse only, one machine only.
+`auto` picks `prefect` when `PREFECT_API_URL` is set, else `file`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from hydrawatch.errors import ConcurrentRun, HydrawatchError
+from hydrawatch.settings import Settings, _is_uri
+
+Say = Callable[[str], None]
+
+# The Prefect lease is renewed in the background while held; this is how long a dead holder
+# keeps the day blocked.
+PREFECT_LEASE_SECONDS = 300.0
+
+
+def lock_mode(settings: Settings) -> str:
+    if settings.day_lock != "auto":
+        return settings.day_lock
+    return "prefect" if settings.prefect_api_url else "file"
+
+
+def limit_name(day: dt.date) -> str:
+    return f"hydrawatch-day-{day.isoformat()}"
+
+
+@contextlib.contextmanager
+def day_lock(
+    settings: Settings,
+    day: dt.date,
+    say: Say | None = None,
+    wait_seconds: float | None = None,
+) -> Iterator[str]:
+    """Hold the lock for `day`; yields a one-line description of the lock held."""
+    wait = settings.day_lock_wait_seconds if wait_seconds is None else wait_seconds
+    say = say or (lambda _msg: None)
+    if lock_mode(settings) == "prefect":
+        with _prefect_lock(day, wait, say) as held:
+            yield held
+    else:
+        with _file_lock(settings, day, wait, say) as held:
+            yield held
+
+
+@contextlib.contextmanager
+def _file_lock(settings: Settings, day: dt.date, wait: float, say: Say) -> Iterator[str]:
+    if _is_uri(settings.warehouse):
+        raise HydrawatchError(
+            f"the file day lock needs a local warehouse, not {settings.warehouse}; "
+            "set PREFECT_API_URL to a Prefect server (HYDRAWATCH_DAY_LOCK=prefect)"
+        )
+    path = Path(settings.warehouse_uri) / "_locks" / f"day={day.isoformat()}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_flock(fd):
+            holder = _read_holder(path)
+            say(
+                f"day {day} is being written by another run ({holder}); "
+                f"waiting up to {wait:.0f}s for it to finish"
+            )
+            deadline = time.monotonic() + wait
+            while not _try_flock(fd):
+                if time.monotonic() >= deadline:
+                    raise ConcurrentRun(
+                        f"day {day} is being written by another run ({holder}); waited "
+                        f"{wait:.0f}s, run again when it has finished (lock file {path})"
+                    )
+                time.sleep(0.5)
+        # Who holds it, for the message a second run prints (wall clock only for people).
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            yield f"file lock {path}"
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text() or "{}")
+        return f"pid {info['pid']} on {info['host']} since {info['since']}"
+    except (OSError, ValueError, KeyError):
+        return "holder unknown"
+
+
+@contextlib.contextmanager
+def _prefect_lock(day: dt.date, wait: float, say: Say) -> Iterator[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+
+    name = limit_name(day)
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+        busy = client.read_global_concurrency_limit_by_name(name).active_slots > 0
+    if busy:
+        say(
+            f"day {day} is being written by another run (Prefect concurrency limit {name} is "
+            f"taken); waiting up to {wait:.0f}s for it to finish"
+        )
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(
+                concurrency(
+                    name,
+                    occupy=1,
+                    # A timeout of 0 would fail even on a free slot: allow one short attempt.
+                    timeout_seconds=max(wait, 1.0),
+                    lease_duration=PREFECT_LEASE_SECONDS,
+                    strict=True,
+                )
+            )
+        except TimeoutError:
+            raise ConcurrentRun(
+                f"day {day} is being written by another run (Prefect concurrency limit {name}); "
+                f"waited {wait:.0f}s, run again when it has finished"
+            ) from None
+        yield f"Prefect concurrency limit {name}"
