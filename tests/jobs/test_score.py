@@ -1,0 +1,164 @@
+"""run_score against real MLflow (SQLite in tmp), real Delta tables and a real LightGBM pyfunc."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from hydrawatch import tables
+from hydrawatch.errors import DataQualityError, NoChampionModel
+from jobs.score import run_score
+from models.registry import log_and_register
+from models.scoring import ModelFeatureMismatch
+
+D = dt.date(2026, 2, 10)
+FEATURES = ["cot_share", "template_repeat", "noise"]
+FSV = "fs-test-1"
+
+
+def _train_champion(settings, feature_set_version=FSV):
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "cot_share": rng.uniform(0, 1, n),
+            "template_repeat": rng.uniform(0, 1, n),
+            "noise": rng.normal(0, 1, n),
+        }
+    )
+    labels = ((frame.cot_share > 0.7) & (frame.template_repeat > 0.5)).astype(int)
+    return log_and_register(
+        settings,
+        frame,
+        labels,
+        feature_names=FEATURES,
+        feature_set_version=feature_set_version,
+        alias="champion",
+    )
+
+
+def _feature_rows():
+    """30 accounts: a coordination cluster c1 of 6 (4 clearly bad, 2 benign-looking), others."""
+    rows = []
+    for i in range(6):
+        bad = i < 4
+        rows.append((f"c1-{i}", 0.95 if bad else 0.1, 0.9 if bad else 0.1, 0.0, "c1", f"i{i}"))
+    for i in range(24):
+        rows.append((f"x{i:02d}", 0.05 * (i % 10), 0.2, 0.1, f"solo{i}", "big-cloud"))
+    return rows
+
+
+def _write_inputs(spark, settings, day=D, rows=None, extra_active=()):
+    rows = rows if rows is not None else _feature_rows()
+    feats = spark.createDataFrame(
+        [(a, day, *f, FSV, infra, coord) for a, *f, coord, infra in rows],
+        "account_id string, feature_date date, cot_share double, template_repeat double, "
+        "noise double, feature_set_version string, infra_cluster_id string, "
+        "coord_cluster_id string",
+    )
+    feats.write.format("delta").mode("overwrite").option(
+        "replaceWhere", f"feature_date = DATE'{day}'"
+    ).partitionBy("feature_date").save(settings.table(tables.FEATURES_ACCOUNT))
+    # bronze: the accounts with an event that day (only the columns the job reads)
+    active = [r[0] for r in rows[::2]] + list(extra_active)
+    events = spark.createDataFrame(
+        [(f"e-{a}", a, day) for a in active], "event_id string, account_id string, event_date date"
+    )
+    events.write.format("delta").mode("overwrite").option(
+        "replaceWhere", f"event_date = DATE'{day}'"
+    ).partitionBy("event_date").save(settings.table(tables.BRONZE_USAGE_EVENTS))
+
+
+@pytest.fixture(scope="module")
+def scored(spark, make_settings, tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("score"))
+    _, version = _train_champion(settings)
+    _write_inputs(spark, settings)
+    result = run_score(spark, settings, D)
+    return settings, version, result
+
+
+def test_scores_every_account_with_champion_version(spark, scored):
+    settings, version, result = scored
+    got = spark.read.format("delta").load(settings.table(tables.GOLD_ACCOUNT_SCORES))
+    assert got.columns == [
+        "score_date",
+        "account_id",
+        "score",
+        "flagged",
+        "model_name",
+        "model_version",
+    ]
+    rows = {r.account_id: r for r in got.collect()}
+    assert set(rows) == {r[0] for r in _feature_rows()}
+    assert {(r.score_date, r.model_name, r.model_version) for r in rows.values()} == {
+        (D, settings.model_name, version)
+    }
+    assert all(0.0 <= r.score <= 1.0 for r in rows.values())
+    assert result.model_version == version and result.accounts_scored == 30
+    # the clearly bad members score above the threshold; the look-alike benign ones do not
+    assert all(rows[f"c1-{i}"].score >= result.threshold for i in range(4))
+    assert all(rows[f"x{i:02d}"].score < result.threshold for i in range(24))
+    assert all(not rows[f"x{i:02d}"].flagged for i in range(24))
+
+
+def test_rollup_flags_rest_of_coordination_cluster_with_reason(spark, scored):
+    settings, version, result = scored
+    details = spark.read.format("delta").load(settings.table(tables.FLAG_DETAILS))
+    got = {r.account_id: r for r in details.collect()}
+    assert set(got) == {f"c1-{i}" for i in range(6)}
+    assert result.flagged == 6 and result.flagged_by_score == 4 and result.flagged_by_cluster == 2
+    member = got["c1-5"]
+    assert member.flagged_by == "cluster" and member.cluster_id == "c1"
+    assert member.rollup_reason == "member of flagged coordination cluster c1 (4 of 6 flagged)"
+    assert member.reasons_text.endswith(member.rollup_reason)
+    bad = got["c1-0"]
+    assert bad.flagged_by == "score" and bad.model_version == version
+    assert bad.threshold == result.threshold
+    # reasons: positive contributions only, largest first, values are the feature values
+    contribs = [r.contribution for r in bad.reasons]
+    assert contribs == sorted(contribs, reverse=True) and all(c > 0 for c in contribs)
+    values = {r.feature: r.value for r in bad.reasons}
+    assert values.get("cot_share") == 0.95
+    scores = spark.read.format("delta").load(settings.table(tables.GOLD_ACCOUNT_SCORES))
+    assert scores.where(F.col("account_id") == "c1-5").first().flagged
+
+
+def test_rerun_replaces_the_day(spark, scored):
+    settings, _, first = scored
+    again = run_score(spark, settings, D)
+    assert (again.accounts_scored, again.flagged) == (first.accounts_scored, first.flagged)
+    scores = spark.read.format("delta").load(settings.table(tables.GOLD_ACCOUNT_SCORES))
+    assert scores.count() == 30
+
+
+def test_active_account_without_features_stops_the_day(spark, scored, tmp_path):
+    settings, _, _ = scored
+    d2 = D + dt.timedelta(days=1)
+    _write_inputs(spark, settings, day=d2, rows=_feature_rows()[:3], extra_active=("ghost",))
+    with pytest.raises(DataQualityError, match=r"1 account\(s\) with events on 2026-02-11 .*ghost"):
+        run_score(spark, settings, d2)
+
+
+def test_no_champion_says_how_to_make_one(spark, make_settings, tmp_path):
+    settings = make_settings(tmp_path)
+    with pytest.raises(NoChampionModel) as err:
+        run_score(spark, settings, D)
+    msg = str(err.value)
+    assert "\n" not in msg and "alias `champion`" in msg
+    assert "`hydrawatch retrain --as-of D` then `hydrawatch promote`" in msg
+
+
+def test_model_of_another_feature_set_is_refused(spark, make_settings, tmp_path):
+    settings = make_settings(tmp_path)
+    _train_champion(settings, feature_set_version="fs-old")
+    _write_inputs(spark, settings)
+    with pytest.raises(ModelFeatureMismatch, match="'fs-old' but the feature table holds"):
+        run_score(spark, settings, D)
+    from delta.tables import DeltaTable
+
+    assert not DeltaTable.isDeltaTable(spark, settings.table(tables.GOLD_ACCOUNT_SCORES))
