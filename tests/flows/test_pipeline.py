@@ -1,0 +1,132 @@
+"""The daily and backfill flows: order, artifacts, resume, stopping, retries, one writer per day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+
+import pytest
+
+from hydrawatch.errors import ConcurrentRun, NoLandingData
+
+D1, D2, D3 = dt.date(2026, 2, 1), dt.date(2026, 2, 2), dt.date(2026, 2, 3)
+STEPS = ["ingest", "features", "score", "publish"]
+
+
+@pytest.fixture
+def flow_settings(make_settings, tmp_path):
+    # One MLflow store for the session (creating one costs seconds); no champion in it.
+    return make_settings(
+        tmp_path,
+        mlflow_tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
+        day_lock="file",
+        day_lock_wait_seconds=1,
+    )
+
+
+def test_daily_runs_the_steps_in_order_and_leaves_a_summary(
+    spark, prefect_harness, stand_ins, flow_settings, read_artifact
+):
+    from flows.pipeline import daily_flow
+
+    result = daily_flow(run_date=D1, settings=flow_settings)
+
+    assert stand_ins.calls == [(s, D1) for s in STEPS]
+    assert (result.ran, result.skipped) == (STEPS, [])
+    md = read_artifact("hydrawatch-day-2026-02-01", result.flow_run_id)
+    for line in (
+        "| rows in | 100 |",
+        "| quarantined | 3 |",
+        "| accounts scored | 40 |",
+        "| flagged | 5 |",
+        "| new clusters | 1 |",
+        "| model version | 3 |",
+    ):
+        assert line in md
+    assert f"{flow_settings.warehouse_uri}/gold/account_scores" in md
+
+
+def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
+    spark, prefect_harness, stand_ins, flow_settings, read_artifact
+):
+    from flows.pipeline import BackfillStopped, backfill_flow
+
+    stand_ins.fail[("features", D2)] = [NoLandingData("no usage_events delivery for 2026-02-02")]
+    with pytest.raises(BackfillStopped) as stopped:
+        backfill_flow(D1, D3, STEPS, settings=flow_settings)
+    assert "backfill stopped at 2026-02-02" in str(stopped.value)
+    assert "no usage_events delivery" in str(stopped.value)
+    assert stand_ins.calls == [*((s, D1) for s in STEPS), ("ingest", D2), ("features", D2)]
+    # The failed day's artifact says why; an expected failure is not retried.
+    assert "FAILED: no usage_events delivery" in read_artifact("hydrawatch-day-2026-02-02")
+
+    stand_ins.calls.clear()
+    again = backfill_flow(D1, D3, STEPS, settings=flow_settings)
+    # Day 1 and day 2's ingest completed for the same inputs: skipped; the rest runs.
+    assert stand_ins.calls == [*((s, D2) for s in STEPS[1:]), *((s, D3) for s in STEPS)]
+    assert [(d.day, d.skipped) for d in again.days] == [(D1, STEPS), (D2, ["ingest"]), (D3, [])]
+    assert again.skipped_days == [D1]
+
+    # New landing data for day 2: day 1 stays done, day 2 and everything after it run again.
+    folder = flow_settings.landing_uri + "/usage_events/date=2026-02-02"
+    os.makedirs(folder)
+    with open(f"{folder}/late.jsonl", "w") as f:
+        f.write("{}\n")
+    stand_ins.calls.clear()
+    backfill_flow(D1, D3, STEPS, settings=flow_settings)
+    assert stand_ins.calls == [*((s, D2) for s in STEPS), *((s, D3) for s in STEPS)]
+
+
+def test_unexpected_errors_are_retried_expected_ones_are_not(
+    spark, prefect_harness, stand_ins, flow_settings, monkeypatch
+):
+    from flows import pipeline
+
+    fast = pipeline.ingest_task.with_options(retry_delay_seconds=0)
+    monkeypatch.setitem(pipeline.STEP_TASKS, "ingest", fast)
+    stand_ins.fail[("ingest", D1)] = [OSError("connection reset reading landing")]
+    pipeline.daily_flow(run_date=D1, steps=["ingest"], settings=flow_settings)
+    assert stand_ins.calls == [("ingest", D1), ("ingest", D1)]
+
+    stand_ins.calls.clear()
+    stand_ins.fail[("ingest", D2)] = [NoLandingData("no delivery"), NoLandingData("no delivery")]
+    with pytest.raises(NoLandingData):
+        pipeline.daily_flow(run_date=D2, steps=["ingest"], settings=flow_settings)
+    assert stand_ins.calls == [("ingest", D2)]
+
+
+def test_two_runs_for_the_same_day_do_not_interleave(
+    spark, prefect_harness, stand_ins, flow_settings
+):
+    from flows import runtime
+    from flows.pipeline import daily_flow
+
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(day):
+        inside.set()
+        assert release.wait(60)
+
+    stand_ins.hooks["ingest"] = hold
+    first: dict = {}
+    thread = threading.Thread(
+        target=lambda: first.setdefault(
+            "result", daily_flow(run_date=D1, steps=["ingest"], settings=flow_settings)
+        )
+    )
+    thread.start()
+    try:
+        assert inside.wait(120)
+        said: list[str] = []
+        runtime.set_reporter(said.append)
+        with pytest.raises(ConcurrentRun) as second:
+            daily_flow(run_date=D1, steps=["ingest"], settings=flow_settings)
+    finally:
+        runtime.set_reporter(None)
+        release.set()
+        thread.join(120)
+    assert "day 2026-02-01 is being written by another run" in str(second.value)
+    assert any("waiting up to 1s" in line for line in said)
+    assert first["result"].ran == ["ingest"]
+    assert stand_ins.calls == [("ingest", D1)]
