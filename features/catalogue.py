@@ -1,0 +1,415 @@
+"""The feature catalogue: every column of `gold/account_features`, in order, with its meaning.
+
+`FEATURES` is the single list the feature job writes, the training helper reads (by name) and
+`docs/features.md` is generated from (`render_markdown()`; a test keeps the two identical).
+Each entry says what the number is, over which window, which attacker trait or hard negative
+it speaks to, and the value it takes when it is undefined (no request in the window, fewer than
+two gaps, no snapshot row): gold never holds a null. `FEATURE_SET_VERSION` changes whenever a
+name, meaning or default changes; scoring refuses a model trained on another version.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from hydrawatch.contracts import SIGNUP_CHANNELS, TASK_CATEGORIES
+
+FEATURE_SET_VERSION = "fs-2026.11.1"
+
+# Windows in days ending on (and including) the feature date.
+WINDOWS = (1, 7, 28)
+
+
+class Feature(NamedTuple):
+    name: str
+    meaning: str
+    window: str
+    trait: str
+    family: str
+    default: float = 0.0
+
+
+# Traits and hard negatives of the threat model, cited by the catalogue.
+HYDRA = "hydra: many light accounts, each under rate limits"
+VOLUME = "high-volume harvesting; hard negative: enterprise batch jobs"
+RATE = "rate-limit pressure of harvesting scripts"
+BOT = "scripted, regular timing; hard negative: 24/7 batch jobs"
+NARROW = "narrow, repetitive prompt structure"
+TARGET = "capabilities valuable for training (reasoning, agentic coding, tool use, vision)"
+COT = "chain-of-thought elicitation; hard negative: eval/research teams"
+RELEASE = "traffic jumps to a new model within hours; hard negative: apps moving on release day"
+FARM = "farmed accounts through easy entry points (education, research, startup programs)"
+GEO = "regions where the service is not offered, through proxies"
+INFRA = "shared proxy infrastructure and payment; hard negatives: campus networks, resellers"
+SYNC = "same templates at the same time across accounts (SynchroTrap); hard negative: a class"
+
+
+def _w(n: int) -> str:
+    return f"{n}d"
+
+
+def _build() -> tuple[Feature, ...]:
+    out: list[Feature] = []
+
+    def add(name, meaning, window, trait, family, default=0.0):
+        out.append(Feature(name, meaning, window, trait, family, float(default)))
+
+    vol = "volume_rhythm"
+    for n in WINDOWS:
+        w = _w(n)
+        add(f"requests_{w}", f"requests in the last {w}", w, VOLUME, vol)
+        add(f"input_tokens_{w}", f"input tokens in the last {w}", w, VOLUME, vol)
+        add(f"output_tokens_{w}", f"output tokens in the last {w}", w, VOLUME, vol)
+        add(
+            f"output_input_ratio_{w}",
+            f"output tokens / max(input tokens, 1) over {w}",
+            w,
+            "harvesting long outputs from short prompts",
+            vol,
+        )
+        for status in ("ok", "rate_limited", "refused", "error"):
+            add(
+                f"{status}_share_{w}",
+                f"share of requests with status {status} over {w} (0 without requests)",
+                w,
+                RATE if status == "rate_limited" else "refusals and errors of probing scripts",
+                vol,
+            )
+        add(f"active_hours_{w}", f"distinct clock hours with a request over {w}", w, BOT, vol)
+        add(
+            f"requests_per_active_hour_{w}",
+            f"requests / active hours over {w} (0 without requests)",
+            w,
+            HYDRA,
+            vol,
+        )
+        add(f"peak_per_minute_{w}", f"most requests in one minute over {w}", w, RATE, vol)
+        add(f"peak_per_hour_{w}", f"most requests in one clock hour over {w}", w, RATE, vol)
+    for n in (7, 28):
+        w = _w(n)
+        add(f"active_days_{w}", f"days with a request among the last {w}", w, BOT, vol)
+        add(
+            f"hour_of_day_entropy_{w}",
+            f"entropy (nats) of the hour-of-day distribution of requests over {w}",
+            w,
+            BOT,
+            vol,
+        )
+        add(
+            f"hours_of_day_active_{w}",
+            f"distinct hours of day (0-23) with a request over {w}",
+            w,
+            BOT,
+            vol,
+        )
+    for n in (1, 7):
+        w = _w(n)
+        add(
+            f"interarrival_cv_{w}",
+            f"coefficient of variation of gaps between consecutive requests over {w} "
+            "(gaps across days included); -1 with fewer than two gaps",
+            w,
+            BOT,
+            vol,
+            default=-1.0,
+        )
+
+    con = "content_shape"
+    for n in WINDOWS:
+        w = _w(n)
+        add(f"distinct_templates_{w}", f"distinct prompt templates over {w}", w, NARROW, con)
+        add(
+            f"templates_per_request_{w}",
+            f"distinct templates / requests over {w} (0 without requests)",
+            w,
+            NARROW,
+            con,
+        )
+        add(
+            f"top_template_share_{w}",
+            f"share of requests on the account's most used template over {w}",
+            w,
+            NARROW,
+            con,
+        )
+        add(
+            f"template_entropy_{w}",
+            f"entropy (nats) of the template distribution over {w}",
+            w,
+            NARROW,
+            con,
+        )
+        add(f"cot_share_{w}", f"share of requests flagged cot_elicitation over {w}", w, COT, con)
+        add(
+            f"rubric_share_{w}",
+            f"share of requests flagged rubric_grading over {w}",
+            w,
+            "rubric-based grading harvested as training signal",
+            con,
+        )
+        add(
+            f"policy_sensitive_share_{w}",
+            f"share of requests in task category policy_sensitive over {w}",
+            w,
+            "'safe' rewrites of politically sensitive questions",
+            con,
+        )
+        add(f"tool_use_share_{w}", f"share of requests with tools over {w}", w, TARGET, con)
+        add(f"image_share_{w}", f"share of requests with an image over {w}", w, TARGET, con)
+    for cat in TASK_CATEGORIES:
+        if cat == "policy_sensitive":
+            continue
+        add(
+            f"category_{cat}_share_7d",
+            f"share of requests in task category {cat} over 7d",
+            "7d",
+            TARGET,
+            con,
+        )
+    add("category_entropy_7d", "entropy (nats) of the task-category mix over 7d", "7d", NARROW, con)
+    add("top_category_share_7d", "share of the most used task category over 7d", "7d", NARROW, con)
+    add("mean_tool_count_7d", "tool definitions per request over 7d", "7d", TARGET, con)
+    add("mean_turns_7d", "messages per request over 7d", "7d", "single-shot scripted prompts", con)
+
+    rel = "model_release"
+    add(
+        "new_model_share_1d",
+        "share of the day's requests on a model released in the 7 days up to the request's day",
+        "1d",
+        RELEASE,
+        rel,
+    )
+    add(
+        "new_model_share_7d",
+        "share of requests over 7d on a model released in the 7 days up to each request's day",
+        "7d",
+        RELEASE,
+        rel,
+    )
+    add(
+        "release_jump_7d",
+        "for the latest model released in the 7 days up to the feature date: the account's "
+        "share of traffic on it from its release day through the feature date, minus its share "
+        "on it in the 7 days before release (0 without such a release)",
+        "7d",
+        RELEASE,
+        rel,
+    )
+    add(
+        "release_first_day_share",
+        "share of the account's requests on the release day and the day after that went to the "
+        "latest model released in the 7 days up to the feature date (0 without such a release)",
+        "7d",
+        RELEASE,
+        rel,
+    )
+    add("distinct_models_7d", "distinct models asked for over 7d", "7d", RELEASE, rel)
+
+    acc = "account"
+    add(
+        "in_snapshot",
+        "1 if the account is in the account snapshot of the feature date, else 0",
+        "snapshot",
+        "events from accounts unknown to billing",
+        acc,
+    )
+    add(
+        "account_age_days",
+        "days from created_at to the end of the feature date; -1 without a snapshot row",
+        "snapshot",
+        "banned accounts replaced by new ones",
+        acc,
+        default=-1.0,
+    )
+    for ch in SIGNUP_CHANNELS:
+        add(f"signup_{ch}", f"1 if the account entered through {ch}", "snapshot", FARM, acc)
+    add(
+        "verification_level",
+        "strongest check passed: none 0, email 1, phone 2, card 3, kyc 4; -1 unknown",
+        "snapshot",
+        FARM,
+        acc,
+        default=-1.0,
+    )
+    add(
+        "plan_level",
+        "plan: free 0, build 1, scale 2, enterprise 3; -1 unknown",
+        "snapshot",
+        FARM,
+        acc,
+        default=-1.0,
+    )
+    add("has_org", "1 if the account belongs to an organisation", "snapshot", FARM, acc)
+    add(
+        "billing_country_missing",
+        "1 if the snapshot has no billing country (or no snapshot row)",
+        "snapshot",
+        GEO,
+        acc,
+    )
+    for n in (7, 28):
+        w = _w(n)
+        add(
+            f"ip_country_mismatch_share_{w}",
+            f"share of requests over {w} whose IP country is known and differs from the billing "
+            "country (0 without a billing country)",
+            w,
+            GEO,
+            acc,
+        )
+        add(f"distinct_ip_countries_{w}", f"distinct IP countries over {w}", w, GEO, acc)
+
+    inf = "shared_infrastructure"
+    for item, what in (
+        ("ip_prefix", "IP /24 (IPv4) or /48 (IPv6) prefix used over 7d"),
+        ("asn", "ASN used over 7d"),
+        ("user_agent", "user agent used over 7d"),
+        ("system_prompt", "system prompt hash used over 7d"),
+        ("payment", "payment fingerprint in the snapshot"),
+        ("email_domain", "e-mail domain hash in the snapshot"),
+    ):
+        add(
+            f"shared_{item}_max_accounts",
+            f"most other accounts sharing one {what} with this account (uncapped count; events "
+            "of accounts active in 28d, snapshot over all accounts)",
+            "snapshot" if item in ("payment", "email_domain") else "7d",
+            INFRA,
+            inf,
+        )
+    add("distinct_ip_prefixes_7d", "distinct IP /24 or /48 prefixes over 7d", "7d", INFRA, inf)
+    add("distinct_asns_7d", "distinct ASNs over 7d", "7d", INFRA, inf)
+    add("distinct_user_agents_7d", "distinct user agents over 7d", "7d", INFRA, inf)
+    add(
+        "infra_cluster_size",
+        "accounts in the connected component of the account-infrastructure graph (items shared "
+        "by 2..features_item_max_accounts accounts make edges); 1 alone",
+        "7d",
+        INFRA + "; " + HYDRA,
+        inf,
+        default=1.0,
+    )
+    for feat, what in (
+        ("requests_7d", "requests over 7d"),
+        ("cot_share_7d", "chain-of-thought share over 7d"),
+        ("top_template_share_7d", "top-template share over 7d"),
+        ("account_age_days", "account age in days"),
+    ):
+        add(
+            f"infra_cluster_mean_{feat}",
+            f"mean over the infrastructure component's members of {what} (neighbour feature, DEC)",
+            "7d",
+            INFRA + "; " + HYDRA,
+            inf,
+            default=-1.0 if feat == "account_age_days" else 0.0,
+        )
+    add(
+        "infra_cluster_young_share",
+        "share of the infrastructure component's members younger than 30 days",
+        "7d",
+        INFRA + "; banned accounts replaced by new ones",
+        inf,
+    )
+
+    crd = "coordination"
+    add(
+        "coord_actions_1d",
+        "distinct (template, clock hour) actions on the feature date",
+        "1d",
+        SYNC,
+        crd,
+    )
+    add(
+        "coord_degree",
+        "accounts whose action set on the feature date has Jaccard >= "
+        "features_coord_min_jaccard with this one's (MinHash LSH)",
+        "1d",
+        SYNC,
+        crd,
+    )
+    add(
+        "coord_max_similarity",
+        "highest Jaccard similarity to a linked account (0 when not linked)",
+        "1d",
+        SYNC,
+        crd,
+    )
+    add(
+        "coord_cluster_size",
+        "accounts in the connected component of the coordination graph; 1 alone",
+        "1d",
+        SYNC + "; " + HYDRA,
+        crd,
+        default=1.0,
+    )
+    for feat, what in (
+        ("requests_1d", "requests on the day"),
+        ("cot_share_1d", "chain-of-thought share on the day"),
+        ("account_age_days", "account age in days"),
+    ):
+        add(
+            f"coord_cluster_mean_{feat}",
+            f"mean over the coordination cluster's members of {what}",
+            "1d",
+            SYNC,
+            crd,
+            default=-1.0 if feat == "account_age_days" else 0.0,
+        )
+    add(
+        "coord_cluster_distinct_ip_prefixes",
+        "distinct IP prefixes used on the day by the coordination cluster's members",
+        "1d",
+        SYNC + "; " + INFRA,
+        crd,
+    )
+    return tuple(out)
+
+
+FEATURES: tuple[Feature, ...] = _build()
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+DEFAULTS: dict[str, float] = {f.name: f.default for f in FEATURES}
+
+# Columns of gold/account_features besides the features, in table order.
+KEY_COLUMNS = ("account_id", "feature_date")
+TRAILING_COLUMNS = ("feature_set_version", "infra_cluster_id", "coord_cluster_id")
+
+
+def render_markdown() -> str:
+    """docs/features.md, generated from the catalogue."""
+    lines = [
+        "# Feature catalogue",
+        "",
+        "Generated from `features/catalogue.py` (`python -m features.catalogue > docs/features.md`);",
+        "a test keeps this file identical to the catalogue.",
+        "",
+        f"Feature set version: `{FEATURE_SET_VERSION}`. Table `gold/account_features`, one row per",
+        "account with at least one request in the 28 days up to and including the feature date,",
+        "partitioned by `feature_date`. Columns: `account_id`, `feature_date`, the features below",
+        "(all `double`, never null: the default applies when a value is undefined), then",
+        "`feature_set_version`, `infra_cluster_id` and `coord_cluster_id` (the smallest account id",
+        "of the component; the account's own id when it is alone).",
+        "",
+        "Accounts in the snapshot without a request in the 28 days get no row: they cannot be",
+        "distilling, and the score table covers accounts active on the day. They still count in",
+        "the payment and e-mail sharing counts. `accounts.status` is never read: it is the",
+        "enforcement outcome, a label leak.",
+        "",
+    ]
+    family = None
+    for f in FEATURES:
+        if f.family != family:
+            family = f.family
+            lines += [
+                f"## {family.replace('_', ' ')}",
+                "",
+                "| name | meaning | window | speaks to | default |",
+                "|---|---|---|---|---|",
+            ]
+        lines.append(f"| `{f.name}` | {f.meaning} | {f.window} | {f.trait} | {f.default:g} |")
+        nxt = FEATURES.index(f) + 1
+        if nxt == len(FEATURES) or FEATURES[nxt].family != family:
+            lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

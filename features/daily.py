@@ -1,0 +1,169 @@
+"""silver/account_daily: additive partial aggregates per (account_id, event_date).
+
+`account_daily(events)` turns bronze usage events of one or more event days into one row per
+account and day. Every column is a count, a sum, a sum of squares, a maximum, a distinct set or
+a map of counts, so any window of days is rebuilt from these rows alone (sums add, maxima take
+the max, maps add key-wise, sets union): gold never reads raw events of earlier days, and a day
+recomputed from its own bronze partition replaces exactly its own rows.
+
+The events are shuffled once, by (account_id, event_date); the gap window and every grouping
+below reuse that partitioning, so the whole day costs one exchange of raw rows. Maps and sets
+are stored sorted, so a re-run writes identical rows whatever the shuffle order.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from features.ip import ip_prefix
+from hydrawatch.contracts import STATUSES, TASK_CATEGORIES
+
+KEY = ("account_id", "event_date")
+# Unknown IP country in the per-country counts (the field is optional in the contract).
+UNKNOWN_COUNTRY = "--"
+
+# Bronze columns the aggregation reads (partition pruning plus column pruning).
+EVENT_COLUMNS = (
+    "event_id",
+    "ts",
+    "event_date",
+    "account_id",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "status",
+    "client_ip",
+    "asn",
+    "ip_country",
+    "user_agent",
+    "prompt_template_hash",
+    "system_prompt_hash",
+    "task_category",
+    "cot_elicitation",
+    "rubric_grading",
+    "tool_count",
+    "has_image",
+    "turns",
+)
+
+
+def _kv(kind: str, key: F.Column) -> F.Column:
+    return F.struct(F.lit(kind).alias("kind"), key.cast("string").alias("key"))
+
+
+def _count(cond: F.Column) -> F.Column:
+    return F.count(F.when(cond, True))
+
+
+def account_daily(events: DataFrame) -> DataFrame:
+    """Per (account_id, event_date) partial aggregates of bronze usage events."""
+    ev = (
+        events.select(*EVENT_COLUMNS)
+        .repartition(*KEY)
+        .withColumn("t", F.unix_micros("ts").cast("double") / 1e6)
+        .withColumn("hod", F.hour("ts"))
+        .withColumn("minute", F.floor(F.col("t") / 60))
+    )
+    by_time = Window.partitionBy(*KEY).orderBy("ts", "event_id")
+    gap = F.col("t") - F.lag("t").over(by_time)
+    ev_gaps = ev.withColumn("gap", gap)
+
+    main = ev_gaps.groupBy(*KEY).agg(
+        F.count(F.lit(1)).alias("requests"),
+        F.sum("input_tokens").alias("input_tokens"),
+        F.sum("output_tokens").alias("output_tokens"),
+        *[_count(F.col("status") == s).alias(f"n_{s}") for s in STATUSES],
+        *[_count(F.col("task_category") == c).alias(f"n_cat_{c}") for c in TASK_CATEGORIES],
+        _count(F.col("cot_elicitation")).alias("n_cot"),
+        _count(F.col("rubric_grading")).alias("n_rubric"),
+        _count(F.col("tool_count") > 0).alias("n_tool_use"),
+        F.sum("tool_count").alias("tool_count_sum"),
+        _count(F.col("has_image")).alias("n_image"),
+        F.sum("turns").alias("turns_sum"),
+        F.count("gap").alias("gap_n"),
+        F.coalesce(F.sum("gap"), F.lit(0.0)).alias("gap_sum"),
+        F.coalesce(F.sum(F.col("gap") * F.col("gap")), F.lit(0.0)).alias("gap_sumsq"),
+        F.min("t").alias("first_t"),
+        F.max("t").alias("last_t"),
+        F.array_sort(F.collect_set(ip_prefix("client_ip"))).alias("ip_prefixes"),
+        F.array_sort(F.collect_set("asn")).alias("asns"),
+        F.array_sort(F.collect_set("user_agent")).alias("user_agents"),
+        F.array_sort(F.collect_set("system_prompt_hash")).alias("system_prompts"),
+    )
+
+    # Every per-key count of the day (minute, hour of day, template, template at an hour,
+    # model, IP country) comes from one exploded stream and one grouping, which reuse the
+    # partitioning above: no further exchange of raw rows.
+    keyed = ev.select(
+        *KEY,
+        F.explode(
+            F.array(
+                _kv("n", F.col("minute")),
+                _kv("h", F.col("hod")),
+                _kv("t", F.col("prompt_template_hash")),
+                _kv("a", F.concat_ws("@", "prompt_template_hash", F.col("hod").cast("string"))),
+                _kv("m", F.col("model")),
+                _kv("c", F.coalesce("ip_country", F.lit(UNKNOWN_COUNTRY))),
+            )
+        ).alias("k"),
+    ).select(*KEY, "k.kind", "k.key")
+    counts = keyed.groupBy(*KEY, "kind", "key").count()
+
+    def kind_map(kind: str) -> F.Column:
+        entries = F.collect_list(F.when(F.col("kind") == kind, F.struct("key", "count")))
+        return F.map_from_entries(F.array_sort(entries))
+
+    is_hour = F.col("kind") == "h"
+    per_key = counts.groupBy(*KEY).agg(
+        F.max(F.when(F.col("kind") == "n", F.col("count"))).alias("peak_per_minute"),
+        F.max(F.when(is_hour, F.col("count"))).alias("peak_per_hour"),
+        F.count(F.when(is_hour, True)).alias("active_hours"),
+        F.map_from_entries(
+            F.array_sort(
+                F.collect_list(
+                    F.when(is_hour, F.struct(F.col("key").cast("int").alias("key"), "count"))
+                )
+            )
+        ).alias("hour_counts"),
+        kind_map("t").alias("template_counts"),
+        F.array_sort(F.collect_list(F.when(F.col("kind") == "a", F.col("key")))).alias("actions"),
+        kind_map("m").alias("model_counts"),
+        kind_map("c").alias("ip_country_counts"),
+    )
+    out = main.join(per_key, list(KEY), "inner")
+    return out.select(*SILVER_COLUMNS)
+
+
+SILVER_COLUMNS = (
+    "account_id",
+    "event_date",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    *[f"n_{s}" for s in STATUSES],
+    *[f"n_cat_{c}" for c in TASK_CATEGORIES],
+    "n_cot",
+    "n_rubric",
+    "n_tool_use",
+    "tool_count_sum",
+    "n_image",
+    "turns_sum",
+    "gap_n",
+    "gap_sum",
+    "gap_sumsq",
+    "first_t",
+    "last_t",
+    "peak_per_minute",
+    "peak_per_hour",
+    "active_hours",
+    "hour_counts",
+    "template_counts",
+    "actions",
+    "model_counts",
+    "ip_country_counts",
+    "ip_prefixes",
+    "asns",
+    "user_agents",
+    "system_prompts",
+)

@@ -1,0 +1,143 @@
+"""gold/account_features for one feature date, assembled from silver rows and the snapshot.
+
+`gold_features(silver, snapshot, releases, feature_date, params)` returns exactly the table's
+columns (`gold_columns()`): one row per account with a request in the 28 days up to and
+including the feature date, every catalogue feature as a non-null double (the catalogue's
+default where undefined), the feature-set version and the two cluster ids. It reads silver
+rows of those 28 days only, the snapshot given (the job passes the latest on or before the
+feature date) and the release calendar up to the feature date: nothing after the feature
+date can change the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from features.account import account_features, geo_features
+from features.catalogue import (
+    DEFAULTS,
+    FEATURE_NAMES,
+    FEATURE_SET_VERSION,
+    KEY_COLUMNS,
+    TRAILING_COLUMNS,
+)
+from features.coordination import coordination_features
+from features.graph import cluster_aggregates, infra_features
+from features.windows import lookback, release_features, window_features
+
+INFRA_MEANS = ("requests_7d", "cot_share_7d", "top_template_share_7d", "account_age_days")
+COORD_MEANS = ("requests_1d", "cot_share_1d", "account_age_days")
+
+
+@dataclass(frozen=True)
+class GraphParams:
+    max_item_accounts: int = 100
+    cc_max_iter: int = 20
+    coord_min_jaccard: float = 0.5
+    coord_min_actions: int = 3
+    coord_max_action_accounts: int = 500
+    lsh_tables: int = 5
+    seed: int = 7
+
+    @classmethod
+    def from_settings(cls, settings) -> GraphParams:
+        return cls(
+            max_item_accounts=settings.features_item_max_accounts,
+            cc_max_iter=settings.features_cc_max_iter,
+            coord_min_jaccard=settings.features_coord_min_jaccard,
+            coord_min_actions=settings.features_coord_min_actions,
+            coord_max_action_accounts=settings.features_coord_max_action_accounts,
+            lsh_tables=settings.features_lsh_tables,
+            seed=settings.features_seed,
+        )
+
+
+@dataclass(frozen=True)
+class GoldStats:
+    infra_cc_rounds: int
+    coord_cc_rounds: int
+
+
+def gold_columns() -> tuple[str, ...]:
+    return (*KEY_COLUMNS, *FEATURE_NAMES, *TRAILING_COLUMNS)
+
+
+def _fill(df: DataFrame, names: tuple[str, ...] | list[str]) -> list[F.Column]:
+    present = set(df.columns)
+    return [
+        (
+            F.coalesce(F.col(n).cast("double"), F.lit(DEFAULTS[n]))
+            if n in present
+            else F.lit(DEFAULTS[n])
+        ).alias(n)
+        for n in names
+    ]
+
+
+def gold_features(
+    silver: DataFrame,
+    snapshot: DataFrame,
+    releases: DataFrame,
+    feature_date: dt.date,
+    params: GraphParams,
+) -> tuple[DataFrame, GoldStats]:
+    """Every catalogue feature for every account active in the 28 days up to `feature_date`."""
+    s = lookback(silver, feature_date).localCheckpoint()
+    active = s.select("account_id").distinct()
+    win = window_features(s, feature_date)
+    rel = release_features(s, releases, feature_date)
+    acc = account_features(snapshot, feature_date)
+    geo = geo_features(s, snapshot, feature_date)
+    infra, infra_rounds = infra_features(
+        s, snapshot, active, feature_date, params.max_item_accounts, params.cc_max_iter
+    )
+    coord, coord_rounds = coordination_features(
+        s,
+        feature_date,
+        min_jaccard=params.coord_min_jaccard,
+        min_actions=params.coord_min_actions,
+        max_action_accounts=params.coord_max_action_accounts,
+        num_tables=params.lsh_tables,
+        seed=params.seed,
+        max_iter=params.cc_max_iter,
+    )
+    joined = active
+    for part in (win, rel, acc, geo, infra, coord):
+        joined = joined.join(part, "account_id", "left")
+    own = F.col("account_id")
+    base = joined.select(
+        "account_id",
+        *_fill(joined, [n for n in FEATURE_NAMES if n in set(joined.columns)]),
+        F.coalesce("infra_cluster_id", own).alias("infra_cluster_id"),
+        F.coalesce("coord_cluster_id", own).alias("coord_cluster_id"),
+    ).localCheckpoint()
+
+    infra_agg = cluster_aggregates(base, "infra_cluster_id", "infra_cluster", INFRA_MEANS)
+    coord_agg = cluster_aggregates(base, "coord_cluster_id", "coord_cluster", COORD_MEANS)
+    coord_agg = coord_agg.drop("coord_cluster_young_share")
+    # Cluster-level distinct IP prefixes of the day: coordinated yet spread over many ranges.
+    day = s.where(F.col("event_date") == F.lit(feature_date))
+    coord_ips = (
+        day.select("account_id", F.explode("ip_prefixes").alias("p"))
+        .join(base.select("account_id", "coord_cluster_id"), "account_id")
+        .groupBy("coord_cluster_id")
+        .agg(F.count_distinct("p").alias("coord_cluster_distinct_ip_prefixes"))
+    )
+    full = (
+        base.join(infra_agg, "account_id", "left")
+        .join(coord_agg, "account_id", "left")
+        .join(coord_ips, "coord_cluster_id", "left")
+    )
+    out = full.select(
+        "account_id",
+        F.lit(feature_date).alias("feature_date"),
+        *_fill(full, FEATURE_NAMES),
+        F.lit(FEATURE_SET_VERSION).alias("feature_set_version"),
+        "infra_cluster_id",
+        "coord_cluster_id",
+    )
+    return out.select(*gold_columns()), GoldStats(infra_rounds, coord_rounds)

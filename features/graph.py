@@ -1,0 +1,155 @@
+"""The shared-infrastructure graph (Deep Entity Classification style) and connected components.
+
+Accounts are linked through what they share: IP /24 or /48 prefix, ASN, user agent and system
+prompt (from the 7 days up to the feature date), payment fingerprint and e-mail domain hash
+(from the snapshot). `infra_features` gives, per account, how many other accounts share each
+kind of item with it, and its component in the graph whose edges are the items shared by 2 to
+`max_item_accounts` active accounts: an item used by more (a big cloud's range, a popular SDK's
+user agent) makes no edge, else every account would join one giant component.
+
+`connected_components` is plain Spark: min-label propagation over a bipartite node-group
+membership, at most `max_iter` rounds, each round's labels cached (`localCheckpoint`) so the
+plan does not grow with the rounds. The component id is the smallest node id in it, so it is
+the same on every run over the same input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from features.windows import in_window
+
+# Item kinds and the feature names they feed (shared_<kind>_max_accounts).
+EVENT_ITEMS = {
+    "ip_prefix": "ip_prefixes",
+    "asn": "asns",
+    "user_agent": "user_agents",
+    "system_prompt": "system_prompts",
+}
+SNAPSHOT_ITEMS = {"payment": "payment_fingerprint", "email_domain": "email_domain_hash"}
+ITEM_WINDOW_DAYS = 7
+
+
+def connected_components(membership: DataFrame, max_iter: int) -> tuple[DataFrame, int]:
+    """Components of the graph in which every `group` links all its `node`s.
+
+    Returns ((node, component) for every node of `membership`, rounds run). Stops when a round
+    changes no label, or after `max_iter` rounds (then a very long chain may still be split;
+    the bound keeps a bad day from running forever).
+    """
+    m = membership.select("node", "group").distinct().localCheckpoint()
+    labels = m.select("node").distinct().withColumn("label", F.col("node")).localCheckpoint()
+    rounds = 0
+    for rounds in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+        group_label = m.join(labels, "node").groupBy("group").agg(F.min("label").alias("gl"))
+        node_label = m.join(group_label, "group").groupBy("node").agg(F.min("gl").alias("nl"))
+        new = (
+            labels.join(node_label, "node", "left")
+            .select("node", F.least("label", F.coalesce("nl", "label")).alias("label"))
+            .localCheckpoint()
+        )
+        changed = new.join(labels.withColumnRenamed("label", "old"), "node").where(
+            F.col("label") != F.col("old")
+        )
+        done = changed.isEmpty()
+        labels = new
+        if done:
+            break
+    return labels.withColumnRenamed("label", "component"), rounds
+
+
+def account_items(silver: DataFrame, snapshot: DataFrame, feature_date: dt.date) -> DataFrame:
+    """Distinct (account_id, kind, item) of the 7-day window and of the snapshot."""
+    s7 = silver.where(in_window(feature_date, ITEM_WINDOW_DAYS))
+    parts = [
+        s7.select(
+            "account_id",
+            F.lit(kind).alias("kind"),
+            F.explode(F.transform(col, lambda x: x.cast("string"))).alias("item"),
+        )
+        for kind, col in EVENT_ITEMS.items()
+    ]
+    parts += [
+        snapshot.where(F.col(col).isNotNull()).select(
+            "account_id", F.lit(kind).alias("kind"), F.col(col).alias("item")
+        )
+        for kind, col in SNAPSHOT_ITEMS.items()
+    ]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out.where(F.col("item").isNotNull()).distinct()
+
+
+def infra_features(
+    silver: DataFrame,
+    snapshot: DataFrame,
+    active: DataFrame,
+    feature_date: dt.date,
+    max_item_accounts: int,
+    max_iter: int,
+) -> tuple[DataFrame, int]:
+    """Sharing counts and the infrastructure component of every account in `active`.
+
+    Returns (frame with account_id, shared_*_max_accounts, distinct_{ip_prefixes,asns,
+    user_agents}_7d, infra_cluster_id; rounds the components took).
+    """
+    items = account_items(silver, snapshot, feature_date)
+    # Sharing counts: event items among active accounts, snapshot items among all accounts.
+    degree = items.groupBy("kind", "item").agg(F.count_distinct("account_id").alias("deg"))
+    mine = items.join(active.select("account_id"), "account_id").join(degree, ["kind", "item"])
+    kinds = [*EVENT_ITEMS, *SNAPSHOT_ITEMS]
+    counts = mine.groupBy("account_id").agg(
+        *[
+            F.coalesce(F.max(F.when(F.col("kind") == k, F.col("deg") - 1)), F.lit(0)).alias(
+                f"shared_{k}_max_accounts"
+            )
+            for k in kinds
+        ],
+        *[
+            F.count(F.when(F.col("kind") == k, True)).alias(f"distinct_{name}_7d")
+            for k, name in (
+                ("ip_prefix", "ip_prefixes"),
+                ("asn", "asns"),
+                ("user_agent", "user_agents"),
+            )
+        ],
+    )
+    # Edges: items shared by 2..cap active accounts.
+    active_deg = mine.groupBy("kind", "item").agg(F.count(F.lit(1)).alias("adeg"))
+    edges = (
+        mine.join(active_deg, ["kind", "item"])
+        .where((F.col("adeg") >= 2) & (F.col("adeg") <= max_item_accounts))
+        .select(
+            F.col("account_id").alias("node"),
+            F.concat_ws(":", "kind", "item").alias("group"),
+        )
+    )
+    comps, rounds = connected_components(edges, max_iter)
+    out = counts.join(
+        comps.select(
+            F.col("node").alias("account_id"), F.col("component").alias("infra_cluster_id")
+        ),
+        "account_id",
+        "left",
+    )
+    return out, rounds
+
+
+def cluster_aggregates(
+    features: DataFrame, cluster_col: str, prefix: str, means: tuple[str, ...]
+) -> DataFrame:
+    """Per account: its cluster's size and the mean of `means` over the cluster's members."""
+    agg = features.groupBy(cluster_col).agg(
+        F.count(F.lit(1)).cast("double").alias(f"{prefix}_size"),
+        *[F.avg(F.col(c).cast("double")).alias(f"{prefix}_mean_{c}") for c in means],
+        F.avg(
+            F.when(
+                (F.col("account_age_days") >= 0) & (F.col("account_age_days") < 30), 1.0
+            ).otherwise(0.0)
+        ).alias(f"{prefix}_young_share"),
+    )
+    return features.select("account_id", cluster_col).join(agg, cluster_col).drop(cluster_col)
