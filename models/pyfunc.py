@@ -87,18 +87,25 @@ class ModelBundle:
         return {BOOSTER_ARTIFACT: str(booster), CALIBRATION_ARTIFACT: str(calibration)}
 
 
-def score_frame(booster, calibration: Calibration, feature_names: list[str], frame: pd.DataFrame):
-    """The prediction itself, shared by the pyfunc and by training-time evaluation."""
+def contributions(booster, frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
+    """LightGBM pred_contrib: one column per feature, then the bias; rows add up to the margin."""
     missing = [f for f in feature_names if f not in frame.columns]
     if missing:
         raise ValueError(f"input lacks feature column(s) {', '.join(missing)}")
     x = frame[feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
     n = len(feature_names)
     if len(x) == 0:
-        contrib = np.zeros((0, n + 1))
-    else:
-        contrib = np.asarray(booster.predict(x, pred_contrib=True)).reshape(len(x), n + 1)
-    # The contributions (plus the bias in the last column) add up to the raw margin.
+        return np.zeros((0, n + 1))
+    return np.asarray(booster.predict(x, pred_contrib=True)).reshape(len(x), n + 1)
+
+
+def raw_margin(booster, frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
+    return contributions(booster, frame, feature_names).sum(axis=1)
+
+
+def score_frame(booster, calibration: Calibration, feature_names: list[str], frame: pd.DataFrame):
+    """The prediction itself, shared by the pyfunc and by training-time evaluation."""
+    contrib = contributions(booster, frame, feature_names)
     raw = contrib.sum(axis=1)
     out = {"score": calibration.apply(raw)}
     for i, name in enumerate(feature_names):

@@ -16,7 +16,7 @@ import pandas as pd
 
 from hydrawatch.errors import HydrawatchError
 from models.metrics import ThresholdChoice, choose_threshold
-from models.pyfunc import Calibration, ModelBundle, score_frame
+from models.pyfunc import Calibration, ModelBundle, raw_margin, score_frame
 
 # The weight of positives is capped: beyond ~50 the trees chase a handful of labelled accounts.
 MAX_SCALE_POS_WEIGHT = 50.0
@@ -39,8 +39,12 @@ class Slice:
     w: np.ndarray
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, feature_names: list[str], label="label", weight="weight"):
-        w = frame[weight].to_numpy(float) if weight in frame else np.ones(len(frame))
+    def of(
+        cls, frame: pd.DataFrame, feature_names: list[str], label="label", weight="weight"
+    ) -> Slice:
+        """`weight=None` (or a column that is absent) gives every row weight 1."""
+        has = weight is not None and weight in frame
+        w = frame[weight].to_numpy(float) if has else np.ones(len(frame))
         return cls(frame[feature_names].astype("float64"), frame[label].to_numpy(int), w)
 
     @property
@@ -67,7 +71,8 @@ class FitResult:
 def lgb_params(seed: int, scale_pos_weight: float, overrides: dict | None = None) -> dict:
     params = {
         "objective": "binary",
-        "metric": ["average_precision", "binary_logloss"],
+        # Early stopping watches log loss: smoother than PR-AUC, which saturates on small slices.
+        "metric": ["binary_logloss", "average_precision"],
         "learning_rate": 0.05,
         "num_leaves": 31,
         "min_data_in_leaf": 20,
@@ -141,7 +146,10 @@ def fit(
     # Keep only the trees early stopping chose; the saved text is what scoring will load.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
-    raw_calib = np.asarray(booster.predict(calib.x.to_numpy(np.float64), raw_score=True))
+    # The margin as the pyfunc computes it (sum of contributions), so the threshold is chosen on
+    # exactly the scores scoring will produce: isotonic knots are steps, and a margin differing
+    # in the last bit could land on the other side of one.
+    raw_calib = raw_margin(booster, calib.x, feature_names)
     calibration = fit_isotonic(raw_calib, calib.y, calib.w)
     calibrated = calibration.apply(raw_calib)
     choice = choose_threshold(calib.y, calibrated, target_precision, calib.w)

@@ -1,0 +1,192 @@
+"""`hydrawatch retrain --as-of D`: train on labels decided up to D and features up to D.
+
+Promise: assembles the point-in-time training rows (`models.inputs.training_frame`), splits them
+by time with clusters kept whole (`models.split`), fits LightGBM, calibrates and picks the
+threshold for `settings.target_precision` (`models.train`), logs parameters, metrics, figures,
+the feature list and the Delta versions read to one MLflow run in `settings.mlflow_experiment`,
+and registers the logged model as a new version holding alias `challenger`. Same data + same seed
+-> same booster, threshold and metrics. Nothing but the MLflow run and the registry is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from hydrawatch.settings import Settings
+from models import metrics as M
+from models import plots
+from models.inputs import TrainingFrame, training_frame
+from models.registry import CHALLENGER, ensure_experiment, log_model_version
+from models.split import time_split
+from models.train import FitResult, Slice, fit
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    version: str
+    model_uri: str
+    run_id: str
+    threshold: float
+    feature_set_version: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def slice_metrics(
+    rows: pd.DataFrame, score: np.ndarray, threshold: float, target_precision: float, prefix=""
+) -> dict[str, float]:
+    """Figures of one slice: PR-AUC and rates at the threshold (population-weighted), FPR on the
+    labelled benign accounts, and per legitimate population where the truth is known."""
+    y = rows["label"].to_numpy(int)
+    w = rows["weight_pop"].to_numpy(float)
+    out = {f"{prefix}pr_auc": M.pr_auc(y, score, w)}
+    choice = M.choose_threshold(y, score, target_precision, w)
+    out[f"{prefix}recall_at_target_precision"] = choice.recall if choice.reached_target else 0.0
+    at = M.rates_at(y, score, threshold, w)
+    out.update({f"{prefix}{k}_at_threshold": v for k, v in at.items() if k != "flagged"})
+    benign = (rows["is_labelled"].to_numpy(bool)) & (y == 0)
+    if benign.any():
+        out[f"{prefix}fpr_labelled_benign"] = float((score[benign] >= threshold).mean())
+    if "is_attacker" in rows and rows["is_attacker"].notna().any():
+        legit = rows["is_attacker"].eq(False).to_numpy()
+        attackers = rows["is_attacker"].eq(True).to_numpy()
+        flagged = score >= threshold
+        if attackers.any():
+            out[f"{prefix}truth_recall"] = float(flagged[attackers].mean())
+        for pop in sorted(rows.loc[legit, "population"].dropna().unique()):
+            mask = legit & (rows["population"] == pop).to_numpy()
+            out[f"{prefix}fpr_legit_{pop}"] = float(
+                (w[mask] * flagged[mask]).sum() / max(w[mask].sum(), 1e-12)
+            )
+    return {k: float(v) for k, v in out.items()}
+
+
+def _log_figures(result: FitResult, calib: pd.DataFrame, names: list[str]) -> dict:
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    scored = result.score(calib)
+    y = calib["label"].to_numpy(int)
+    w = calib["weight_pop"].to_numpy(float)
+    s = scored["score"].to_numpy()
+    threshold = result.bundle.threshold
+    fig = plots.pr_curve(y, s, w, threshold, result.bundle.target_precision)
+    mlflow.log_figure(fig, "plots/pr_curve.png")
+    plt.close(fig)
+    fig = plots.score_histograms(y, s, threshold)
+    mlflow.log_figure(fig, "plots/score_histograms.png")
+    plt.close(fig)
+    fig, gain = plots.feature_importance(result.booster)
+    mlflow.log_figure(fig, "plots/feature_importance.png")
+    plt.close(fig)
+    contrib = scored[[f"contrib__{n}" for n in names]]
+    contrib.columns = names
+    fig, mean_abs = plots.contribution_summary(contrib, calib[names])
+    mlflow.log_figure(fig, "plots/contribution_summary.png")
+    plt.close(fig)
+    return {
+        "importance_gain": {k: float(v) for k, v in gain.items()},
+        "mean_abs_contribution": {k: float(v) for k, v in mean_abs.items()},
+    }
+
+
+def train_on(frame: TrainingFrame, settings: Settings, seed: int):
+    """Split and fit; returns (fit result, per-row slice, grouping used). No I/O."""
+    rows = frame.rows
+    slices, grouping = time_split(rows, seed)
+    names = frame.feature_names
+
+    def part(name: str) -> Slice:
+        sub = rows[slices == name]
+        # Training sees every row at weight 1 (imbalance is scale_pos_weight's job); the
+        # population weight only enters calibration and the figures.
+        s = Slice.of(sub, names, weight=None)
+        if name == "calib":
+            s.w = sub["weight_pop"].to_numpy(float)
+        return s
+
+    result = fit(
+        part("train"),
+        part("valid"),
+        part("calib"),
+        names,
+        feature_set_version=frame.feature_set_version,
+        target_precision=settings.target_precision,
+        seed=seed,
+    )
+    return result, slices, grouping
+
+
+def run_retrain(
+    spark: SparkSession, settings: Settings, as_of: dt.date, *, seed: int | None = None
+) -> RetrainResult:
+    import mlflow
+
+    seed = settings.train_seed if seed is None else seed
+    frame = training_frame(spark, settings, as_of, seed=seed)
+    result, slices, grouping = train_on(frame, settings, seed)
+    rows, names = frame.rows, frame.feature_names
+
+    metrics: dict[str, float] = {"threshold": result.bundle.threshold}
+    for name, prefix in (("calib", ""), ("valid", "valid_")):
+        sub = rows[slices == name]
+        score = result.score(sub)["score"].to_numpy()
+        metrics.update(
+            slice_metrics(sub, score, result.bundle.threshold, settings.target_precision, prefix)
+        )
+    metrics["threshold_reached_target"] = float(result.threshold.reached_target)
+    metrics["best_iteration"] = float(result.best_iteration)
+    counts: dict[str, int] = {}
+    for name in ("train", "valid", "calib"):
+        sub = rows[slices == name]
+        counts[f"rows_{name}"] = len(sub)
+        counts[f"positives_{name}"] = int(sub["label"].sum())
+    metrics.update({k: float(v) for k, v in counts.items()})
+
+    experiment_id = ensure_experiment(settings)
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"retrain-{as_of.isoformat()}"
+    ) as run:
+        mlflow.set_tags({"hydrawatch.kind": "retrain", "as_of": as_of.isoformat()})
+        mlflow.log_params(
+            {
+                "as_of": as_of.isoformat(),
+                "seed": seed,
+                "target_precision": settings.target_precision,
+                "feature_set_version": frame.feature_set_version,
+                "n_features": len(names),
+                "split_grouping": grouping,
+                "unlabelled_candidates": frame.unlabelled_candidates,
+                "unlabelled_fraction": round(frame.unlabelled_fraction, 6),
+                "unlabelled_sample_cap": settings.train_unlabelled_sample,
+                **{f"data_version.{k}": v for k, v in frame.data_versions.items()},
+                **{f"lgb.{k}": v for k, v in result.params.items() if k != "metric"},
+            }
+        )
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.log_dict({"feature_names": names}, "features.json")
+        mlflow.log_dict(
+            {"tables": frame.data_versions, "as_of": as_of.isoformat()}, "data_versions.json"
+        )
+        mlflow.log_dict(_log_figures(result, rows[slices == "calib"], names), "importance.json")
+        uri, version = log_model_version(
+            settings,
+            result.bundle,
+            rows.loc[slices == "train", names],
+            alias=CHALLENGER,
+            version_tags={"as_of": as_of.isoformat(), "run_id": run.info.run_id},
+        )
+    return RetrainResult(
+        version=version,
+        model_uri=uri,
+        run_id=run.info.run_id,
+        threshold=result.bundle.threshold,
+        feature_set_version=frame.feature_set_version,
+        metrics=metrics,
+        rows=counts,
+    )

@@ -1,0 +1,153 @@
+"""Point-in-time training rows: pure Spark transforms, no I/O.
+
+Promises (docs/model.md explains the choices):
+- `feature_columns(df)` is the model's feature list: every numeric column of
+  `gold/account_features` except the key and the trailing metadata columns, in table order.
+- `labelled_rows` gives one row per labelled account: its current decision as of `as_of` (the
+  caller passes `current_labels(labels, as_of)`, restricted to decisions taken by `as_of`) joined
+  with the account's latest feature row dated strictly before the day of that decision and not
+  after `as_of`. No feature row seen by training was computed after the decision it is labelled
+  with, and no decision delivered after `as_of` is used.
+- `unlabelled_rows` gives a deterministic, bounded sample of accounts without a decision as
+  negatives (one pseudo-randomly chosen feature day each, so they spread over time like the
+  labelled rows), leaving out accounts that share a cluster with a labelled distillation account
+  (likely attackers not yet labelled). `weight_pop` = 1 / sampling fraction lets the sample stand
+  for all unlabelled accounts when precision and false-positive rates are estimated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+KEY_COLUMNS = ("account_id", "feature_date")
+META_COLUMNS = ("feature_set_version", "infra_cluster_id", "coord_cluster_id")
+POSITIVE_LABEL = "distillation"
+# Columns every training row carries besides the features.
+ROW_COLUMNS = (
+    "account_id",
+    "feature_date",
+    "label",
+    "is_labelled",
+    "label_campaign_id",
+    "weight_pop",
+    "infra_cluster_id",
+    "coord_cluster_id",
+)
+_NUMERIC = (T.DoubleType, T.FloatType, T.LongType, T.IntegerType, T.ShortType, T.DecimalType)
+
+
+def feature_columns(features: DataFrame) -> list[str]:
+    skip = set(KEY_COLUMNS) | set(META_COLUMNS)
+    return [
+        f.name
+        for f in features.schema.fields
+        if f.name not in skip and isinstance(f.dataType, _NUMERIC)
+    ]
+
+
+def decisions_known(labels: DataFrame, as_of: dt.date) -> DataFrame:
+    """Label rows a retrain as of `as_of` may see: delivered and decided by the end of that day."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    return labels.where(
+        (F.col("delivery_date") <= F.lit(as_of)) & (F.col("decided_at") < F.lit(end))
+    )
+
+
+def _select_row(df: DataFrame, feature_names: list[str], label, is_labelled, campaign, weight):
+    return df.select(
+        "account_id",
+        "feature_date",
+        label.cast("int").alias("label"),
+        F.lit(is_labelled).alias("is_labelled"),
+        campaign.cast("string").alias("label_campaign_id"),
+        weight.cast("double").alias("weight_pop"),
+        "infra_cluster_id",
+        "coord_cluster_id",
+        *[F.col(c).cast("double").alias(c) for c in feature_names],
+    )
+
+
+def labelled_rows(
+    features: DataFrame, current: DataFrame, as_of: dt.date, feature_names: list[str]
+) -> DataFrame:
+    """One row per labelled account: its latest features from before its current decision."""
+    decisions = current.select(
+        "account_id",
+        F.to_date("decided_at").alias("_decided_day"),
+        (F.col("label") == POSITIVE_LABEL).alias("_positive"),
+        F.col("campaign_id").alias("_campaign"),
+    )
+    joined = features.where(F.col("feature_date") <= F.lit(as_of)).join(decisions, "account_id")
+    joined = joined.where(F.col("feature_date") < F.col("_decided_day"))
+    latest = Window.partitionBy("account_id").orderBy(F.col("feature_date").desc())
+    picked = joined.withColumn("_rn", F.row_number().over(latest)).where(F.col("_rn") == 1)
+    return _select_row(
+        picked, feature_names, F.col("_positive"), True, F.col("_campaign"), F.lit(1.0)
+    )
+
+
+def suspect_clusters(labelled: DataFrame) -> DataFrame:
+    """Cluster ids (either kind) holding a labelled distillation account, one column `cluster`."""
+    pos = labelled.where(F.col("label") == 1)
+    return (
+        pos.select(F.col("infra_cluster_id").alias("cluster"))
+        .union(pos.select(F.col("coord_cluster_id").alias("cluster")))
+        .where(F.col("cluster").isNotNull())
+        .distinct()
+    )
+
+
+def unlabelled_candidates(
+    features: DataFrame, current: DataFrame, labelled: DataFrame, as_of: dt.date
+) -> DataFrame:
+    """Feature rows (up to `as_of`) of accounts with no decision and no suspect cluster."""
+    rows = features.where(F.col("feature_date") <= F.lit(as_of)).join(
+        current.select("account_id"), "account_id", "left_anti"
+    )
+    # An account linked to a suspect cluster on any day stays out on every day.
+    tainted = (
+        rows.select(
+            "account_id",
+            F.explode(F.array("infra_cluster_id", "coord_cluster_id")).alias("cluster"),
+        )
+        .join(F.broadcast(suspect_clusters(labelled)), "cluster")
+        .select("account_id")
+        .distinct()
+    )
+    return rows.join(tainted, "account_id", "left_anti")
+
+
+def unlabelled_rows(
+    candidates: DataFrame, feature_names: list[str], fraction: float, seed: int
+) -> DataFrame:
+    """A deterministic `fraction` of candidate accounts, one pseudo-random feature day each."""
+    fraction = min(1.0, max(0.0, fraction))
+    bucket = F.pmod(F.xxhash64(F.col("account_id"), F.lit(seed)), F.lit(1_000_000))
+    sampled = candidates.where(bucket < F.lit(round(fraction * 1_000_000)))
+    pick = Window.partitionBy("account_id").orderBy(
+        F.xxhash64(F.col("account_id"), F.col("feature_date"), F.lit(seed + 1)),
+        F.col("feature_date"),
+    )
+    one = sampled.withColumn("_rn", F.row_number().over(pick)).where(F.col("_rn") == 1)
+    weight = 1.0 / fraction if fraction > 0 else 0.0
+    return _select_row(
+        one, feature_names, F.lit(0), False, F.lit(None).cast("string"), F.lit(weight)
+    )
+
+
+def with_truth(rows: DataFrame, truth: DataFrame | None) -> DataFrame:
+    """Attach the simulator's truth (population, is_attacker) for reporting only, never training."""
+    if truth is None:
+        return rows.withColumn("population", F.lit(None).cast("string")).withColumn(
+            "is_attacker", F.lit(None).cast("boolean")
+        )
+    t = truth.select(
+        "account_id",
+        F.col("population").cast("string"),
+        F.col("is_attacker").cast("boolean"),
+    )
+    return rows.join(t, "account_id", "left")

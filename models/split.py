@@ -1,0 +1,104 @@
+"""Time split of the (bounded, driver-side) training rows into train / validation / calibration.
+
+Promise: rows are grouped into connected components of "same account, same infrastructure
+cluster, same coordination cluster" (cluster ids are member account ids, so a cluster seen on
+different days still joins up); a group never straddles two slices. Groups are ordered by their
+latest feature date (ties by a seeded hash of the group, so the order is deterministic), and cut
+where the cumulative count of distillation rows passes 60 % and 80 %: train holds the earliest
+groups, validation the next, calibration the latest. If a slice would lack a class, the grouping
+falls back to coordination clusters only (infrastructure can chain a whole proxy network into one
+component); if that also fails, `TrainingDataError` says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from models.train import TrainingDataError
+
+TRAIN_SHARE = 0.6
+VALID_SHARE = 0.2
+GROUPINGS = (("infra_cluster_id", "coord_cluster_id"), ("coord_cluster_id",))
+SLICES = ("train", "valid", "calib")
+
+
+class _UnionFind:
+    def __init__(self):
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        parent = self.parent.setdefault(x, x)
+        root = x
+        while parent != root:
+            root = parent
+            parent = self.parent[root]
+        while self.parent[x] != root:  # path compression
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            # The smaller id wins so the root does not depend on insertion order.
+            if rb < ra:
+                ra, rb = rb, ra
+            self.parent[rb] = ra
+
+
+def group_ids(rows: pd.DataFrame, link_columns: tuple[str, ...]) -> pd.Series:
+    uf = _UnionFind()
+    accounts = rows["account_id"].astype(str).to_numpy()
+    for col in link_columns:
+        for acct, cluster in zip(accounts, rows[col].to_numpy(), strict=True):
+            if isinstance(cluster, str) and cluster:
+                uf.union(acct, cluster)
+    return pd.Series([uf.find(a) for a in accounts], index=rows.index, name="group_id")
+
+
+def _hash(value: str, seed: int) -> str:
+    return hashlib.sha256(f"{seed}:{value}".encode()).hexdigest()
+
+
+def assign_slices(rows: pd.DataFrame, groups: pd.Series, seed: int) -> pd.Series:
+    frame = pd.DataFrame(
+        {"group_id": groups, "feature_date": rows["feature_date"], "label": rows["label"]}
+    )
+    per_group = frame.groupby("group_id").agg(
+        last_date=("feature_date", "max"), positives=("label", "sum")
+    )
+    per_group["tie"] = [_hash(g, seed) for g in per_group.index]
+    per_group = per_group.sort_values(["last_date", "tie"])
+    total = per_group["positives"].sum()
+    # A group's slice is decided by the positives *before* it, so a large group is not split.
+    before = per_group["positives"].cumsum() - per_group["positives"]
+    share = before / max(total, 1)
+    per_group["slice"] = np.where(
+        share < TRAIN_SHARE, "train", np.where(share < TRAIN_SHARE + VALID_SHARE, "valid", "calib")
+    )
+    return groups.map(per_group["slice"]).rename("slice")
+
+
+def _complete(rows: pd.DataFrame, slices: pd.Series) -> bool:
+    for name in SLICES:
+        labels = rows.loc[slices == name, "label"]
+        if labels.sum() == 0 or (labels == 0).sum() == 0:
+            return False
+    return True
+
+
+def time_split(rows: pd.DataFrame, seed: int) -> tuple[pd.Series, str]:
+    """Slice name per row and the grouping used (`"infra+coord"` or `"coord"`)."""
+    for link in GROUPINGS:
+        groups = group_ids(rows, link)
+        slices = assign_slices(rows, groups, seed)
+        if _complete(rows, slices):
+            return slices, "+".join(c.split("_")[0] for c in link)
+    counts = rows.groupby("label").size().to_dict()
+    raise TrainingDataError(
+        f"cannot split {len(rows)} training rows ({counts.get(1, 0)} distillation) by time "
+        "into train/validation/calibration slices that each hold both classes without cutting "
+        "a cluster: more labelled campaigns are needed"
+    )
