@@ -1,0 +1,284 @@
+"""`hydrawatch simulate`: write synthetic landing data and the evaluation truth table.
+
+`run_simulate(spark, settings, start, days, scale, seed)` writes, per the landing contract,
+`usage_events/`, `accounts/` and `labels/` folders for each day of the window plus
+`model_releases.jsonl`, and the Delta table `<truth>/accounts` (outside the landing root).
+Spark writes into a temporary folder next to the target; the job then moves the part files to
+their `.jsonl` / `.jsonl.gz` names with the Hadoop FileSystem API (works on object stores too).
+Re-running replaces exactly the day folders it writes. Same arguments, same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from hydrawatch.errors import HydrawatchError
+from hydrawatch.settings import Settings
+from hydrawatch.simulator import world
+from hydrawatch.simulator.accounts import NEVER, build_accounts
+from hydrawatch.simulator.config import SimConfig, config_for
+from hydrawatch.simulator.events import build_events
+from hydrawatch.simulator.lines import (
+    account_lines,
+    event_lines,
+    label_lines,
+    label_rows,
+    release_lines,
+    snapshot_rows,
+)
+
+TRUTH_ACCOUNTS = "accounts"
+_TMP = "_simulate_tmp"
+_PART = re.compile(r"part-(\d+)")
+
+
+class SimulationError(HydrawatchError):
+    """The simulator was asked for something it cannot make."""
+
+
+@dataclass(frozen=True)
+class SimulateResult:
+    start: dt.date
+    days: int
+    scale: str
+    seed: int
+    event_lines: int  # usage lines written (duplicates and malformed included)
+    account_lines: int
+    label_lines: int
+    accounts: int  # accounts in the truth table
+    attacker_accounts: int
+    truth_uri: str
+
+
+class _FS:
+    """The few Hadoop FileSystem calls the job needs, on any URI scheme Spark can write."""
+
+    def __init__(self, spark: SparkSession, uri: str):
+        jvm = spark._jvm
+        self._path = jvm.org.apache.hadoop.fs.Path
+        fs = self._path(uri).getFileSystem(spark._jsc.hadoopConfiguration())
+        # The local file system keeps hidden .crc side files; moving with the raw one leaves
+        # them in the temporary folder, so the landing holds only .jsonl[.gz] files.
+        if fs.getClass().getName() == "org.apache.hadoop.fs.LocalFileSystem":
+            fs = fs.getRawFileSystem()
+        self.fs = fs
+
+    def path(self, uri: str):
+        return self._path(uri)
+
+    def delete(self, uri: str) -> None:
+        p = self.path(uri)
+        if self.fs.exists(p):
+            self.fs.delete(p, True)
+
+    def mkdirs(self, uri: str) -> None:
+        self.fs.mkdirs(self.path(uri))
+
+    def list(self, uri: str) -> list[tuple[str, bool]]:
+        p = self.path(uri)
+        if not self.fs.exists(p):
+            return []
+        return [(s.getPath().getName(), s.isDirectory()) for s in self.fs.listStatus(p)]
+
+    def rename(self, src: str, dst: str) -> None:
+        if not self.fs.rename(self.path(src), self.path(dst)):
+            raise SimulationError(f"could not move {src} to {dst}")
+
+    def touch(self, uri: str) -> None:
+        self.fs.create(self.path(uri), True).close()
+
+
+def _check_args(settings: Settings, spark: SparkSession, days: int, seed: int) -> None:
+    if days < 1:
+        raise SimulationError(f"--days must be at least 1, got {days}")
+    if seed < 0:
+        raise SimulationError(f"--seed must be >= 0, got {seed}")
+    landing = settings.landing_uri.rstrip("/") + "/"
+    truth = settings.truth_uri.rstrip("/") + "/"
+    if truth.startswith(landing) or landing.startswith(truth):
+        raise SimulationError(
+            f"the truth table ({settings.truth_uri}) must live outside the landing root "
+            f"({settings.landing_uri}); set HYDRAWATCH_TRUTH elsewhere"
+        )
+    tz = spark.conf.get("spark.sql.session.timeZone")
+    if tz not in ("UTC", "Etc/UTC", "Z", "+00:00"):
+        raise SimulationError(
+            f"the Spark session time zone is {tz}; build it with build_spark (UTC)"
+        )
+
+
+def _write_text(
+    fs: _FS,
+    lines: DataFrame,
+    target_root: str,
+    tmp: str,
+    n_parts: int,
+    dates: list[str],
+    stem: str,
+    with_gz: bool = False,
+) -> None:
+    """Write `lines` (date, file, gz, line, o1..o3) as `<target_root>/date=D/<stem>-NNN.jsonl[.gz]`."""
+    fs.delete(tmp)
+    for gz in (False, True) if with_gz else (False,):
+        part = lines.filter(F.col("gz") == F.lit(gz))
+        (
+            part.repartition(max(1, n_parts), "date", "file")
+            .sortWithinPartitions("date", "file", "o1", "o2", "o3")
+            .select("date", "line")
+            .write.mode("overwrite")
+            .option("compression", "gzip" if gz else "none")
+            .partitionBy("date")
+            .text(f"{tmp}/{'gz' if gz else 'plain'}")
+        )
+    for date in dates:
+        target = f"{target_root}/date={date}"
+        fs.delete(target)
+        fs.mkdirs(target)
+        n = 0
+        for kind, ext in (("plain", ".jsonl"), ("gz", ".jsonl.gz")):
+            folder = f"{tmp}/{kind}/date={date}"
+            names = [
+                name for name, is_dir in fs.list(folder) if not is_dir and name.startswith("part-")
+            ]
+            names.sort(key=lambda name: int(_PART.match(name).group(1)))
+            for name in names:
+                fs.rename(f"{folder}/{name}", f"{target}/{stem}-{n:03d}{ext}")
+                n += 1
+    fs.delete(tmp)
+
+
+def run_simulate(
+    spark: SparkSession,
+    settings: Settings,
+    start: dt.date,
+    days: int,
+    scale: str,
+    seed: int,
+    config: SimConfig | None = None,
+) -> SimulateResult:
+    """Write `days` days of landing data from `start` for `scale`, and the truth table.
+
+    `config` replaces the scale preset (tests turn knobs with `config_for(scale, ...)`).
+    """
+    _check_args(settings, spark, days, seed)
+    cfg = config or config_for(scale)
+    horizon = max(cfg.horizon_days, days)
+    landing = settings.landing_uri
+    fs = _FS(spark, landing)
+    tmp = f"{landing}/{_TMP}"
+    dates = [(start + dt.timedelta(days=i)).isoformat() for i in range(days)]
+
+    accounts = build_accounts(spark, cfg, seed, horizon).persist()
+    day_frame = spark.range(0, days, 1, 1).select(F.col("id").cast("int").alias("day"))
+
+    # usage events
+    events = build_events(accounts, day_frame, cfg, seed, start, days)
+    imp = cfg.imperfections
+    skip = {i for i in (*imp.missing_usage_days, *imp.empty_usage_days) if 0 <= i < days}
+    ev_lines = event_lines(events, cfg, seed, start)
+    if skip:
+        ev_lines = ev_lines.filter(~F.col("date").isin([dates[i] for i in sorted(skip)]))
+    # Cached once: the plain and the gzip files are two writes of the same lines.
+    ev_lines = ev_lines.persist(StorageLevel.MEMORY_AND_DISK)
+    n_event_lines = ev_lines.count()
+    usage_root = f"{landing}/usage_events"
+    written = [d for i, d in enumerate(dates) if i not in skip]
+    _write_text(
+        fs,
+        ev_lines,
+        usage_root,
+        f"{tmp}/usage",
+        days * cfg.event_files_per_day,
+        written,
+        "events",
+        with_gz=imp.gzip_file_share > 0,
+    )
+    ev_lines.unpersist()
+    for i in sorted(skip):
+        fs.delete(f"{usage_root}/date={dates[i]}")
+        if i in imp.empty_usage_days and i not in imp.missing_usage_days:
+            fs.mkdirs(f"{usage_root}/date={dates[i]}")
+            fs.touch(f"{usage_root}/date={dates[i]}/events-000.jsonl")
+
+    # accounts snapshots and labels
+    snaps = snapshot_rows(accounts, day_frame, start)
+    acc_lines = account_lines(snaps, cfg, seed, start)
+    _write_text(fs, acc_lines, f"{landing}/accounts", f"{tmp}/accounts", days, dates, "accounts")
+    labels = label_rows(accounts, seed, start, days).persist()
+    lab_lines = label_lines(labels, cfg, seed, start)
+    _write_text(fs, lab_lines, f"{landing}/labels", f"{tmp}/labels", days, dates, "labels")
+    for d in dates:  # a day without decisions still gets its (empty) delivery
+        if not fs.list(f"{landing}/labels/date={d}"):
+            fs.touch(f"{landing}/labels/date={d}/labels-000.jsonl")
+
+    # release calendar: one file at the landing root
+    rel = release_lines(spark, world.releases(start, cfg.release_day, cfg.release_hour))
+    fs.delete(f"{tmp}/releases")
+    rel.coalesce(1).sortWithinPartitions("o1").select("line").write.mode("overwrite").text(
+        f"{tmp}/releases"
+    )
+    part = [n for n, is_dir in fs.list(f"{tmp}/releases") if n.startswith("part-")]
+    fs.delete(f"{landing}/model_releases.jsonl")
+    fs.rename(f"{tmp}/releases/{part[0]}", f"{landing}/model_releases.jsonl")
+    fs.delete(tmp)
+
+    truth = truth_frame(accounts, start, days)
+    truth.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+        f"{settings.truth_uri}/{TRUTH_ACCOUNTS}"
+    )
+    # One small aggregate over the cached accounts: counts for the result.
+    stats = (
+        accounts.filter(F.col("created_day") < days)
+        .agg(
+            F.count("*").alias("n"),
+            F.sum(F.col("is_attacker").cast("int")).alias("a"),
+            F.sum(F.lit(days) - F.greatest(F.col("created_day"), F.lit(0))).alias("snapshot_lines"),
+        )
+        .first()
+    )
+    result = SimulateResult(
+        start=start,
+        days=days,
+        scale=cfg.scale,
+        seed=seed,
+        event_lines=n_event_lines,
+        account_lines=int(stats["snapshot_lines"] or 0),
+        label_lines=labels.count(),
+        accounts=int(stats["n"]),
+        attacker_accounts=int(stats["a"] or 0),
+        truth_uri=f"{settings.truth_uri}/{TRUTH_ACCOUNTS}",
+    )
+    labels.unpersist()
+    accounts.unpersist()
+    return result
+
+
+def truth_frame(accounts: DataFrame, start: dt.date, days: int) -> DataFrame:
+    """The evaluation truth: accounts that exist by the end of the window, one row each."""
+
+    def day(col: str):
+        return F.when(F.col(col) < NEVER, F.date_add(F.lit(start), F.col(col)))
+
+    return accounts.filter(F.col("created_day") < days).select(
+        "account_id",
+        "population",
+        "campaign_id",
+        "is_attacker",
+        "hard_negative",
+        F.date_add(F.lit(start), F.col("created_day")).alias("created_date"),
+        day("act_start").alias("first_active_date"),
+        day("act_end").alias("end_date"),
+        day("label_day").alias("distillation_label_date"),
+        day("benign_day").alias("benign_label_date"),
+        day("susp_from").alias("suspended_date"),
+        day("susp_until").alias("reinstated_date"),
+        F.col("group_key"),
+        F.col("generation"),
+        F.col("signup_channel"),
+    )
