@@ -1,0 +1,83 @@
+"""One writer per day: the file lock and the Prefect concurrency limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from hydrawatch.errors import ConcurrentRun
+from hydrawatch.locks import day_lock, limit_name, lock_mode
+
+DAY = dt.date(2026, 2, 10)
+
+
+def _hold_in_thread(settings, day, entered, release):
+    def run():
+        with day_lock(settings, day):
+            entered.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert entered.wait(60)
+    return thread
+
+
+def test_auto_mode_uses_prefect_only_with_a_server(make_settings, tmp_path):
+    assert lock_mode(make_settings(tmp_path)) == "file"
+    assert lock_mode(make_settings(tmp_path, prefect_api_url="http://127.0.0.1:4200/api")) == (
+        "prefect"
+    )
+    assert lock_mode(make_settings(tmp_path, day_lock="file", prefect_api_url="http://x")) == "file"
+
+
+@pytest.mark.parametrize("mode", ["file", "prefect"])
+def test_second_writer_says_why_it_waits_then_stops(make_settings, tmp_path, mode, request):
+    if mode == "prefect":
+        request.getfixturevalue("prefect_harness")
+    settings = make_settings(tmp_path, day_lock=mode)
+    entered, release = threading.Event(), threading.Event()
+    holder = _hold_in_thread(settings, DAY, entered, release)
+    said: list[str] = []
+    try:
+        with pytest.raises(ConcurrentRun) as err, day_lock(settings, DAY, said.append, 1.0):
+            pass
+        # Another day is not blocked.
+        with day_lock(settings, DAY + dt.timedelta(days=1), said.append, 1.0) as held:
+            assert "2026-02-11" in held
+    finally:
+        release.set()
+        holder.join(60)
+    assert str(err.value).startswith("day 2026-02-10 is being written by another run")
+    assert len(said) == 1 and "waiting up to 1s" in said[0]
+    if mode == "prefect":
+        assert limit_name(DAY) in said[0]
+    else:
+        assert "pid" in said[0]
+    # Released: the next writer gets it at once.
+    with day_lock(settings, DAY, said.append, 0):
+        pass
+    assert len(said) == 1
+
+
+def test_second_writer_proceeds_when_the_first_finishes_in_time(make_settings, tmp_path):
+    settings = make_settings(tmp_path, day_lock="file")
+    entered, release = threading.Event(), threading.Event()
+    holder = _hold_in_thread(settings, DAY, entered, release)
+    timer = threading.Timer(0.5, release.set)
+    timer.start()
+    said: list[str] = []
+    with day_lock(settings, DAY, said.append, 30):
+        assert release.is_set()
+    holder.join(60)
+    assert "waiting" in said[0]
+
+
+def test_file_lock_refuses_an_object_store_warehouse(make_settings, tmp_path):
+    from hydrawatch.errors import HydrawatchError
+
+    settings = make_settings(tmp_path, day_lock="file", warehouse="s3a://bucket/warehouse")
+    with pytest.raises(HydrawatchError, match="needs a local warehouse"), day_lock(settings, DAY):
+        pass
