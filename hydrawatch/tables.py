@@ -24,6 +24,7 @@ GOLD_SUSPICIOUS_ACCOUNTS = "gold/suspicious_accounts"
 # into reasons and the cluster that flagged them; keeps gold/account_scores to its contract columns.
 FLAG_DETAILS = "gold/flag_details"  # partitioned by score_date
 WEBHOOK_DELIVERIES = "meta/webhook_deliveries"  # one row per (score_date, model_version) sent
+PUBLICATIONS = "meta/publications"  # one row per published score_date: counts for the DQ gate
 
 # orchestration and monitoring (flows/)
 FLOW_PROGRESS = "meta/flow_progress"  # (day, step) completed with which inputs fingerprint
