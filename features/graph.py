@@ -46,16 +46,16 @@ def connected_components(membership: DataFrame, max_iter: int) -> tuple[DataFram
     for rounds in range(1, max_iter + 1):  # noqa: B007 - the count is returned
         group_label = m.join(labels, "node").groupBy("group").agg(F.min("label").alias("gl"))
         node_label = m.join(group_label, "group").groupBy("node").agg(F.min("gl").alias("nl"))
+        # The change flag is computed with the new labels, so the convergence check only
+        # scans the cached rows (no extra join).
+        new_label = F.least("label", F.coalesce("nl", "label"))
         new = (
             labels.join(node_label, "node", "left")
-            .select("node", F.least("label", F.coalesce("nl", "label")).alias("label"))
+            .select("node", new_label.alias("label"), (new_label != F.col("label")).alias("chg"))
             .localCheckpoint()
         )
-        changed = new.join(labels.withColumnRenamed("label", "old"), "node").where(
-            F.col("label") != F.col("old")
-        )
-        done = changed.isEmpty()
-        labels = new
+        done = new.where("chg").isEmpty()
+        labels = new.drop("chg")
         if done:
             break
     return labels.withColumnRenamed("label", "component"), rounds
