@@ -1,0 +1,337 @@
+"""Landing lines -> typed rows or quarantine rows, with Spark built-ins only (pure transforms).
+
+Promises:
+- `check_lines` gives every input line exactly one outcome: a `reason` code (quarantined, with a
+  `detail` naming the field and value at fault) or NULL `reason` and the feed's fields typed as in
+  `hydrawatch.contracts.ddl`. Checks run in a fixed order and the first failing one wins: line
+  level (`invalid_utf8`, `not_json`, `not_an_object`), then each field in contract order
+  (`missing_field`, `wrong_type`, then `bad_enum` / `out_of_range` / `bad_format` /
+  `bad_timestamp`), then, for usage events, `ts_out_of_window`. Unknown extra fields are ignored.
+- `rank_duplicates` / `classify_lines` mark which valid line of a key is kept, deterministically
+  (source_file, then raw line), and which are duplicates within the delivery or of an earlier one.
+- `current_labels` answers "what is the decision on each account as of day D".
+No I/O here: DataFrames and scalars in, DataFrames out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from hydrawatch.contracts import SPARK_TYPE, Feed, FieldSpec
+
+# Reason codes written to bronze/quarantine (documented in docs/ingest.md).
+INVALID_UTF8 = "invalid_utf8"
+NOT_JSON = "not_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+BAD_ENUM = "bad_enum"
+OUT_OF_RANGE = "out_of_range"
+BAD_FORMAT = "bad_format"
+BAD_TIMESTAMP = "bad_timestamp"
+TS_OUT_OF_WINDOW = "ts_out_of_window"
+REASONS = (
+    INVALID_UTF8,
+    NOT_JSON,
+    NOT_AN_OBJECT,
+    MISSING_FIELD,
+    WRONG_TYPE,
+    BAD_ENUM,
+    OUT_OF_RANGE,
+    BAD_FORMAT,
+    BAD_TIMESTAMP,
+    TS_OUT_OF_WINDOW,
+)
+
+# Line outcomes used for the audit: lines = kept + duplicates + quarantined.
+KEPT = "kept"
+DUPLICATE_WITHIN = "duplicate_within"
+DUPLICATE_EARLIER = "duplicate_earlier"
+QUARANTINED = "quarantined"
+
+# schema_of_variant names of the JSON types each contract kind must arrive as.
+_JSON_TYPE = {
+    "string": "STRING",
+    "enum": "STRING",
+    "hex16": "STRING",
+    "country": "STRING",
+    "ip": "STRING",
+    "timestamp": "STRING",
+    "long": "BIGINT",
+    "bool": "BOOLEAN",
+}
+
+HEX16_RE = r"^[0-9a-fA-F]{16}$"
+COUNTRY_RE = r"^[A-Z]{2}$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+IPV4_RE = rf"^{_OCTET}(\.{_OCTET}){{3}}$"
+_H = "[0-9a-fA-F]{1,4}"
+_V4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+# Every textual IPv6 form of RFC 4291 section 2.2 (with :: compression and an IPv4 tail).
+IPV6_RE = (
+    "^("
+    rf"({_H}:){{7}}{_H}"
+    rf"|({_H}:){{1,7}}:"
+    rf"|({_H}:){{1,6}}:{_H}"
+    rf"|({_H}:){{1,5}}(:{_H}){{1,2}}"
+    rf"|({_H}:){{1,4}}(:{_H}){{1,3}}"
+    rf"|({_H}:){{1,3}}(:{_H}){{1,4}}"
+    rf"|({_H}:){{1,2}}(:{_H}){{1,5}}"
+    rf"|{_H}:(:{_H}){{1,6}}"
+    rf"|:((:{_H}){{1,7}}|:)"
+    rf"|({_H}:){{6}}{_V4}"
+    rf"|::({_H}:){{0,5}}{_V4}"
+    rf"|({_H}:){{1,5}}:({_H}:){{0,4}}{_V4}"
+    ")$"
+)
+# RFC 3339 date-time; the calendar itself (Feb 30, hour 25) is checked by the cast.
+RFC3339_RE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+_DETAIL_MAX = 200
+_REPLACEMENT_CHAR = "\ufffd"
+
+
+def _x(name: str) -> str:
+    return f"_x__{name}"
+
+
+def _t(name: str) -> str:
+    return f"_t__{name}"
+
+
+def _r(name: str) -> str:
+    return f"_r__{name}"
+
+
+def _s(name: str) -> str:
+    return f"_s__{name}"
+
+
+def _typed(spec: FieldSpec) -> Column:
+    """The field's value in its bronze type (NULL when absent, JSON null or not castable)."""
+    x = F.col(_x(spec.name))
+    if spec.kind == "timestamp":
+        return F.try_variant_get(x, "$", "string").try_cast("timestamp")
+    return F.try_variant_get(x, "$", SPARK_TYPE[spec.kind])
+
+
+def _field_reason(spec: FieldSpec) -> Column:
+    """The reason code of the first check the field fails, or NULL.
+
+    Kept as one small CASE per field (and not one CASE over the whole line): Spark's optimizer
+    and code generator slow down sharply on one expression with hundreds of branches.
+    """
+    t = F.col(_t(spec.name))
+    value = F.col(spec.name)
+    absent = t.isNull() | (t == "VOID")
+    reason = F.when(absent, F.lit(None if spec.nullable else MISSING_FIELD))
+    reason = reason.when(t != _JSON_TYPE[spec.kind], F.lit(WRONG_TYPE))
+    if spec.kind == "string" and not spec.nullable:
+        # An empty identifier would merge unrelated rows downstream; it counts as missing.
+        reason = reason.when(F.trim(value) == "", F.lit(MISSING_FIELD))
+    elif spec.kind == "enum":
+        reason = reason.when(~value.isin(*spec.enum), F.lit(BAD_ENUM))
+    elif spec.kind == "long" and spec.min_value is not None:
+        reason = reason.when(value < F.lit(spec.min_value), F.lit(OUT_OF_RANGE))
+    elif spec.kind == "hex16":
+        reason = reason.when(~value.rlike(HEX16_RE), F.lit(BAD_FORMAT))
+    elif spec.kind == "country":
+        reason = reason.when(~value.rlike(COUNTRY_RE), F.lit(BAD_FORMAT))
+    elif spec.kind == "ip":
+        reason = reason.when(~(value.rlike(IPV4_RE) | value.rlike(IPV6_RE)), F.lit(BAD_FORMAT))
+    elif spec.kind == "timestamp":
+        text = F.col(_s(spec.name))
+        reason = reason.when(~text.rlike(RFC3339_RE) | value.isNull(), F.lit(BAD_TIMESTAMP))
+    return reason
+
+
+def _line_reason() -> tuple[Column, Column]:
+    """(reason, detail) of the line-level checks, NULL when the line is a JSON object."""
+    line = F.col("raw_line")
+    checks = [
+        (
+            F.instr(line, _REPLACEMENT_CHAR) > 0,
+            INVALID_UTF8,
+            F.lit("line holds U+FFFD: bytes that are not valid UTF-8"),
+        ),
+        (
+            F.col("_top").isNull(),
+            NOT_JSON,
+            F.when(F.trim(line) == "", F.lit("empty line")).otherwise(
+                F.lit("not valid JSON (or truncated)")
+            ),
+        ),
+        (
+            ~F.col("_top").startswith("OBJECT<"),
+            NOT_AN_OBJECT,
+            F.concat(F.lit("JSON "), F.lower(F.col("_top")), F.lit(" instead of an object")),
+        ),
+        # try_parse_json stops after the first value; anything after it is not JSON Lines.
+        (~line.rlike(r"\}\s*$"), NOT_JSON, F.lit("characters after the JSON object")),
+    ]
+    reason = detail = None
+    for cond, code, text in checks:
+        reason = F.when(cond, F.lit(code)) if reason is None else reason.when(cond, F.lit(code))
+        detail = F.when(cond, text) if detail is None else detail.when(cond, text)
+    return reason, detail
+
+
+def check_lines(
+    lines: DataFrame,
+    feed: Feed,
+    event_window: tuple[dt.date, dt.date] | None = None,
+) -> DataFrame:
+    """Validate landing lines of one feed.
+
+    `lines` has `source_file` and `raw_line`. Returns `source_file`, `raw_line`, `reason`,
+    `detail` (both NULL for a valid line) and the feed's fields typed; with `event_window`
+    (first, last UTC day allowed for `ts`, inclusive) also `event_date`, and a line whose `ts`
+    falls outside the window is quarantined as `ts_out_of_window`.
+    """
+    v = F.col("_v")
+    stripped = F.regexp_replace(F.col("raw_line"), "^\ufeff", "")
+    parsed = lines.select("source_file", "raw_line", F.try_parse_json(stripped).alias("_v"))
+    parsed = parsed.select(
+        "source_file",
+        "raw_line",
+        F.schema_of_variant(v).alias("_top"),
+        *[F.variant_get(v, f"$.{f.name}", "variant").alias(_x(f.name)) for f in feed.fields],
+    )
+    timestamps = [f for f in feed.fields if f.kind == "timestamp"]
+    typed = parsed.select(
+        "source_file",
+        "raw_line",
+        "_top",
+        *[_x(f.name) for f in feed.fields],
+        *[F.schema_of_variant(F.col(_x(f.name))).alias(_t(f.name)) for f in feed.fields],
+        *[
+            F.try_variant_get(F.col(_x(f.name)), "$", "string").alias(_s(f.name))
+            for f in timestamps
+        ],
+        *[_typed(f).alias(f.name) for f in feed.fields],
+    )
+    line_reason, line_detail = _line_reason()
+    extra: list[Column] = []
+    window_fail = F.lit(False)
+    if event_window is not None:
+        first, last = event_window
+        extra.append(F.to_date(F.col("ts")).alias("event_date"))
+        window_fail = (F.to_date(F.col("ts")) < F.lit(first)) | (
+            F.to_date(F.col("ts")) > F.lit(last)
+        )
+    reasons = typed.select(
+        "source_file",
+        "raw_line",
+        *[_x(f.name) for f in feed.fields],
+        *feed.names,
+        *extra,
+        line_reason.alias("_line_reason"),
+        line_detail.alias("_line_detail"),
+        *[_field_reason(f).alias(_r(f.name)) for f in feed.fields],
+        window_fail.alias("_window_fail"),
+        *[F.col(_s(f.name)) for f in timestamps],
+    )
+
+    first_bad = F.coalesce(
+        *[F.when(F.col(_r(f.name)).isNotNull(), F.lit(f.name)) for f in feed.fields]
+    )
+    reason = F.coalesce(
+        F.col("_line_reason"),
+        *[F.col(_r(f.name)) for f in feed.fields],
+        F.when(F.col("_window_fail"), F.lit(TS_OUT_OF_WINDOW)),
+    )
+    detail = F.when(F.col("_line_reason").isNotNull(), F.col("_line_detail"))
+    for f in feed.fields:
+        shown = F.concat(
+            F.lit(f"{f.name}="), F.coalesce(F.to_json(F.col(_x(f.name))), F.lit("<absent>"))
+        )
+        detail = detail.when(F.col("_bad_field") == f.name, F.substring(shown, 1, _DETAIL_MAX))
+    if event_window is not None:
+        detail = detail.when(
+            F.col("_window_fail"),
+            F.concat(
+                F.lit("ts="),
+                F.col(_s("ts")),
+                F.lit(f" (event day outside {event_window[0]}..{event_window[1]})"),
+            ),
+        )
+    out = reasons.withColumn("_bad_field", first_bad)
+    return out.select(
+        "source_file",
+        "raw_line",
+        reason.alias("reason"),
+        detail.alias("detail"),
+        *feed.names,
+        *(["event_date"] if event_window is not None else []),
+    )
+
+
+def rank_duplicates(checked: DataFrame, key: tuple[str, ...]) -> DataFrame:
+    """Add `dup_rank`: 1 for the valid line of a key that is kept, 2.. for its duplicates.
+
+    The kept line is the first by (source_file, raw_line), so the choice does not depend on how
+    Spark split the files. Quarantined lines get NULL.
+    """
+    valid = F.col("reason").isNull()
+    order = Window.partitionBy(valid, *key).orderBy("source_file", "raw_line")
+    return checked.withColumn("dup_rank", F.when(valid, F.row_number().over(order)))
+
+
+def classify_lines(
+    ranked: DataFrame,
+    key: tuple[str, ...],
+    delivery_date: dt.date,
+    prior: DataFrame | None = None,
+) -> DataFrame:
+    """Add `line_status`: quarantined, duplicate_within, duplicate_earlier or kept.
+
+    `prior` holds the key columns and `delivery_date` of rows already in bronze; a kept candidate
+    whose key is there from an earlier delivery is a duplicate of that delivery (earliest wins).
+    """
+    status = (
+        F.when(F.col("reason").isNotNull(), F.lit(QUARANTINED))
+        .when(F.col("dup_rank") > 1, F.lit(DUPLICATE_WITHIN))
+        .otherwise(F.lit(KEPT))
+    )
+    if prior is None:
+        return ranked.withColumn("line_status", status)
+    earlier = (
+        prior.where(F.col("delivery_date") < F.lit(delivery_date))
+        .select(*key)
+        .distinct()
+        .withColumn("_earlier", F.lit(True))
+    )
+    joined = ranked.join(earlier, on=list(key), how="left")
+    return joined.withColumn(
+        "line_status",
+        F.when((status == KEPT) & F.col("_earlier"), F.lit(DUPLICATE_EARLIER)).otherwise(status),
+    ).drop("_earlier")
+
+
+def current_labels(labels_df: DataFrame, as_of: dt.date) -> DataFrame:
+    """The latest decision per account among labels delivered up to `as_of` (inclusive).
+
+    Latest `decided_at` wins, appeals included; at the same instant an appeal wins (it overturns),
+    then the later delivery, then fixed column order, so the answer is deterministic.
+    """
+    order = Window.partitionBy("account_id").orderBy(
+        F.col("decided_at").desc(),
+        (F.col("source") == "appeal").desc(),
+        F.col("delivery_date").desc(),
+        F.col("label").asc(),
+        F.col("source").asc(),
+        F.col("campaign_id").asc_nulls_last(),
+        F.col("source_file").asc(),
+    )
+    return (
+        labels_df.where(F.col("delivery_date") <= F.lit(as_of))
+        .withColumn("_rank", F.row_number().over(order))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )

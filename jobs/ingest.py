@@ -1,0 +1,617 @@
+"""The ingest job: one delivery day of landing data -> bronze Delta tables, with an audit row.
+
+`run_ingest(spark, settings, D)` promises (details and reason codes in docs/ingest.md):
+- every landing line of day D is kept, dropped as a duplicate or quarantined with a reason, and
+  the audit says which, per file and per feed (lines = kept + duplicates + quarantined);
+- `bronze/usage_events` holds each `event_id` once, in the partition of its UTC day; the earliest
+  delivery of an id wins whatever order days are ingested in;
+- re-running D, before or after later days ran, leaves every table as one run of D would;
+- a missing or empty usage or accounts folder raises `NoLandingData`, and a quarantine share above
+  `settings.quarantine_max_share` raises `DataQualityError`, both before anything is written.
+Validation itself is the pure `hydrawatch.validation`; this module does the I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from hydrawatch import tables
+from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS, Feed, ddl
+from hydrawatch.errors import DataQualityError, NoLandingData
+from hydrawatch.settings import Settings
+from hydrawatch.validation import (
+    DUPLICATE_EARLIER,
+    DUPLICATE_WITHIN,
+    KEPT,
+    QUARANTINED,
+    check_lines,
+    classify_lines,
+    current_labels,
+    rank_duplicates,
+)
+
+__all__ = ["FeedAudit", "FileCounts", "IngestResult", "current_labels", "run_ingest"]
+
+LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
+RELEASES_FILES = ("model_releases.jsonl", "model_releases.jsonl.gz")
+
+USAGE_SCHEMA = f"{ddl(USAGE_EVENTS)}, event_date date, delivery_date date, source_file string"
+ACCOUNTS_SCHEMA = f"{ddl(ACCOUNTS)}, snapshot_date date, source_file string"
+LABELS_SCHEMA = f"{ddl(LABEL_DECISIONS)}, delivery_date date, source_file string"
+RELEASES_SCHEMA = f"{ddl(MODEL_RELEASES)}, source_file string"
+QUARANTINE_SCHEMA = (
+    "delivery_date date, feed string, source_file string, raw_line string, reason string, "
+    "detail string"
+)
+AUDIT_SCHEMA = (
+    "delivery_date date, feed string, status string, lines bigint, kept bigint, "
+    "duplicates bigint, duplicates_within bigint, duplicates_earlier bigint, quarantined bigint, "
+    "quarantined_by_reason map<string,bigint>, late_by_day map<date,bigint>, "
+    "touched_event_dates array<date>, "
+    "files array<struct<file:string,lines:bigint,kept:bigint,duplicates:bigint,quarantined:bigint>>"
+)
+
+_log = logging.getLogger(__name__)
+_clock = [0.0]
+
+# Feed status in the audit: delivered, folder/file absent, or present without a line.
+OK, MISSING, EMPTY = "ok", "missing", "empty"
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    file: str
+    lines: int
+    kept: int
+    duplicates: int
+    quarantined: int
+
+
+@dataclass(frozen=True)
+class FeedAudit:
+    feed: str
+    status: str
+    lines: int = 0
+    kept: int = 0
+    duplicates_within: int = 0
+    duplicates_earlier: int = 0
+    quarantined: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    late_by_day: dict[dt.date, int] = field(default_factory=dict)
+    touched_event_dates: tuple[dt.date, ...] = ()
+    files: tuple[FileCounts, ...] = ()
+
+    @property
+    def duplicates(self) -> int:
+        return self.duplicates_within + self.duplicates_earlier
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    delivery_date: dt.date
+    feeds: dict[str, FeedAudit]
+    touched_event_dates: tuple[dt.date, ...]
+    summary: str
+
+
+# --- landing I/O -------------------------------------------------------------------------------
+
+
+def _hadoop_fs(spark: SparkSession, uri: str):
+    # Hadoop's FileSystem serves local paths and object-store URIs (s3a://, abfss://) alike.
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    return path, path.getFileSystem(spark._jsc.hadoopConfiguration())
+
+
+def list_landing_files(spark: SparkSession, folder: str) -> list[str] | None:
+    """The JSON Lines files of a landing folder, sorted; None when the folder does not exist."""
+    path, fs = _hadoop_fs(spark, folder)
+    if not fs.exists(path):
+        return None
+    names = []
+    for status in fs.listStatus(path):
+        name = status.getPath().getName()
+        if status.isFile() and name.endswith(LANDING_SUFFIXES) and not name.startswith((".", "_")):
+            names.append(status.getPath().toString())
+    return sorted(names)
+
+
+def _existing_file(spark: SparkSession, candidates: list[str]) -> str | None:
+    for uri in candidates:
+        path, fs = _hadoop_fs(spark, uri)
+        if fs.exists(path) and fs.getFileStatus(path).isFile():
+            # The qualified form (file:/..., s3a://...) is what Spark reports as the file path.
+            return fs.getFileStatus(path).getPath().toString()
+    return None
+
+
+def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
+    if not files:
+        return spark.createDataFrame([], "source_file string, raw_line string")
+    # gzip is decoded by the text source from the .gz suffix; each line keeps its file's path.
+    return spark.read.text(files).select(
+        F.col("_metadata.file_path").alias("source_file"), F.col("value").alias("raw_line")
+    )
+
+
+def _delta_exists(spark: SparkSession, location: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, location)
+
+
+# --- counting ------------------------------------------------------------------------------------
+
+
+def _status_projection(feed: Feed, classified: DataFrame, with_dates: bool) -> DataFrame:
+    return classified.select(
+        F.lit(feed.name).alias("feed"),
+        "source_file",
+        "line_status",
+        "reason",
+        (F.col("event_date") if with_dates else F.lit(None).cast("date")).alias("event_date"),
+    )
+
+
+def _feed_audit(
+    feed: str, status: str, files: list[str], rows: list, delivery_date: dt.date
+) -> FeedAudit:
+    per_file: dict[str, Counter] = {f: Counter() for f in files}
+    totals: Counter = Counter()
+    reasons: Counter = Counter()
+    late: Counter = Counter()
+    touched: set[dt.date] = set()
+    for row in rows:
+        if row["line_status"] == "_owned":
+            touched.add(row["event_date"])
+            continue
+        per_file.setdefault(row["source_file"], Counter())[row["line_status"]] += row["n"]
+        totals[row["line_status"]] += row["n"]
+        if row["line_status"] == QUARANTINED:
+            reasons[row["reason"]] += row["n"]
+        if row["line_status"] == KEPT and row["event_date"] is not None:
+            touched.add(row["event_date"])
+            if row["event_date"] < delivery_date:
+                late[row["event_date"]] += row["n"]
+    file_counts = tuple(
+        FileCounts(
+            file=name,
+            lines=sum(c.values()),
+            kept=c[KEPT],
+            duplicates=c[DUPLICATE_WITHIN] + c[DUPLICATE_EARLIER],
+            quarantined=c[QUARANTINED],
+        )
+        for name, c in sorted(per_file.items())
+    )
+    return FeedAudit(
+        feed=feed,
+        status=EMPTY if status == OK and not sum(totals.values()) else status,
+        lines=sum(totals.values()),
+        kept=totals[KEPT],
+        duplicates_within=totals[DUPLICATE_WITHIN],
+        duplicates_earlier=totals[DUPLICATE_EARLIER],
+        quarantined=totals[QUARANTINED],
+        quarantined_by_reason=dict(sorted(reasons.items())),
+        late_by_day=dict(sorted(late.items())),
+        touched_event_dates=tuple(sorted(touched)),
+        files=file_counts,
+    )
+
+
+def _top_reasons(audit: FeedAudit, n: int = 3) -> str:
+    top = sorted(audit.quarantined_by_reason.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return ", ".join(f"{reason} {count}" for reason, count in top) or "none"
+
+
+def _summary(delivery_date: dt.date, audits: dict[str, FeedAudit]) -> str:
+    lines = [f"ingest {delivery_date}:"]
+    for audit in audits.values():
+        if audit.status == MISSING:
+            note = " (no decisions today)" if audit.feed == LABEL_DECISIONS.name else ""
+            lines.append(f"  WARNING {audit.feed}: missing{note}")
+            continue
+        text = (
+            f"  {audit.feed}: {audit.lines} lines, {audit.kept} kept, {audit.duplicates} duplicates"
+            f" ({audit.duplicates_within} within, {audit.duplicates_earlier} earlier),"
+            f" {audit.quarantined} quarantined"
+        )
+        if audit.quarantined:
+            text += f" ({_top_reasons(audit, n=len(audit.quarantined_by_reason))})"
+        lines.append(text)
+        if audit.late_by_day:
+            late = ", ".join(f"{d} {n}" for d, n in audit.late_by_day.items())
+            lines.append(f"    late events by day: {late}")
+        if audit.touched_event_dates:
+            days = ", ".join(str(d) for d in audit.touched_event_dates)
+            lines.append(f"    event days touched: {days}")
+    return "\n".join(lines)
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _upsert(
+    spark: SparkSession,
+    location: str,
+    source: DataFrame,
+    key: tuple[str, ...],
+    delivery_date: dt.date,
+    scope: str | None,
+    partition: str,
+) -> None:
+    """Upsert `source` (one row per key, all of delivery D) so the earliest delivery keeps a key.
+
+    Rows D wrote before and no longer delivers are deleted, so a re-run replaces exactly D's
+    rows. `scope` (a predicate on the target, e.g. an event_date range) bounds the partitions
+    read and changed. The first delivery ever creates the table.
+    """
+    from delta.tables import DeltaTable
+
+    if not _delta_exists(spark, location):
+        source.write.format("delta").mode("append").partitionBy(partition).save(location)
+        return
+
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+    scoped = f"({scope})" if scope else "true"
+    (
+        DeltaTable.forPath(spark, location)
+        .alias("t")
+        .merge(source.alias("s"), f"{scoped} AND {on}")
+        .whenMatchedUpdateAll(condition="s.delivery_date <= t.delivery_date")
+        .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete(
+            condition=f"t.delivery_date = DATE'{delivery_date}' AND {scoped}"
+        )
+        .execute()
+    )
+
+
+def _replace_where(df: DataFrame, location: str, predicate: str, partition: str | None) -> None:
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    if partition:
+        writer = writer.partitionBy(partition)
+    writer.save(location)
+
+
+def _quarantine_rows(feed: Feed, classified: DataFrame, day: dt.date) -> DataFrame:
+    return classified.where(F.col("line_status") == QUARANTINED).select(
+        F.lit(day).alias("delivery_date"),
+        F.lit(feed.name).alias("feed"),
+        "source_file",
+        # Parquet strings should be valid UTF-8: bad bytes become U+FFFD (the reason says so).
+        F.make_valid_utf8("raw_line").alias("raw_line"),
+        "reason",
+        "detail",
+    )
+
+
+def _audit_frame(spark: SparkSession, day: dt.date, audits: dict[str, FeedAudit]) -> DataFrame:
+    rows = [
+        (
+            day,
+            a.feed,
+            a.status,
+            a.lines,
+            a.kept,
+            a.duplicates,
+            a.duplicates_within,
+            a.duplicates_earlier,
+            a.quarantined,
+            a.quarantined_by_reason,
+            a.late_by_day,
+            list(a.touched_event_dates),
+            [(f.file, f.lines, f.kept, f.duplicates, f.quarantined) for f in a.files],
+        )
+        for a in audits.values()
+    ]
+    return spark.createDataFrame(rows, AUDIT_SCHEMA)
+
+
+def _gate(
+    audits: dict[str, FeedAudit], folders: dict[str, str], day: dt.date, max_share: float
+) -> None:
+    for feed in (USAGE_EVENTS.name, ACCOUNTS.name):
+        if audits[feed].lines == 0:
+            raise NoLandingData(
+                f"no {feed} delivery for {day}: the files in {folders[feed]} hold no line; "
+                "run the day again once upstream has delivered it"
+            )
+    usage = audits[USAGE_EVENTS.name]
+    share = usage.quarantined / usage.lines
+    if share > max_share:
+        raise DataQualityError(
+            f"quarantine gate failed for {day}: {usage.quarantined} of {usage.lines} usage lines "
+            f"quarantined ({share:.1%} > {max_share:.1%}); top reasons: {_top_reasons(usage)}; "
+            "nothing was written for the day, see the landing files in "
+            f"{folders[USAGE_EVENTS.name]}"
+        )
+
+
+def _write(
+    spark: SparkSession,
+    settings: Settings,
+    day: dt.date,
+    window_sql: str,
+    frames: dict[str, DataFrame],
+    audits: dict[str, FeedAudit],
+    releases_delivered: bool,
+) -> None:
+    usage_source = (
+        frames[USAGE_EVENTS.name]
+        .where(F.col("dup_rank") == 1)
+        .select(*USAGE_EVENTS.names, "event_date", F.lit(day).alias("delivery_date"), "source_file")
+    )
+    # Matching on event_date too lets Delta prune to the late window's partitions.
+    _upsert(
+        spark,
+        settings.table(tables.BRONZE_USAGE_EVENTS),
+        usage_source,
+        ("event_id", "event_date"),
+        day,
+        window_sql,
+        "event_date",
+    )
+    _timed("usage_events merged")
+
+    accounts = frames[ACCOUNTS.name].where(F.col("line_status") == KEPT)
+    _replace_where(
+        accounts.select(*ACCOUNTS.names, F.lit(day).alias("snapshot_date"), "source_file"),
+        settings.table(tables.BRONZE_ACCOUNTS),
+        f"snapshot_date = DATE'{day}'",
+        "snapshot_date",
+    )
+    _timed("accounts written")
+
+    labels_source = (
+        frames[LABEL_DECISIONS.name]
+        .where(F.col("dup_rank") == 1)
+        .select(*LABEL_DECISIONS.names, F.lit(day).alias("delivery_date"), "source_file")
+    )
+    _upsert(
+        spark,
+        settings.table(tables.BRONZE_LABELS),
+        labels_source,
+        LABEL_DECISIONS.key,
+        day,
+        None,
+        "delivery_date",
+    )
+    _timed("labels merged")
+
+    if releases_delivered:
+        releases = frames[MODEL_RELEASES.name].where(F.col("line_status") == KEPT)
+        releases.select(*MODEL_RELEASES.names, "source_file").write.format("delta").mode(
+            "overwrite"
+        ).save(settings.table(tables.BRONZE_MODEL_RELEASES))
+        _timed("model_releases written")
+
+    quarantine = None
+    for feed in (USAGE_EVENTS, ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES):
+        part = _quarantine_rows(feed, frames[feed.name], day)
+        quarantine = part if quarantine is None else quarantine.unionByName(part)
+    _replace_where(
+        quarantine,
+        settings.table(tables.BRONZE_QUARANTINE),
+        f"delivery_date = DATE'{day}'",
+        "delivery_date",
+    )
+    _timed("quarantine written")
+
+    # The audit goes last: its row for the day says the day's ingest completed.
+    _replace_where(
+        _audit_frame(spark, day, audits),
+        settings.table(tables.INGEST_AUDIT),
+        f"delivery_date = DATE'{day}'",
+        None,
+    )
+    _timed("audit written")
+
+
+def _timed(step: str) -> None:
+    now = time.perf_counter()
+    _log.debug("ingest: %s (%.1f s)", step, now - _clock[0])
+    _clock[0] = now
+
+
+def _require(files: list[str] | None, folder: str, feed: str, delivery_date: dt.date) -> list[str]:
+    if files is None:
+        raise NoLandingData(
+            f"no {feed} delivery for {delivery_date}: folder {folder} does not exist; "
+            "run the day again once upstream has delivered it"
+        )
+    if not files:
+        raise NoLandingData(
+            f"no {feed} delivery for {delivery_date}: folder {folder} holds no .jsonl[.gz] file; "
+            "run the day again once upstream has delivered it"
+        )
+    return files
+
+
+@contextmanager
+def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
+    previous = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+# The validation projection (two dozen VARIANT fields, each with its checks) compiles, under
+# whole-stage code generation, to one method too long for the JVM to JIT (> 8 kB of bytecode):
+# it would run interpreted, and compiling it alone took ~6 s. Per-expression code generation
+# splits it into small methods.
+_INGEST_CONF = {"spark.sql.codegen.wholeStage": "false"}
+
+
+def run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date) -> IngestResult:
+    """Ingest delivery day `delivery_date` from the landing root into bronze (see module doc)."""
+    with _session_conf(spark, _INGEST_CONF):
+        return _run_ingest(spark, settings, delivery_date)
+
+
+def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date) -> IngestResult:
+    _clock[0] = time.perf_counter()
+    day = delivery_date
+    first_day = day - dt.timedelta(days=settings.max_late_days)
+    window_sql = f"t.event_date BETWEEN DATE'{first_day}' AND DATE'{day}'"
+    landing = settings.landing_uri
+
+    folders = {
+        f.name: f"{landing}/{f.name}/date={day}" for f in (USAGE_EVENTS, ACCOUNTS, LABEL_DECISIONS)
+    }
+    usage_files = _require(
+        list_landing_files(spark, folders[USAGE_EVENTS.name]),
+        folders[USAGE_EVENTS.name],
+        USAGE_EVENTS.name,
+        day,
+    )
+    account_files = _require(
+        list_landing_files(spark, folders[ACCOUNTS.name]),
+        folders[ACCOUNTS.name],
+        ACCOUNTS.name,
+        day,
+    )
+    label_files = list_landing_files(spark, folders[LABEL_DECISIONS.name])
+    release_file = _existing_file(spark, [f"{landing}/{name}" for name in RELEASES_FILES])
+
+    usage_loc = settings.table(tables.BRONZE_USAGE_EVENTS)
+    labels_loc = settings.table(tables.BRONZE_LABELS)
+
+    # Validate and classify every feed; each classified frame is cached once and read by the
+    # one counting action and by the writes after it.
+    usage_prior = None
+    owned_by_day = None
+    if _delta_exists(spark, usage_loc):
+        in_window = (
+            spark.read.format("delta")
+            .load(usage_loc)
+            .where(F.col("event_date").between(F.lit(first_day), F.lit(day)))
+        )
+        usage_prior = in_window.select("event_id", "event_date", "delivery_date")
+        owned_by_day = in_window.where(F.col("delivery_date") == F.lit(day)).select(
+            F.lit(USAGE_EVENTS.name).alias("feed"),
+            F.lit(None).cast("string").alias("source_file"),
+            F.lit("_owned").alias("line_status"),
+            F.lit(None).cast("string").alias("reason"),
+            "event_date",
+        )
+    usage = classify_lines(
+        rank_duplicates(
+            check_lines(_read_lines(spark, usage_files), USAGE_EVENTS, (first_day, day)),
+            USAGE_EVENTS.key,
+        ),
+        ("event_id", "event_date"),
+        day,
+        usage_prior,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+
+    accounts = classify_lines(
+        rank_duplicates(check_lines(_read_lines(spark, account_files), ACCOUNTS), ACCOUNTS.key),
+        ACCOUNTS.key,
+        day,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+
+    labels_prior = None
+    if _delta_exists(spark, labels_loc):
+        labels_prior = (
+            spark.read.format("delta")
+            .load(labels_loc)
+            .select(*LABEL_DECISIONS.key, "delivery_date")
+        )
+    labels = classify_lines(
+        rank_duplicates(
+            check_lines(_read_lines(spark, label_files or []), LABEL_DECISIONS),
+            LABEL_DECISIONS.key,
+        ),
+        LABEL_DECISIONS.key,
+        day,
+        labels_prior,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+
+    releases = classify_lines(
+        rank_duplicates(
+            check_lines(_read_lines(spark, [release_file] if release_file else []), MODEL_RELEASES),
+            MODEL_RELEASES.key,
+        ),
+        MODEL_RELEASES.key,
+        day,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    cached = (usage, accounts, labels, releases)
+
+    try:
+        counted = (
+            _status_projection(USAGE_EVENTS, usage, with_dates=True)
+            .unionByName(_status_projection(ACCOUNTS, accounts, with_dates=False))
+            .unionByName(_status_projection(LABEL_DECISIONS, labels, with_dates=False))
+            .unionByName(_status_projection(MODEL_RELEASES, releases, with_dates=False))
+        )
+        if owned_by_day is not None:
+            counted = counted.unionByName(owned_by_day)
+        # The one action before writing: bounded by files x statuses x reasons x event days.
+        rows = (
+            counted.groupBy("feed", "source_file", "line_status", "reason", "event_date")
+            .agg(F.count(F.lit(1)).alias("n"))
+            .collect()
+        )
+        _timed("validated and counted")
+        by_feed: dict[str, list] = defaultdict(list)
+        for row in rows:
+            by_feed[row["feed"]].append(row)
+
+        audits = {
+            USAGE_EVENTS.name: _feed_audit(
+                USAGE_EVENTS.name, OK, usage_files, by_feed[USAGE_EVENTS.name], day
+            ),
+            ACCOUNTS.name: _feed_audit(
+                ACCOUNTS.name, OK, account_files, by_feed[ACCOUNTS.name], day
+            ),
+            LABEL_DECISIONS.name: _feed_audit(
+                LABEL_DECISIONS.name,
+                OK if label_files is not None else MISSING,
+                label_files or [],
+                by_feed[LABEL_DECISIONS.name],
+                day,
+            ),
+            MODEL_RELEASES.name: _feed_audit(
+                MODEL_RELEASES.name,
+                OK if release_file else MISSING,
+                [release_file] if release_file else [],
+                by_feed[MODEL_RELEASES.name],
+                day,
+            ),
+        }
+        _gate(audits, folders, day, settings.quarantine_max_share)
+
+        frames = {
+            USAGE_EVENTS.name: usage,
+            ACCOUNTS.name: accounts,
+            LABEL_DECISIONS.name: labels,
+            MODEL_RELEASES.name: releases,
+        }
+        _write(spark, settings, day, window_sql, frames, audits, release_file is not None)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+
+    touched = audits[USAGE_EVENTS.name].touched_event_dates
+    summary = _summary(day, audits)
+    print(summary)
+    return IngestResult(
+        delivery_date=day, feeds=audits, touched_event_dates=touched, summary=summary
+    )
