@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -38,6 +39,9 @@ from hydrawatch.settings import Settings
 from models import scoring
 
 CHAMPION = "champion"
+# Accounts per scoring task: enough that loading the model (imports + files) is a small share
+# of a task, few enough that a day of a few million accounts spreads over the whole cluster.
+ROWS_PER_SCORING_TASK = 50_000
 # How many account ids an error message lists as examples (the rest are counted).
 EXAMPLES_IN_MESSAGES = 3
 
@@ -98,10 +102,10 @@ def _score_day(
         .load(features_path)
         .where(F.col("feature_date") == F.lit(score_date))
     )
-    versions = [
-        r.feature_set_version
-        for r in day_features.select("feature_set_version").distinct().limit(5).collect()
-    ]
+    # One small action: the feature set versions of the day (normally one) and the row count.
+    per_version = day_features.groupBy("feature_set_version").count().limit(5).collect()
+    versions = [r["feature_set_version"] for r in per_version]
+    rows = sum(int(r["count"]) for r in per_version)
     if not versions:
         raise MissingInput(
             f"no features for {score_date} in {features_path}; run "
@@ -118,7 +122,7 @@ def _score_day(
     _check_active_accounts_have_features(spark, settings, score_date, day_features)
 
     frame = scoring.features_for_day(day_features, score_date, model.feature_names)
-    frame = frame.repartition(settings.spark_shuffle_partitions)
+    frame = frame.repartition(scoring_partitions(rows, spark.sparkContext.defaultParallelism))
     scored = score_on_executors(spark, frame, model)
     rolled = scoring.cluster_rollup(scoring.flag_by_score(scored, model.threshold))
     rolled = rolled.persist()
@@ -167,6 +171,13 @@ def _score_day(
         scores_table=settings.table(tables.GOLD_ACCOUNT_SCORES),
         details_table=settings.table(tables.FLAG_DETAILS),
     )
+
+
+def scoring_partitions(rows: int, parallelism: int) -> int:
+    """Tasks for scoring `rows` accounts: one per ROWS_PER_SCORING_TASK, at most the cluster's
+    parallelism. Each task loads the model once (seconds of imports), so a small day should not
+    pay that in many tasks, and a big day should use every core."""
+    return max(1, min(max(1, parallelism), math.ceil(rows / ROWS_PER_SCORING_TASK)))
 
 
 def resolve_champion(settings: Settings, workdir: str) -> ChampionModel:

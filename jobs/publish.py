@@ -1,0 +1,319 @@
+"""Job: publish one scored day -> gold/suspicious_accounts, the export folder, the webhook.
+
+What it promises (issue 6, contracts/outputs.md):
+- A data-quality gate runs first and publishes nothing when it fails (`DataQualityError`, one
+  line): the day's ingest audit is missing or not ok (usage events or the accounts snapshot), its
+  quarantine share is above `settings.quarantine_max_share`, or the flagged count jumps beyond
+  `JUMP_FACTOR` x the median of the last `JUMP_HISTORY_DAYS` published days (only when at least
+  `JUMP_MIN_COUNT` accounts are flagged, so small numbers never trip it).
+- gold/suspicious_accounts for the day (replaceWhere score_date = D): the contract columns, then
+  `model_name`, `flagged_by`, `cluster_kind`, `reasons_text`. Nothing personal is read: the
+  accounts snapshot contributes `org_id` only.
+- The export folder (hydrawatch/export.py): the same rows, ordered by score descending then
+  account_id, serialised deterministically, so a re-run writes a byte-identical data file; the
+  manifest last; the folder replaced whole. The rows are streamed to the driver partition by
+  partition (`toLocalIterator`), bounded by `MAX_EXPORT_ROWS` (checked before streaming).
+- meta/publications gets the day's row (row count, sha256, model version) after the export.
+- Optional webhook (settings.webhook_url + webhook_secret): one signed POST per (day, model
+  version) pointing at the export; recorded in meta/webhook_deliveries after the receiver accepted
+  it and skipped when already recorded. A crash between the POST and the record can repeat it
+  once; the `X-Hydrawatch-Delivery` header (`<day>/<model version>`) lets the receiver dedupe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from hydrawatch import export, tables, webhook
+from hydrawatch.errors import DataQualityError, HydrawatchError
+from hydrawatch.settings import Settings
+from models import scoring
+
+# Flagged-count jump gate: hold the day when today's flagged count exceeds JUMP_FACTOR x the
+# median of the last JUMP_HISTORY_DAYS published days. A real campaign wave can do that too; a
+# person then looks before thousands of accounts land in the review queue.
+JUMP_FACTOR = 3.0
+JUMP_HISTORY_DAYS = 7
+# ...but never for small counts, where 2 -> 7 is noise, not a broken model or input.
+JUMP_MIN_COUNT = 50
+# The export is streamed through the driver; a day above this many flagged accounts is a
+# failure somewhere upstream (the threat model's largest campaign had ~24,000 accounts in all).
+MAX_EXPORT_ROWS = 500_000
+INGEST_FEEDS_REQUIRED = ("usage_events", "accounts")
+
+DELIVERIES_SCHEMA = (
+    "score_date date, model_version string, url_host string, export_path string, "
+    "row_count bigint, sha256 string, status_code int, attempts int, delivered_at timestamp"
+)
+PUBLICATIONS_SCHEMA = (
+    "score_date date, model_version string, row_count bigint, sha256 string, "
+    "export_folder string, written_at string"
+)
+
+
+class MissingScores(HydrawatchError):
+    """The day has not been scored (or was scored by the score job of another layout)."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    score_date: dt.date
+    model_version: str
+    rows: int
+    table: str
+    export_folder: str
+    export_sha256: str
+    webhook: str  # "sent", "already sent", or "off"
+
+
+def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) -> PublishResult:
+    """Gate, then publish `score_date`: table, export folder, publication record, webhook."""
+    if settings.webhook_url and settings.webhook_secret is None:
+        raise HydrawatchError(
+            "HYDRAWATCH_WEBHOOK_URL is set but HYDRAWATCH_WEBHOOK_SECRET is not; set both or neither"
+        )
+    details = _day(spark, settings.table(tables.FLAG_DETAILS), score_date)
+    scores = _day(spark, settings.table(tables.GOLD_ACCOUNT_SCORES), score_date)
+    model_versions = (
+        []
+        if scores is None
+        else [r.model_version for r in scores.select("model_version").distinct().limit(5).collect()]
+    )
+    if len(model_versions) != 1 or details is None:
+        raise MissingScores(
+            f"{score_date} is not scored (or scored by several model versions: "
+            f"{model_versions}); run `hydrawatch backfill --start {score_date} --end "
+            f"{score_date} --steps score` first"
+        )
+    model_version = model_versions[0]
+    flagged = details.count()
+
+    reason = hold_back_reason(
+        audit_rows=_audit_rows(spark, settings, score_date),
+        flagged_today=flagged,
+        recent_counts=_recent_counts(spark, settings, score_date),
+        max_quarantine_share=settings.quarantine_max_share,
+    )
+    if reason:
+        raise DataQualityError(f"{score_date} held back, nothing published: {reason}")
+    if flagged > MAX_EXPORT_ROWS:
+        raise DataQualityError(
+            f"{score_date} held back: {flagged} flagged accounts exceed the export bound "
+            f"{MAX_EXPORT_ROWS}; check the model and the day's inputs"
+        )
+
+    table = settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS)
+    rows = scoring.suspicious_accounts(
+        details,
+        _accounts_snapshot(spark, settings, score_date),
+        scoring.first_flagged_dates(
+            spark.read.format("delta").load(settings.table(tables.GOLD_ACCOUNT_SCORES)),
+            score_date,
+        ),
+        score_date,
+    )
+    _replace_day(rows, table, "score_date", score_date)
+
+    published = _day(spark, table, score_date)
+    ordered = published.orderBy(F.col("score").desc(), F.col("account_id"))
+    result = export.write_export(
+        settings.exports_uri,
+        score_date,
+        (r.asDict(recursive=True) for r in ordered.toLocalIterator()),
+        model_version,
+        model_name=settings.model_name,
+    )
+    _replace_day(
+        spark.createDataFrame(
+            [
+                (
+                    score_date,
+                    model_version,
+                    result.row_count,
+                    result.sha256,
+                    result.folder,
+                    result.written_at,
+                )
+            ],
+            PUBLICATIONS_SCHEMA,
+        ),
+        settings.table(tables.PUBLICATIONS),
+        "score_date",
+        score_date,
+        partition=False,
+    )
+    sent = _webhook(spark, settings, score_date, result) if settings.webhook_url else "off"
+    return PublishResult(
+        score_date=score_date,
+        model_version=model_version,
+        rows=result.row_count,
+        table=table,
+        export_folder=result.folder,
+        export_sha256=result.sha256,
+        webhook=sent,
+    )
+
+
+def hold_back_reason(
+    audit_rows: dict[str, dict],
+    flagged_today: int,
+    recent_counts: list[int],
+    max_quarantine_share: float,
+) -> str | None:
+    """Why the day must not be published, or None. Pure: the job gathers the inputs.
+
+    `audit_rows`: feed -> its meta/ingest_audit row for the day; `recent_counts`: the flagged
+    counts of the last published days before it (most recent first, at most JUMP_HISTORY_DAYS).
+    """
+    for feed in INGEST_FEEDS_REQUIRED:
+        row = audit_rows.get(feed)
+        if row is None:
+            return f"no ingest audit for {feed}: the day's ingest did not complete; run ingest"
+        if row.get("status") != "ok":
+            return f"ingest of {feed} is {row.get('status')!r}, not ok"
+    usage = audit_rows["usage_events"]
+    lines, quarantined = int(usage.get("lines") or 0), int(usage.get("quarantined") or 0)
+    if lines and quarantined / lines > max_quarantine_share:
+        return (
+            f"{quarantined} of {lines} usage lines quarantined "
+            f"({quarantined / lines:.1%} > {max_quarantine_share:.1%})"
+        )
+    if recent_counts and flagged_today >= JUMP_MIN_COUNT:
+        median = statistics.median(recent_counts[:JUMP_HISTORY_DAYS])
+        if flagged_today > JUMP_FACTOR * median:
+            return (
+                f"{flagged_today} accounts flagged, more than {JUMP_FACTOR:g}x the median "
+                f"{median:g} of the last {len(recent_counts[:JUMP_HISTORY_DAYS])} published "
+                "days; review the model and the day's inputs"
+            )
+    return None
+
+
+def _webhook(
+    spark: SparkSession, settings: Settings, day: dt.date, result: export.ExportResult
+) -> str:
+    from delta.tables import DeltaTable
+
+    path = settings.table(tables.WEBHOOK_DELIVERIES)
+    if DeltaTable.isDeltaTable(spark, path):
+        done = (
+            spark.read.format("delta")
+            .load(path)
+            .where(
+                (F.col("score_date") == F.lit(day))
+                & (F.col("model_version") == result.model_version)
+            )
+            .limit(1)
+            .count()
+        )
+        if done:
+            return "already sent"
+    url = str(settings.webhook_url)
+    delivery_id = f"{day.isoformat()}/{result.model_version}"
+    body = webhook.canonical_json(
+        {
+            "score_date": day.isoformat(),
+            "model_name": settings.model_name,
+            "model_version": result.model_version,
+            "export_folder": result.folder,
+            "data_file": result.data_file,
+            "manifest": result.manifest_file,
+            "row_count": result.row_count,
+            "sha256": result.sha256,
+        }
+    )
+    assert settings.webhook_secret is not None  # checked at the start of run_publish
+    delivery = webhook.post_signed(
+        url, body, settings.webhook_secret.get_secret_value(), delivery_id
+    )
+    record = spark.createDataFrame(
+        [
+            (
+                day,
+                result.model_version,
+                webhook.redact_url(url),
+                result.folder,
+                result.row_count,
+                result.sha256,
+                delivery.status_code,
+                delivery.attempts,
+                # An audit record of when the receiver accepted it (wall clock by nature).
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            )
+        ],
+        DELIVERIES_SCHEMA,
+    )
+    record.write.format("delta").mode("append").save(path)
+    return "sent"
+
+
+def _day(spark: SparkSession, path: str, day: dt.date) -> DataFrame | None:
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return spark.read.format("delta").load(path).where(F.col("score_date") == F.lit(day))
+
+
+def _audit_rows(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, dict]:
+    from delta.tables import DeltaTable
+
+    path = settings.table(tables.INGEST_AUDIT)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return {}
+    rows = (
+        spark.read.format("delta")
+        .load(path)
+        .where(F.col("delivery_date") == F.lit(day))
+        .select("feed", "status", "lines", "quarantined")
+        .collect()  # one row per feed: at most four
+    )
+    return {r.feed: r.asDict() for r in rows}
+
+
+def _recent_counts(spark: SparkSession, settings: Settings, day: dt.date) -> list[int]:
+    from delta.tables import DeltaTable
+
+    path = settings.table(tables.PUBLICATIONS)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return []
+    rows = (
+        spark.read.format("delta")
+        .load(path)
+        .where(F.col("score_date") < F.lit(day))
+        .orderBy(F.col("score_date").desc())
+        .limit(JUMP_HISTORY_DAYS)
+        .select("row_count")
+        .collect()
+    )
+    return [int(r.row_count) for r in rows]
+
+
+def _accounts_snapshot(spark: SparkSession, settings: Settings, day: dt.date) -> DataFrame:
+    """account_id, org_id from the latest accounts snapshot on or before the day."""
+    from delta.tables import DeltaTable
+
+    path = settings.table(tables.BRONZE_ACCOUNTS)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return spark.createDataFrame([], "account_id string, org_id string")
+    accounts = spark.read.format("delta").load(path).where(F.col("snapshot_date") <= F.lit(day))
+    latest = accounts.agg(F.max("snapshot_date").alias("d")).first()["d"]
+    return accounts.where(F.col("snapshot_date") == F.lit(latest)).select("account_id", "org_id")
+
+
+def _replace_day(
+    df: DataFrame, path: str, column: str, day: dt.date, *, partition: bool = True
+) -> None:
+    writer = (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"{column} = DATE'{day.isoformat()}'")
+    )
+    if partition:
+        writer = writer.partitionBy(column)
+    writer.save(path)
