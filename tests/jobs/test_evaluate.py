@@ -1,0 +1,69 @@
+"""Evaluation report against the truth: per campaign and per legitimate population figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from hydrawatch.tables import GOLD_ACCOUNT_SCORES
+from jobs.evaluate import run_evaluate
+from models.registry import client, log_and_register
+from models.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
+
+START = dt.date(2026, 2, 1)
+
+
+@pytest.fixture(scope="module")
+def world(spark, make_settings, tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("evaluate"))
+    return settings, write_synthetic(spark, settings, START, days=6)
+
+
+def test_report_from_account_scores(spark, world):
+    settings, w = world
+    f = w.features
+    camp0 = set(w.truth.loc[w.truth["campaign_id"] == "camp-0", "account_id"])
+    flag_day = START + dt.timedelta(days=3)
+    scores = f[["account_id", "feature_date"]].rename(columns={"feature_date": "score_date"})
+    scores["flagged"] = scores["account_id"].isin(camp0) & (scores["score_date"] >= flag_day)
+    scores.loc[
+        (scores["account_id"] == "usr-0001") & (scores["score_date"] == flag_day), "flagged"
+    ] = True
+    scores["score"] = scores["flagged"].astype(float)
+    scores["model_name"] = settings.model_name
+    scores["model_version"] = "7"
+    spark.createDataFrame(
+        scores,
+        "account_id string, score_date date, flagged boolean, score double, "
+        "model_name string, model_version string",
+    ).write.format("delta").partitionBy("score_date").save(settings.table(GOLD_ACCOUNT_SCORES))
+
+    result = run_evaluate(spark, settings, w.last_day)
+    assert (result.source, result.model_version) == ("account_scores", "7")
+    rep = result.report.set_index(["group", "name"])
+    assert rep.loc[("campaign", "camp-0"), "recall"] == 1.0
+    assert rep.loc[("campaign", "camp-1"), "recall"] == 0.0
+    first_activity = f[f["account_id"].isin(camp0)]["feature_date"].min()
+    assert rep.loc[("campaign", "camp-0"), "days_to_first_flag"] == (flag_day - first_activity).days
+    solo = (w.truth["population"] == "solo_dev").sum()
+    assert rep.loc[("legit_population", "solo_dev"), "fpr"] == pytest.approx(1 / solo)
+    assert rep.loc[("legit_population", "university_class"), "fpr"] == 0.0
+    assert result.overall["precision"] == pytest.approx(len(camp0) / (len(camp0) + 1))
+    run = client(settings).get_run(result.run_id)
+    assert run.data.metrics["campaign.camp-0.recall"] == 1.0
+    assert run.data.params["source"] == "account_scores"
+
+
+def test_report_by_scoring_features_with_a_version(spark, world):
+    settings, w = world
+    truth = w.truth.set_index("account_id")["is_attacker"]
+    y = w.features["account_id"].map(truth).astype(int)
+    _, version = log_and_register(
+        settings, w.features[list(FEATURE_NAMES)], y, feature_set_version=FEATURE_SET_VERSION
+    )
+    result = run_evaluate(spark, settings, w.last_day, version=version)
+    assert (result.source, result.model_version) == ("features", version)
+    assert result.overall["recall"] >= 0.9
+    assert result.overall["fpr"] <= 0.05
+    assert set(result.report["group"]) == {"campaign", "legit_population"}

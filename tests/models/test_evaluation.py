@@ -1,0 +1,73 @@
+"""Pure pieces of the evaluation and the gate: summarise, thresholds, gate messages."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.evaluation import summarise
+from models.metrics import choose_threshold, rates_at
+from models.validation import challenger_gate, first_model_gate
+
+
+def test_summarise_per_group_and_overall():
+    groups = pd.DataFrame(
+        [
+            ("campaign", "c1", 10, 9, 2.0),
+            ("campaign", "c2", 10, 5, 4.0),
+            ("legit_population", "class", 20, 1, None),
+            ("legit_population", "solo", 80, 0, None),
+        ],
+        columns=["group", "name", "accounts", "flagged", "days_to_first_flag"],
+    )
+    report, overall = summarise(groups)
+    rep = report.set_index("name")
+    assert rep.loc["c1", "recall"] == 0.9
+    assert rep.loc["c1", "precision"] == pytest.approx(9 / 10)
+    assert rep.loc["class", "fpr"] == 0.05
+    assert math.isnan(rep.loc["class", "recall"])
+    assert overall == pytest.approx(
+        {
+            "precision": 14 / 15,
+            "recall": 0.7,
+            "fpr": 0.01,
+            "flagged": 15,
+            "attackers": 20,
+            "legit": 100,
+        }
+    )
+
+
+def test_choose_threshold_takes_the_most_recall_at_the_target():
+    y = np.array([1, 1, 1, 0, 1, 0, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.1])
+    choice = choose_threshold(y, s, 0.99)
+    assert (choice.threshold, choice.recall, choice.reached_target) == (0.7, 0.75, True)
+    # a lower target reaches further down, past the first negative
+    assert choose_threshold(y, s, 0.8).threshold == 0.5
+    assert rates_at(y, s, 0.5)["fpr"] == pytest.approx(1 / 3)
+    never = choose_threshold(np.array([0, 1]), np.array([0.9, 0.1]), 0.99)
+    assert not never.reached_target
+
+
+def test_gate_messages_name_the_metric_and_the_gap():
+    good = {
+        "pr_auc": 0.95,
+        "recall_at_threshold": 0.9,
+        "precision_at_threshold": 0.99,
+        "fpr_at_threshold": 0.001,
+    }
+    assert first_model_gate(good).passed
+    weak = dict(good, pr_auc=0.7)
+    decision = first_model_gate(weak)
+    assert not decision.passed
+    assert "pr_auc 0.7000 is 0.2000 below the bound 0.9000 (minimum)" in decision.message()
+    worse = dict(good, fpr_at_threshold=0.004)
+    message = challenger_gate(worse, good, "3").message()
+    assert "fpr_at_threshold 0.0040 is 0.0020 above the bound 0.0020" in message
+    assert "champion v3 has 0.0010" in message
+    assert challenger_gate(dict(good, recall_at_threshold=0.885), good, "3").passed
+    assert not first_model_gate(dict(good, recall_at_threshold=float("nan"))).passed
