@@ -156,9 +156,9 @@ def _line_reason() -> tuple[Column, Column]:
     line = F.col("raw_line")
     checks = [
         (
-            F.instr(line, _REPLACEMENT_CHAR) > 0,
+            ~F.is_valid_utf8(line) | (F.instr(line, _REPLACEMENT_CHAR) > 0),
             INVALID_UTF8,
-            F.lit("line holds U+FFFD: bytes that are not valid UTF-8"),
+            F.lit("bytes that are not valid UTF-8 (or U+FFFD, their replacement)"),
         ),
         (
             F.col("_top").isNull(),
