@@ -393,9 +393,20 @@ def render_markdown() -> str:
         "the payment and e-mail sharing counts. `accounts.status` is never read: it is the",
         "enforcement outcome, a label leak.",
         "",
+        "How it is computed (`jobs/features.py`): bronze events of one day become",
+        "`silver/account_daily` rows of additive partial aggregates (counts, sums, gap moments,",
+        "peaks, count maps, item sets); day D's features read silver of D-27..D only, the account",
+        "snapshot of D (or the latest before), and releases up to D. Events after D never count.",
+        "A delivery that brings late events for an earlier day makes that day dirty",
+        "(`meta/ingest_audit.touched_event_dates` against `meta/features_runs`); the next run",
+        "recomputes its silver and the feature dates it feeds (at most `max_late_days` back).",
+        "Graph features use the 7 days up to D (items) and D itself (coordination actions, in",
+        "clock-hour buckets); components are min-label propagation, at most",
+        "`features_cc_max_iter` rounds.",
+        "",
     ]
     family = None
-    for f in FEATURES:
+    for i, f in enumerate(FEATURES):
         if f.family != family:
             family = f.family
             lines += [
@@ -405,8 +416,7 @@ def render_markdown() -> str:
                 "|---|---|---|---|---|",
             ]
         lines.append(f"| `{f.name}` | {f.meaning} | {f.window} | {f.trait} | {f.default:g} |")
-        nxt = FEATURES.index(f) + 1
-        if nxt == len(FEATURES) or FEATURES[nxt].family != family:
+        if i + 1 == len(FEATURES) or FEATURES[i + 1].family != family:
             lines.append("")
     return "\n".join(lines)
 

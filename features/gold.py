@@ -86,7 +86,7 @@ def gold_features(
     params: GraphParams,
 ) -> tuple[DataFrame, GoldStats]:
     """Every catalogue feature for every account active in the 28 days up to `feature_date`."""
-    s = lookback(silver, feature_date).localCheckpoint()
+    s = lookback(silver, feature_date)
     active = s.select("account_id").distinct()
     win = window_features(s, feature_date)
     rel = release_features(s, releases, feature_date)

@@ -41,7 +41,7 @@ def connected_components(membership: DataFrame, max_iter: int) -> tuple[DataFram
     the bound keeps a bad day from running forever).
     """
     m = membership.select("node", "group").distinct().localCheckpoint()
-    labels = m.select("node").distinct().withColumn("label", F.col("node")).localCheckpoint()
+    labels = m.select("node").distinct().withColumn("label", F.col("node"))
     rounds = 0
     for rounds in range(1, max_iter + 1):  # noqa: B007 - the count is returned
         group_label = m.join(labels, "node").groupBy("group").agg(F.min("label").alias("gl"))

@@ -59,7 +59,7 @@ def window_features(silver: DataFrame, feature_date: dt.date) -> DataFrame:
 
     # Gaps between the last request of an active day and the first of the next active day.
     by_day = Window.partitionBy("account_id").orderBy("event_date")
-    s = s.withColumn("_prev_day", F.lag("event_date").over(by_day)).withColumn(
+    days = s.withColumn("_prev_day", F.lag("event_date").over(by_day)).withColumn(
         "_bridge", F.col("first_t") - F.lag("last_t").over(by_day)
     )
 
@@ -95,7 +95,7 @@ def window_features(silver: DataFrame, feature_date: dt.date) -> DataFrame:
         ]
     aggs += [wsum(f"n_cat_{c}", 7).alias(f"_cat_{c}") for c in TASK_CATEGORIES]
     aggs += [wsum("tool_count_sum", 7).alias("_toolsum_7"), wsum("turns_sum", 7).alias("_turns_7")]
-    base = s.groupBy("account_id").agg(*aggs)
+    base = days.groupBy("account_id").agg(*aggs)
 
     cols: list[Column] = [F.col("account_id")]
     for n in (1, 7, 28):

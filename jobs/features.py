@@ -99,18 +99,15 @@ def delivery_signatures(
     return {d: sorted(v) for d, v in out.items()}
 
 
-def _recorded(spark: SparkSession, settings: Settings, kind: str) -> dict[dt.date, list[str]]:
+def _recorded(spark: SparkSession, settings: Settings) -> dict[str, dict[dt.date, list[str]]]:
+    """meta/features_runs as {kind: {day: deliveries}} (a few rows per computed day)."""
+    out: dict[str, dict[dt.date, list[str]]] = {"silver": {}, "gold": {}}
     path = settings.table(tables.FEATURES_RUNS)
     if not _is_delta(spark, path):
-        return {}
-    rows = (
-        spark.read.format("delta")
-        .load(path)
-        .where(F.col("kind") == kind)
-        .select("day", "deliveries")
-        .collect()
-    )
-    return {r["day"]: sorted(r["deliveries"] or []) for r in rows}
+        return out
+    for r in spark.read.format("delta").load(path).select("kind", "day", "deliveries").collect():
+        out.setdefault(r["kind"], {})[r["day"]] = sorted(r["deliveries"] or [])
+    return out
 
 
 def dirty_days(spark: SparkSession, settings: Settings, feature_date: dt.date) -> list[dt.date]:
@@ -120,10 +117,18 @@ def dirty_days(spark: SparkSession, settings: Settings, feature_date: dt.date) -
     delivery can touch an older day, landing contract), and only days silver already computed
     (a day never computed is simply computed, not "dirty").
     """
+    return _dirty(spark, settings, feature_date, _recorded(spark, settings)["silver"])
+
+
+def _dirty(
+    spark: SparkSession,
+    settings: Settings,
+    feature_date: dt.date,
+    recorded: dict[dt.date, list[str]],
+) -> list[dt.date]:
     if settings.max_late_days == 0:
         return []
     candidates = _days(feature_date - dt.timedelta(days=settings.max_late_days), feature_date)[:-1]
-    recorded = _recorded(spark, settings, "silver")
     computed = [d for d in candidates if d in recorded]
     current = delivery_signatures(spark, settings, computed)
     return [d for d in computed if current[d] != recorded[d]]
@@ -175,6 +180,14 @@ def _write_partitions(df: DataFrame, path: str, column: str, days) -> None:
     )
 
 
+def _rows_written(spark: SparkSession, path: str) -> int:
+    """Rows of the last write, from the Delta log (no second pass over the data)."""
+    from delta.tables import DeltaTable
+
+    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"] or {}
+    return int(metrics.get("numOutputRows", 0))
+
+
 def _record(spark: SparkSession, settings: Settings, rows: list[tuple]) -> None:
     from delta.tables import DeltaTable
 
@@ -212,9 +225,9 @@ def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date)
         raise NoLandingData(
             f"no usage events in bronze for {feature_date}; run ingest for {feature_date} first"
         )
-    recorded_silver = _recorded(spark, settings, "silver")
-    recorded_gold = _recorded(spark, settings, "gold")
-    dirty = dirty_days(spark, settings, feature_date)
+    recorded = _recorded(spark, settings)
+    recorded_silver, recorded_gold = recorded["silver"], recorded["gold"]
+    dirty = _dirty(spark, settings, feature_date, recorded_silver)
     missing = {d for d in present if d not in recorded_silver}
     silver_days = sorted({feature_date, *dirty, *missing})
 
@@ -231,10 +244,9 @@ def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date)
     rows = infra_rounds = coord_rounds = 0
     for day in gold_dates:
         gold, stats = gold_features(silver, _snapshot(spark, settings, day), releases, day, params)
-        gold = gold.localCheckpoint()
         _write_partitions(gold, gold_path, "feature_date", [day])
         if day == feature_date:
-            rows = gold.count()
+            rows = _rows_written(spark, gold_path)
             infra_rounds, coord_rounds = stats.infra_cc_rounds, stats.coord_cc_rounds
 
     signatures = delivery_signatures(spark, settings, silver_days)

@@ -31,16 +31,16 @@ def test_synchronised_group_is_one_cluster_and_lone_account_is_not(make_events):
                 "prompt_template_hash": f"{h:016x}",
             }
         )
-    # A popular template everyone uses in one hour is dropped before hashing (cap 3 accounts).
+    # A popular template all five use in one hour is dropped before hashing (cap: 4 accounts).
     for i in range(5):
         rows.append({"account_id": f"s{i % 4}" if i < 4 else "lone", "ts": "2026-02-10T07:00:00"})
-    silver = account_daily(make_events(rows))
+    silver = account_daily(make_events(rows)).localCheckpoint()
     out, rounds = coordination_features(
         silver,
         D,
         min_jaccard=0.5,
         min_actions=3,
-        max_action_accounts=3,
+        max_action_accounts=4,
         num_tables=5,
         seed=7,
         max_iter=10,

@@ -34,7 +34,7 @@ def test_degree_cap_prevents_a_giant_component(spark, make_events, make_accounts
                 "client_ip": "198.51.100.1" if i in (1, 2) else f"10.0.{i}.1",
             }
         )
-    silver = account_daily(make_events(rows))
+    silver = account_daily(make_events(rows)).localCheckpoint()
     snap = make_accounts(
         [
             {"account_id": f"p{i}", "payment_fingerprint": "card-x" if i in (3, 4) else None}
