@@ -1,6 +1,7 @@
 """The Prefect flows: a task wraps each job, a flow composes tasks, a parent flow composes flows.
 
-- `daily_flow(run_date, steps)`: ingest -> features (plus earlier days late data made dirty) ->
+- `daily_flow(run_date, steps)`: ingest -> features (`run_features` first recomputes the earlier
+  days late data made dirty) ->
   score -> publish (-> drift when scored), under the day's lock (`hydrawatch.locks`), leaving a
   markdown artifact `hydrawatch-day-YYYY-MM-DD`. Without `run_date` (a scheduled run) the day is
   the flow run's scheduled start day (UTC).
@@ -21,7 +22,7 @@ so Prefect never hashes or serialises it (and `cache_policy=NONE`: nothing is ca
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, task
@@ -30,7 +31,7 @@ from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
 
 from flows import progress, summary
-from flows.runtime import has_job, job, say, spark_for
+from flows.runtime import active_spark, has_job, job, say, spark_for
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.locks import day_lock
 from hydrawatch.settings import Settings
@@ -66,28 +67,14 @@ def ingest_task(settings: Settings, day: dt.date):
     return job("ingest", "run_ingest")(spark_for(settings), settings, day)
 
 
-@dataclass(frozen=True)
-class FeaturesStep:
-    """The feature job's result for the day, and the earlier days it recomputed first."""
-
-    result: Any
-    dirty_days: list[dt.date] = field(default_factory=list)
-
-
 @task(name="features", task_run_name="features-{day}", **IO_RETRIES)
 def features_task(settings: Settings, day: dt.date):
-    spark = spark_for(settings)
-    run_features = job("features", "run_features")
-    dirty: list[dt.date] = []
-    # If the feature job exposes the days late data made dirty, recompute them first, oldest
-    # first; otherwise run_features handles them itself.
-    if has_job("features", "dirty_days"):
-        dirty = sorted(d for d in job("features", "dirty_days")(spark, settings, day) if d < day)
-        for earlier in dirty:
-            say(f"{day} features: recomputing {earlier} (late data arrived)")
-            run_features(spark, settings, earlier)
-    result = run_features(spark, settings, day)
-    return FeaturesStep(result, dirty) if dirty else result
+    # run_features recomputes the earlier days late deliveries made stale itself, first.
+    result = job("features", "run_features")(spark_for(settings), settings, day)
+    dirty = summary.lookup(result, "dirty_days")
+    if dirty:
+        say(f"{day} features: recomputed {', '.join(str(d) for d in dirty)} (late data arrived)")
+    return result
 
 
 @task(name="score", task_run_name="score-{day}", **IO_RETRIES)
@@ -112,7 +99,12 @@ def retrain_task(settings: Settings, as_of: dt.date):
 
 @task(name="promote", cache_policy=NONE)
 def promote_task(settings: Settings, version: str | None, force: bool, reason: str | None):
-    return job("promote", "run_promote")(settings, version, force, reason)
+    # The gate reads the feature table: it reuses the process's session when there is one
+    # (run_promote builds it only when the gate needs it: a refusal for a missing challenger
+    # or a forced move starts no Spark).
+    return job("promote", "run_promote")(
+        settings, version, force, reason, spark=active_spark(settings)
+    )
 
 
 @task(name="rollback", cache_policy=NONE)

@@ -58,6 +58,17 @@ def spark_for(settings: Settings):
         return session
 
 
+def active_spark(settings: Settings):
+    """The session if one is already running in this process, else None (nothing is started)."""
+    with _LOCK:
+        session = _SPARK.get(_spark_key(settings))
+        if session is not None and session.sparkContext._jsc is not None:
+            return session
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
 def job(module: str, name: str) -> Callable[..., Any]:
     """`jobs.<module>.<name>`, or NotBuiltYet naming what is missing."""
     try:

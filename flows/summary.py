@@ -17,17 +17,23 @@ from typing import Any
 from hydrawatch import tables
 from hydrawatch.settings import Settings
 
-# headline line -> (step, candidate field names, first present wins)
+# headline line -> (step, candidate field paths, first present wins); "a.b" reads a mapping or
+# nested result (e.g. the ingest result's per-feed audit).
 HEADLINE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "rows in": ("ingest", ("rows_in", "lines", "lines_in", "events_in", "rows_read")),
-    "events kept": ("ingest", ("kept", "events_kept", "rows_kept", "rows_written")),
-    "quarantined": ("ingest", ("quarantined", "rows_quarantined", "lines_quarantined")),
-    "accounts with features": ("features", ("accounts", "rows", "rows_written")),
-    "accounts scored": ("score", ("accounts_scored", "scored", "rows", "rows_written")),
-    "flagged": ("score", ("flagged", "accounts_flagged", "rows_flagged")),
-    "new clusters": ("score", ("new_clusters", "clusters_new")),
+    "rows in": ("ingest", ("feeds.usage_events.lines", "rows_in", "lines")),
+    "events kept": ("ingest", ("feeds.usage_events.kept", "kept")),
+    "duplicates": ("ingest", ("feeds.usage_events.duplicates_within",)),
+    "quarantined": ("ingest", ("feeds.usage_events.quarantined", "quarantined")),
+    "late days touched": ("ingest", ("touched_event_dates",)),
+    "accounts with features": ("features", ("rows", "result.rows", "accounts")),
+    "earlier days recomputed": ("features", ("dirty_days",)),
+    "accounts scored": ("score", ("accounts_scored", "scored")),
+    "flagged": ("score", ("flagged", "accounts_flagged")),
+    "flagged by cluster": ("score", ("flagged_by_cluster",)),
+    "new clusters": ("publish", ("new_clusters",)),
     "model version": ("score", ("model_version",)),
-    "published": ("publish", ("rows", "rows_published", "published", "rows_written")),
+    "threshold": ("score", ("threshold",)),
+    "published": ("publish", ("rows", "rows_published", "published")),
     "export": ("publish", ("export_dir", "export_path", "path")),
     "MLflow run": ("retrain", ("run_id", "mlflow_run_id")),
 }
@@ -36,6 +42,7 @@ TABLES_BY_STEP = {
     "ingest": (tables.BRONZE_USAGE_EVENTS, tables.BRONZE_QUARANTINE, tables.INGEST_AUDIT),
     "features": (tables.FEATURES_ACCOUNT,),
     "score": (tables.GOLD_ACCOUNT_SCORES,),
+    "retrain": (),
     "publish": (tables.GOLD_SUSPICIOUS_ACCOUNTS,),
     "drift": (tables.DRIFT,),
 }
@@ -68,15 +75,49 @@ def _fmt(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def lookup(result: Any, path: str) -> Any:
+    """The value at a dotted field path of a result, or None."""
+    value = result
+    for part in path.split("."):
+        fields = as_fields(value) if not isinstance(value, Mapping) else value
+        if part not in fields:
+            return None
+        value = fields[part]
+    return value
+
+
 def headline(results: Mapping[str, Any]) -> dict[str, Any]:
     """The headline values found in the step results (missing ones left out)."""
     out: dict[str, Any] = {}
-    for label, (step, names) in HEADLINE.items():
-        fields = as_fields(results.get(step))
-        for name in names:
-            if name in fields and fields[name] is not None:
-                out[label] = fields[name]
+    for label, (step, paths) in HEADLINE.items():
+        for path in paths:
+            value = lookup(results.get(step), path)
+            if value is not None:
+                out[label] = value
                 break
+    # Quarantine of every feed, not only usage events.
+    feeds = lookup(results.get("ingest"), "feeds")
+    if isinstance(feeds, Mapping):
+        out["quarantined (all feeds)"] = sum(lookup(a, "quarantined") or 0 for a in feeds.values())
+    return out
+
+
+def flat_fields(result: Any, prefix: str = "") -> dict[str, Any]:
+    """Scalar fields of a result, nested results flattened to `a.b` (lists and maps summarised)."""
+    out: dict[str, Any] = {}
+    for key, value in as_fields(result).items():
+        name = f"{prefix}{key}"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out.update(flat_fields(value, f"{name}."))
+        elif isinstance(value, Mapping) and any(
+            dataclasses.is_dataclass(v) for v in value.values()
+        ):
+            for sub, item in value.items():
+                out.update(flat_fields(item, f"{name}.{sub}."))
+        elif isinstance(value, list | tuple) and any(dataclasses.is_dataclass(v) for v in value):
+            out[name] = f"{len(value)} items"
+        else:
+            out[name] = value
     return out
 
 
@@ -100,7 +141,7 @@ def day_markdown(
         lines.append(f"Skipped (already done for the same inputs): {', '.join(skipped)}")
         lines.append("")
     for step, result in results.items():
-        fields = as_fields(result)
+        fields = flat_fields(result)
         if not fields:
             continue
         lines += [f"## {step}", "", "| field | value |", "|---|---|"]

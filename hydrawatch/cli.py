@@ -145,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    # Embedded mode starts a temporary Prefect server per command; on a busy 2-core machine that
+    # takes longer than Prefect's default wait.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+    # MLflow logs its store migrations at INFO and warns about the pyfunc's missing type hints
+    # on every import: noise for a person at the terminal.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
     try:
         app(args=argv, standalone_mode=False)
     except HydrawatchError as err:
@@ -153,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("hydrawatch: aborted", file=sys.stderr)
         return 130
-    except Exception as err:  # click usage errors carry their own exit code and message
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
+    except typer.TyperException as err:
+        # Usage errors (typer vendors click: `click.ClickException` does not match them) carry
+        # their own exit code and message.
+        show = getattr(err, "show", None)
+        if callable(show) and isinstance(getattr(err, "exit_code", None), int):
+            show()
             return err.exit_code
         raise
     return 0

@@ -1,0 +1,72 @@
+"""The command line: exit codes and one-line reasons, through `hydrawatch.cli.main`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+
+from hydrawatch.cli import main
+from hydrawatch.errors import NoLandingData
+
+
+def test_bad_arguments_exit_non_zero_with_a_reason(capsys):
+    assert main(["daily", "--date", "2026-13-01"]) == 2
+    assert "not a date of the form YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["backfill", "--start", "2026-02-03", "--end", "2026-02-01"]) == 2
+    assert "is before --start" in capsys.readouterr().err
+    assert main(["backfill", "--start", "2026-02-01", "--end", "2026-02-02", "--steps", "x"]) == 2
+    assert "unknown step(s) x" in capsys.readouterr().err
+    assert main(["promote", "--force"]) == 2
+    assert "--force needs --reason" in capsys.readouterr().err
+
+
+def test_expected_failure_ends_with_one_line_and_exit_2(
+    spark, prefect_harness, tmp_path, monkeypatch, capsys
+):
+    for name, value in {
+        "HYDRAWATCH_LANDING": tmp_path / "landing",
+        "HYDRAWATCH_WAREHOUSE": tmp_path / "warehouse",
+        "HYDRAWATCH_DAY_LOCK": "file",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    ingest = types.ModuleType("jobs.ingest")
+
+    def run_ingest(spark, settings, day):
+        raise NoLandingData(f"no usage_events delivery for {day} in {settings.landing}")
+
+    ingest.run_ingest = run_ingest
+    monkeypatch.setitem(sys.modules, "jobs.ingest", ingest)
+
+    assert main(["daily", "--date", "2026-02-05"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"hydrawatch: no usage_events delivery for 2026-02-05 in {tmp_path}/landing"
+
+
+@pytest.mark.slow
+def test_console_script_prints_only_the_reason(tmp_path):
+    """A real process in embedded Prefect mode: stderr is the single `hydrawatch:` line."""
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "HYDRAWATCH_WAREHOUSE": str(tmp_path / "warehouse"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    for name in ("PREFECT_LOGGING_LEVEL", "MLFLOW_LOGGING_LEVEL"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "hydrawatch.cli", "promote"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("hydrawatch: no version of hydrawatch-account-classifier holds")
