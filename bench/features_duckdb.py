@@ -158,7 +158,9 @@ def run_spark(bronze: str, day: str, out: str, event_log: str) -> int:
     from hydrawatch.spark import build_spark
 
     settings = Settings(spark_ui=False, spark_event_log_dir=event_log)
-    spark = build_spark(settings, app_name="hydrawatch-bench-features")
+    # Plain-text event log, so `stage_times` can read it without a zstd module.
+    extra = {"spark.eventLog.compress": "false"} if event_log else {}
+    spark = build_spark(settings, app_name="hydrawatch-bench-features", **extra)
     d = dt.date.fromisoformat(day)
     events = (
         spark.read.format("delta")
@@ -176,6 +178,23 @@ def run_spark(bronze: str, day: str, out: str, event_log: str) -> int:
     n = spark.read.format("delta").load(out).count()
     spark.stop()
     return n
+
+
+def stage_times(event_log: str, top: int = 12) -> list[tuple[float, str, int]]:
+    """(seconds, stage name, tasks) of the latest Spark application's slowest stages."""
+    apps = sorted(Path(event_log).glob("*"), key=lambda p: p.stat().st_mtime)
+    if not apps:
+        return []
+    files = sorted(apps[-1].rglob("events_*")) if apps[-1].is_dir() else [apps[-1]]
+    out = []
+    for f in files:
+        for line in f.read_text(errors="replace").splitlines():
+            if '"SparkListenerStageCompleted"' not in line:
+                continue
+            info = json.loads(line)["Stage Info"]
+            secs = (info.get("Completion Time", 0) - info.get("Submission Time", 0)) / 1000
+            out.append((secs, info["Stage Name"].split(" at ")[0], info["Number of Tasks"]))
+    return sorted(out, reverse=True)[:top]
 
 
 def _one_run(engine: str, bronze: str, day: str, event_log: str) -> tuple[float, int]:
@@ -236,6 +255,10 @@ def main(argv: list[str] | None = None) -> None:
             + " ".join(f"{w:.1f}" for w in walls)
             + f"  ({rows} account rows)"
         )
+    if a.event_log and "spark" in results:
+        print("slowest Spark stages of the last run (seconds, stage, tasks):")
+        for secs, name, tasks in stage_times(a.event_log):
+            print(f"  {secs:7.1f}  {name}  ({tasks} tasks)")
     if "duckdb" in results and "spark" in results:
         print(f"spark / duckdb = {results['spark'] / results['duckdb']:.2f}x (target <= 1.5x)")
 
