@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from hydrawatch.simulator import world as W
 from hydrawatch.simulator.config import HARD_NEGATIVES, Campaign, SimConfig
 from hydrawatch.simulator.rand import (
+    Ref,
     hash64,
     hex16,
     log_uniform_index,
@@ -122,7 +123,7 @@ def _ids(spark: SparkSession, n: int, population: str, seed: int, parts: int) ->
 
 def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
     p = cfg.populations
-    s, key = seed, F.col("account_id")
+    s, key = seed, Ref("account_id")
     df = _ids(spark, p.solo_dev, "solo_dev", s, cfg.generation_partitions)
     u = lambda salt: uniform(s, salt, key)  # noqa: E731
     n_host = p.hosting_prefixes_per_asn
@@ -236,7 +237,7 @@ def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
             )
             .otherwise(F.concat(F.lit("own-"), key)),
         )
-        .withColumn("tpl_key", key)
+        .withColumn("tpl_key", F.col(key))
         .withColumn("main_task", weighted(list(W.ORDINARY_TASKS), u("task")))
         .withColumn("base_model", F.when(u("model") < 0.8, "atlas-3").otherwise("atlas-3-mini"))
         .withColumn("switch_p", F.lit(0.15) + F.lit(0.4) * u("adopt"))
@@ -254,7 +255,7 @@ def _apps(spark, cfg: SimConfig, seed: int, switchers: bool) -> DataFrame:
     df = _ids(spark, n, pop, s, cfg.generation_partitions)
     app = F.concat(F.lit(pop + "-"), F.floor(F.col("k") / 2).cast("string"))
     df = df.withColumn("group_key", app)
-    g, key = F.col("group_key"), F.col("account_id")
+    g, key = Ref("group_key"), Ref("account_id")
     ug = lambda salt: uniform(s, salt, g)  # noqa: E731
     df = (
         df.withColumn("population", F.lit(pop))
@@ -282,7 +283,7 @@ def _apps(spark, cfg: SimConfig, seed: int, switchers: bool) -> DataFrame:
         .withColumn("user_agent", pick(W.USER_AGENTS[:6], ug("ua")))
         .withColumn("n_keys", randint(s, "keys", 1, 4, key))
         .withColumn("sys_prompt", F.concat(F.lit("app-"), g))
-        .withColumn("tpl_key", g)
+        .withColumn("tpl_key", F.col(g))
         .withColumn("main_task", weighted(list(W.ORDINARY_TASKS), ug("task")))
         .withColumn("base_model", F.lit("atlas-3"))
     )
@@ -299,7 +300,7 @@ def _batch(spark, cfg: SimConfig, seed: int) -> DataFrame:
     p = cfg.populations
     s = seed
     df = _ids(spark, p.enterprise_batch, "enterprise_batch", s, 1)
-    key = F.col("account_id")
+    key = Ref("account_id")
     u = lambda salt: uniform(s, salt, key)  # noqa: E731
     df = (
         df.withColumn("population", F.lit("enterprise_batch"))
@@ -320,7 +321,7 @@ def _batch(spark, cfg: SimConfig, seed: int) -> DataFrame:
         .withColumn("regular", F.lit(True))
         .withColumn("user_agent", pick(("atlas-sdk-python/2.14.0", "atlas-sdk-go/0.8.1"), u("ua")))
         .withColumn("sys_prompt", F.concat(F.lit("batch-"), key))
-        .withColumn("tpl_key", key)
+        .withColumn("tpl_key", F.col(key))
         .withColumn("main_task", pick(("data_analysis", "coding", "other"), u("task")))
         .withColumn("base_model", F.when(u("model") < 0.5, W.LEGACY_MODEL).otherwise("atlas-3"))
     )
@@ -336,7 +337,7 @@ def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         "group_key",
         F.concat(F.lit("team-"), F.floor(F.col("k") / p.research_eval_team_size).cast("string")),
     )
-    g, key = F.col("group_key"), F.col("account_id")
+    g, key = Ref("group_key"), Ref("account_id")
     df = (
         df.withColumn("population", F.lit("research_eval"))
         .withColumn("hard_negative", F.lit(True))
@@ -375,7 +376,7 @@ def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         .withColumn("user_agent", pick(W.USER_AGENTS[:6], uniform(s, "ua", key)))
         .withColumn("n_keys", F.lit(2))
         .withColumn("sys_prompt", F.when(uniform(s, "sys", key) < 0.5, F.concat(F.lit("eval-"), g)))
-        .withColumn("tpl_key", g)
+        .withColumn("tpl_key", F.col(g))
         .withColumn("main_task", F.lit("reasoning_math"))
         .withColumn("switch_p", F.lit(0.85))
         .withColumn("switch_delay_h", uniform(s, "delay", g) * 4)
@@ -392,7 +393,7 @@ def _classes(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         "group_key",
         F.concat(F.lit("class-"), F.floor(F.col("k") / p.university_class_size).cast("string")),
     )
-    g, key = F.col("group_key"), F.col("account_id")
+    g, key = Ref("group_key"), Ref("account_id")
     uni = randint(s, "uni", 0, W.UNIVERSITIES, g)
     # Students sign up in the days before the course's first session, some inside the window.
     course_start = randint(s, "course", -6, max(2, horizon // 4), g)
@@ -430,7 +431,7 @@ def _classes(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         .withColumn(
             "sys_prompt", F.when(uniform(s, "sys", key) < 0.3, F.concat(F.lit("course-"), g))
         )
-        .withColumn("tpl_key", g)
+        .withColumn("tpl_key", F.col(g))
         .withColumn(
             "main_task", F.when(uniform(s, "task", g) < 0.5, "reasoning_math").otherwise("coding")
         )
@@ -444,7 +445,7 @@ def _resellers(spark, cfg: SimConfig, seed: int) -> DataFrame:
     p = cfg.populations
     s = seed
     df = _ids(spark, p.reseller_marketplace, "reseller_marketplace", s, 1)
-    key = F.col("account_id")
+    key = Ref("account_id")
     df = (
         df.withColumn("population", F.lit("reseller_marketplace"))
         .withColumn("hard_negative", F.lit(True))
@@ -471,7 +472,7 @@ def _resellers(spark, cfg: SimConfig, seed: int) -> DataFrame:
         .withColumn("ua_mixed", F.lit(True))
         .withColumn("n_keys", F.lit(40))
         .withColumn("surface", F.lit("cloud_marketplace"))
-        .withColumn("tpl_key", key)
+        .withColumn("tpl_key", F.col(key))
         .withColumn("main_task", F.lit("chat"))
         .withColumn("switch_p", F.lit(0.35))
         .withColumn("switch_delay_h", F.lit(12.0) + uniform(s, "delay", key) * 24)
@@ -512,14 +513,15 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
         .withColumnRenamed("id", "slot")
         .withColumn("generation", F.explode(F.sequence(F.lit(0), F.lit(max_gen - 1))))
     )
-    slot, gen = F.col("slot"), F.col("generation")
+    slot, gen = Ref("slot"), Ref("generation")
     cid = F.lit(c.campaign_id)
+    cname = c.campaign_id
 
     def g_u(salt, g=gen):
-        return uniform(s, salt, cid, slot, g)
+        return uniform(s, salt, cname, slot, g)
 
     def g_int(salt, lo, hi, g=gen):
-        return randint(s, salt, lo, hi, cid, slot, g)
+        return randint(s, salt, lo, hi, cname, slot, g)
 
     flagged = lambda g=gen: F.lit(c.labelled) & (g_u("labelled", g) < h.label_coverage)  # noqa: E731
     delay = lambda g=gen: g_int("delay", h.label_delay_days[0], h.label_delay_days[1] + 1, g)  # noqa: E731
@@ -528,7 +530,7 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
 
     # Generation 0 exists at the window start (or at the campaign's start); it is computed
     # from the slot alone so every generation's row can see it without a join.
-    g0 = F.lit(0)
+    g0 = 0
     if c.start_day <= 0:
         created0 = -g_int("cday0", 1, h.max_account_age_days + 1, g0)
     else:
@@ -545,18 +547,20 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
     end0 = F.when(banned0, label0).otherwise(retire0)
 
     life = F.when(flagged() & (delay() < retire()), delay()).otherwise(retire())
-    step = F.when(gen == 0, regrow()).otherwise(F.lit(1) + life + regrow())
+    step = F.when(F.col("generation") == 0, regrow()).otherwise(F.lit(1) + life + regrow())
     before = (
         Window.partitionBy("slot").orderBy("generation").rowsBetween(Window.unboundedPreceding, -1)
     )
     df = df.withColumn("step", step).withColumn(
         "created_day",
-        F.when(gen == 0, created0).otherwise(end0 + F.sum("step").over(before)).cast("int"),
+        F.when(F.col("generation") == 0, created0)
+        .otherwise(end0 + F.sum("step").over(before))
+        .cast("int"),
     )
     df = df.filter(F.col("created_day") < horizon)
-    banned = F.when(gen == 0, banned0).otherwise(flagged() & (delay() < retire()))
-    act = F.when(gen == 0, act0).otherwise(F.col("created_day") + 1)
-    end = F.when(gen == 0, end0).otherwise(F.col("created_day") + 1 + life)
+    banned = F.when(F.col("generation") == 0, banned0).otherwise(flagged() & (delay() < retire()))
+    act = F.when(F.col("generation") == 0, act0).otherwise(F.col("created_day") + 1)
+    end = F.when(F.col("generation") == 0, end0).otherwise(F.col("created_day") + 1 + life)
     df = (
         df.withColumn("act_start", act)
         .withColumn("act_end", end)
@@ -564,17 +568,17 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
         .withColumn("label_day", F.when(F.col("banned"), F.col("act_end")))
         .withColumn("susp_from", F.col("label_day"))
     )
-    key = F.col("account_id")
+    key = Ref("account_id")
     df = df.withColumn(
         "account_id", F.concat(F.lit("acct_"), hex16(hash64(s, c.population, slot, gen)))
     )
     u = lambda salt: uniform(s, salt, key)  # noqa: E731
     # Accounts come in proxy groups: each group rents a few /24s (3 proxy /24s, or one VPS /24).
     n_groups = max(1, c.slots // max(1, h.accounts_per_proxy_group))
-    group = (slot % n_groups).cast("int")
+    group = (F.col("slot") % n_groups).cast("int")
     n_proxy_pfx = W.NET_KINDS["proxy"][2]
     farmed = ("education", "startup_program", "security_research")
-    card_group = F.floor(slot / max(1, h.accounts_per_card))
+    card_group = F.floor(F.col("slot") / max(1, h.accounts_per_card))
     uas = (W.USER_AGENTS[idx % 3], W.USER_AGENTS[(idx + 3) % 6])
     df = (
         df.withColumn("population", F.lit(c.population))
@@ -684,7 +688,7 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
             F.when(u("ua") < 0.85, pick(uas, u("ua2"))).otherwise(pick(W.USER_AGENTS, u("ua3"))),
         )
         .withColumn("sys_prompt", F.lit("campaign"))
-        .withColumn("tpl_key", key)
+        .withColumn("tpl_key", F.col(key))
         .withColumn("main_task", F.lit(c.lanes[0][0]))
         .withColumn("switch_p", F.lit(c.release_jump_share))
         .withColumn("switch_delay_h", u("delay") * c.release_jump_hours)

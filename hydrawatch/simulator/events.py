@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from hydrawatch.simulator import world as W
 from hydrawatch.simulator.config import SimConfig
 from hydrawatch.simulator.rand import (
+    Ref,
     hash64,
     hex16,
     log_uniform_index,
@@ -49,16 +50,16 @@ def account_days(accounts: DataFrame, days: DataFrame, cfg: SimConfig, seed: int
     """One row per (account, day) with traffic, with `n` events and the day's burst state."""
     s = seed
     d = F.col("day")
-    key, g = F.col("account_id"), F.col("group_key")
+    key, g, dn = Ref("account_id"), Ref("group_key"), Ref("day")
     suspended = F.coalesce((d >= F.col("susp_from")) & (d < F.col("susp_until")), F.lit(False))
     df = accounts.crossJoin(F.broadcast(days)).filter(
         (d >= F.col("act_start")) & (d < F.col("act_end")) & ~suspended
     )
     # Eval teams run their suite in bursts: right after a release, and now and then.
     burst = _pop("research_eval") & (
-        d.between(cfg.release_day, cfg.release_day + 2) | (uniform(s, "burst", g, d) < 0.12)
+        d.between(cfg.release_day, cfg.release_day + 2) | (uniform(s, "burst", g, dn) < 0.12)
     )
-    phase = randint(s, "class_phase", 0, 7, g)
+    phase = randint(s, "class_phase", 0, 7, g)  # per class
     session = _pop("university_class") & (((d + phase) % 7 == 0) | ((d + phase) % 7 == 3))
     p_active = (
         F.when(burst, F.lit(0.95))
@@ -69,28 +70,30 @@ def account_days(accounts: DataFrame, days: DataFrame, cfg: SimConfig, seed: int
     rate = F.col("rate")
     jitter = cfg.hydra.volume_jitter
     mean = (
-        F.when(F.col("is_attacker"), rate * (F.lit(1.0) + F.lit(jitter) * normal(s, "vol", key, d)))
-        .when(_pop("solo_dev"), rate * lognormal(s, "vol", 0.7, key, d) / F.lit(1.28))
+        F.when(
+            F.col("is_attacker"), rate * (F.lit(1.0) + F.lit(jitter) * normal(s, "vol", key, dn))
+        )
+        .when(_pop("solo_dev"), rate * lognormal(s, "vol", 0.7, key, dn) / F.lit(1.28))
         .when(
             _pop("enterprise_batch") | _pop("reseller_marketplace"),
-            rate * (F.lit(1.0) + F.lit(0.05) * normal(s, "vol", key, d)),
+            rate * (F.lit(1.0) + F.lit(0.05) * normal(s, "vol", key, dn)),
         )
-        .when(burst, rate * F.lit(8.0) * (F.lit(1.0) + F.lit(0.3) * normal(s, "vol", key, d)))
-        .when(session, rate * (F.lit(0.7) + F.lit(0.6) * uniform(s, "vol", key, d)))
+        .when(burst, rate * F.lit(8.0) * (F.lit(1.0) + F.lit(0.3) * normal(s, "vol", key, dn)))
+        .when(session, rate * (F.lit(0.7) + F.lit(0.6) * uniform(s, "vol", key, dn)))
         .when(_pop("university_class"), rate * F.lit(0.3))
-        .when(_pop("research_eval"), rate * lognormal(s, "vol", 0.5, key, d))
-        .otherwise(rate * (F.lit(1.0) + F.lit(0.2) * normal(s, "vol", key, d)))
+        .when(_pop("research_eval"), rate * lognormal(s, "vol", 0.5, key, dn))
+        .otherwise(rate * (F.lit(1.0) + F.lit(0.2) * normal(s, "vol", key, dn)))
     )
     n = F.greatest(F.round(mean), F.lit(1.0)).cast("int")
     n = F.when(F.col("is_attacker"), F.least(n, F.lit(cfg.hydra.per_account_cap))).otherwise(n)
     return (
-        df.filter(uniform(s, "active", key, d) < p_active)
+        df.filter(uniform(s, "active", key, dn) < p_active)
         .withColumn("n", n)
         .withColumn("burst", burst)
         .withColumn("session", session)
         .withColumn(
             "burst_hour",
-            F.floor(F.col("tz_center") + F.lit(24.0) + uniform(s, "bh", g, d) * 6 - 3) % 24,
+            F.floor(F.col("tz_center") + F.lit(24.0) + uniform(s, "bh", g, dn) * 6 - 3) % 24,
         )
         .withColumn("week", F.floor((d + F.lit(7000)) / 7).cast("int"))
     )
@@ -111,7 +114,7 @@ def _explode(df: DataFrame, cfg: SimConfig) -> DataFrame:
 def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
     """Pick each event's template (task category, number) and its gateway flags."""
     s = seed
-    ek = (F.col("account_id"), F.col("day"), F.col("i"))
+    ek = (Ref("account_id"), Ref("day"), Ref("i"))
     e = lambda salt: uniform(s, salt, *ek)  # noqa: E731
     hour = F.col("hour")
     in_session = F.col("session") & (e("insession") < 0.85)
@@ -134,8 +137,9 @@ def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
                 F.when(cond, F.lit(cat)) if cat_expr is None else cat_expr.when(cond, F.lit(cat))
             )
             phase_expr = F.when(cond, phase) if phase_expr is None else phase_expr.when(cond, phase)
+        block = F.floor(hour / max(1, cfg.hydra.wave_hours))
         wave = randint(
-            s, "wave", 0, c.pool_size, F.lit(c.campaign_id), F.col("day"), hour, cat_expr
+            s, "wave", 0, c.pool_size, F.lit(c.campaign_id), F.col("day"), block, cat_expr
         )
         j_idx = (wave + randint(s, "inwave", 0, cfg.hydra.wave_width, *ek)) % c.pool_size
         k_expr = F.lit(4) * (F.lit(c.pool_offset) + j_idx) + phase_expr
@@ -153,7 +157,7 @@ def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
     # Apps lean on their first templates; the skew makes one template dominate.
     private_idx = F.floor(F.pow(e("pvidx"), F.lit(2.5)) * n_private).cast("int")
     private_src = F.when(
-        _pop("reseller_marketplace"), F.concat_ws(":", *[c.cast("string") for c in ek])
+        _pop("reseller_marketplace"), F.concat_ws(":", *[F.col(c).cast("string") for c in ek])
     ).otherwise(F.concat_ws(":", F.col("tpl_key"), private_idx.cast("string")))
     private_k = F.lit(W.PRIVATE_BASE) + F.pmod(hash64(s, "private", private_src), F.lit(10**9))
     eval_kind = weighted([(1, 0.5), (2, 0.3), (0, 0.2)], e("evkind"))
@@ -234,7 +238,7 @@ def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
 
 def _network(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
     s = seed
-    ek = (F.col("account_id"), F.col("day"), F.col("i"))
+    ek = (Ref("account_id"), Ref("day"), Ref("i"))
     e = lambda salt: uniform(s, salt, *ek)  # noqa: E731
     resproxy = e("resproxy") < F.col("resproxy_share")
     kind = F.when(resproxy, F.lit("residential")).otherwise(F.col("net_kind"))
@@ -302,7 +306,7 @@ def build_events(
     day0_ms = (start - _EPOCH).days * 86_400_000
     release_ms = day0_ms + (cfg.release_day * 24 + cfg.release_hour) * 3_600_000
     df = _explode(account_days(accounts, days, cfg, seed), cfg)
-    ek = (F.col("account_id"), F.col("day"), F.col("i"))
+    ek = (Ref("account_id"), Ref("day"), Ref("i"))
     e = lambda salt: uniform(s, salt, *ek)  # noqa: E731
 
     n = F.col("n").cast("double")

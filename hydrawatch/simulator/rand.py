@@ -15,22 +15,70 @@ from pyspark.sql import functions as F
 _TWO_53 = float(2**53)
 
 
+class Ref(str):
+    """A column name given to a draw. Draws over names and int/str literals only are built as
+    one SQL expression (one call into the JVM instead of ten): plan building is the slow part
+    of a small simulation."""
+
+
 def _cols(parts) -> list[Column]:
-    return [p if isinstance(p, Column) else F.lit(p) for p in parts]
+    out = []
+    for p in parts:
+        if isinstance(p, Column):
+            out.append(p)
+        elif isinstance(p, Ref):
+            out.append(F.col(p))
+        else:
+            out.append(F.lit(p))
+    return out
+
+
+def _sql_parts(parts) -> str | None:
+    """The parts as SQL, or None if one of them is a Column expression."""
+    out = []
+    for p in parts:
+        if isinstance(p, Ref):
+            out.append(f"`{p}`")
+        elif isinstance(p, (bool, Column)) or not isinstance(p, (int, str)):
+            return None
+        elif isinstance(p, int):
+            out.append(str(p))
+        else:
+            out.append("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'")
+    return ", ".join(out)
+
+
+def _hash_sql(seed: int, salt: str, parts) -> str | None:
+    sql = _sql_parts((int(seed), salt, *parts))
+    return None if sql is None else f"xxhash64({sql})"
+
+
+def _uniform_sql(seed: int, salt: str, parts) -> str | None:
+    h = _hash_sql(seed, salt, parts)
+    return None if h is None else f"(CAST(shiftrightunsigned({h}, 11) AS DOUBLE) / {_TWO_53!r}D)"
 
 
 def hash64(seed: int, salt: str, *parts) -> Column:
     """A 64-bit hash of the seed, a salt naming the draw, and the given columns/values."""
+    sql = _hash_sql(seed, salt, parts)
+    if sql is not None:
+        return F.expr(sql)
     return F.xxhash64(F.lit(int(seed)), F.lit(salt), *_cols(parts))
 
 
 def uniform(seed: int, salt: str, *parts) -> Column:
     """Uniform double in [0, 1)."""
+    sql = _uniform_sql(seed, salt, parts)
+    if sql is not None:
+        return F.expr(sql)
     return F.shiftrightunsigned(hash64(seed, salt, *parts), 11).cast("double") / F.lit(_TWO_53)
 
 
 def randint(seed: int, salt: str, low, high, *parts) -> Column:
     """Uniform integer in [low, high) (`low`/`high` may be columns)."""
+    sql = _uniform_sql(seed, salt, parts)
+    if sql is not None and isinstance(low, int) and isinstance(high, int):
+        return F.expr(f"CAST({low} + floor({sql} * {max(high - low, 1)}) AS INT)")
     low_c = low if isinstance(low, Column) else F.lit(low)
     high_c = high if isinstance(high, Column) else F.lit(high)
     span = F.greatest(high_c - low_c, F.lit(1))
@@ -39,6 +87,9 @@ def randint(seed: int, salt: str, low, high, *parts) -> Column:
 
 def normal(seed: int, salt: str, *parts) -> Column:
     """Standard normal (Box-Muller over two independent uniforms)."""
+    u1s, u2s = _uniform_sql(seed, salt + ":1", parts), _uniform_sql(seed, salt + ":2", parts)
+    if u1s is not None and u2s is not None:
+        return F.expr(f"sqrt(-2D * ln({u1s} + 1e-12D)) * cos({2 * math.pi!r}D * {u2s})")
     u1 = uniform(seed, salt + ":1", *parts) + F.lit(1e-12)
     u2 = uniform(seed, salt + ":2", *parts)
     return F.sqrt(F.lit(-2.0) * F.ln(u1)) * F.cos(F.lit(2 * math.pi) * u2)

@@ -1,5 +1,10 @@
-"""Helpers for the simulator tests: a line validator built from `hydrawatch.contracts`, and
-per-account single-signal aggregates over parsed usage lines (bounded: tiny scale only)."""
+"""Pure-Python checks of simulated landing data, for tests and for looking at a small run.
+
+`validate_line(feed, line)` checks one line against `hydrawatch.contracts` and returns the
+reason code it breaks (or None); `account_signals` computes the single signals the overlap check
+uses (volume, top-template share, shared /24, same-hour template synchrony, cot rate) per account;
+`auc` is the rank-sum ROC AUC. They read files into driver memory: bounded, tiny-scale use only.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,6 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import pytest
-
 from hydrawatch.contracts import Feed
 
 _TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
@@ -20,7 +23,7 @@ _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-def validate(feed: Feed, line: str) -> str | None:
+def validate_line(feed: Feed, line: str) -> str | None:
     """None if `line` satisfies the landing contract for `feed`, else the reason code."""
     try:
         obj = json.loads(line)
@@ -116,8 +119,3 @@ def auc(neg: list[float], pos: list[float]) -> float:
         i = j
     rank_sum = sum(ranks[v] for v in pos)
     return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
-
-
-@pytest.fixture(scope="session")
-def contract_validator():
-    return validate
