@@ -66,8 +66,9 @@ class PublishResult:
     model_version: str
     rows: int
     table: str
-    export_folder: str
+    export_dir: str
     export_sha256: str
+    new_clusters: int  # clusters in today's list that no earlier published day had
     webhook: str  # "sent", "already sent", or "off"
 
 
@@ -153,8 +154,9 @@ def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) ->
         model_version=model_version,
         rows=result.row_count,
         table=table,
-        export_folder=result.folder,
+        export_dir=result.folder,
         export_sha256=result.sha256,
+        new_clusters=_new_clusters(spark, table, score_date),
         webhook=sent,
     )
 
@@ -250,6 +252,13 @@ def _webhook(
     )
     record.write.format("delta").mode("append").save(path)
     return "sent"
+
+
+def _new_clusters(spark: SparkSession, table: str, day: dt.date) -> int:
+    published = spark.read.format("delta").load(table).where(F.col("cluster_id").isNotNull())
+    today = published.where(F.col("score_date") == F.lit(day)).select("cluster_id").distinct()
+    before = published.where(F.col("score_date") < F.lit(day)).select("cluster_id")
+    return today.join(before, "cluster_id", "left_anti").count()
 
 
 def _day(spark: SparkSession, path: str, day: dt.date) -> DataFrame | None:

@@ -59,7 +59,8 @@ class ChampionModel:
     threshold: float
     feature_names: tuple[str, ...]
     feature_set_version: str | None
-    local_path: str
+    ship_dir: str  # unique per run: the folder handed to SparkContext.addFile
+    model_subpath: str  # the MLflow model folder inside ship_dir
 
     @property
     def label(self) -> str:
@@ -221,14 +222,15 @@ def resolve_champion(settings: Settings, workdir: str) -> ChampionModel:
         threshold=float(threshold),
         feature_names=tuple(n for n in (names or []) if n),
         feature_set_version=None if fsv is None else str(fsv),
-        local_path=local,
+        ship_dir=target,
+        model_subpath=os.path.relpath(local, target),
     )
 
 
 def score_on_executors(spark: SparkSession, frame: DataFrame, model: ChampionModel) -> DataFrame:
     """`frame` plus `score` and `contrib__<feature>`, predicted by the model on the executors."""
-    spark.sparkContext.addFile(model.local_path, recursive=True)
-    shipped = os.path.basename(os.path.normpath(model.local_path))
+    spark.sparkContext.addFile(model.ship_dir, recursive=True)
+    shipped = (os.path.basename(os.path.normpath(model.ship_dir)), model.model_subpath)
     names = list(model.feature_names)
     out_schema = StructType(
         list(frame.schema.fields)
@@ -244,11 +246,11 @@ def score_on_executors(spark: SparkSession, frame: DataFrame, model: ChampionMod
 
 # Per Python worker: workers are reused across tasks, so a model is loaded once per worker and
 # shipped folder, not once per batch.
-_LOADED: dict[str, object] = {}
+_LOADED: dict[tuple[str, str], object] = {}
 
 
 def _predict_batches(
-    batches: Iterator[pd.DataFrame], shipped: str, names: Sequence[str]
+    batches: Iterator[pd.DataFrame], shipped: tuple[str, str], names: Sequence[str]
 ) -> Iterator[pd.DataFrame]:
     import numpy as np
     from pyspark import SparkFiles
@@ -257,7 +259,7 @@ def _predict_batches(
     if model is None:
         import mlflow.pyfunc
 
-        model = mlflow.pyfunc.load_model(SparkFiles.get(shipped))
+        model = mlflow.pyfunc.load_model(os.path.join(SparkFiles.get(shipped[0]), shipped[1]))
         _LOADED.clear()  # keep only the current champion in memory
         _LOADED[shipped] = model
     contrib_cols = [f"{scoring.CONTRIB_PREFIX}{n}" for n in names]

@@ -155,7 +155,7 @@ def test_table_has_contract_columns_and_values(spark, published):
     ]
     assert got.columns[: len(contract)] == contract
     rows = {r.account_id: r for r in got.collect()}
-    assert set(rows) == {"a1", "a2", "a3"} and result.rows == 3
+    assert set(rows) == {"a1", "a2", "a3"} and result.rows == 3 and result.new_clusters == 1
     assert (rows["a1"].org_id, rows["a2"].org_id) == ("org-1", None)
     assert [rows[a].risk_tier for a in ("a1", "a2", "a3")] == ["critical", "high", "medium"]
     assert rows["a1"].first_flagged_date == D - dt.timedelta(days=2)
@@ -172,7 +172,7 @@ def test_table_has_contract_columns_and_values(spark, published):
 def test_export_matches_table_and_manifest(spark, published):
     settings, result, _ = published
     folder = Path(settings.exports_uri) / "suspicious_accounts" / "date=2026-02-10"
-    assert result.export_folder == str(folder)
+    assert result.export_dir == str(folder)
     data = (folder / "suspicious_accounts.jsonl").read_bytes()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["row_count"] == 3 and manifest["model_version"] == "3"
@@ -192,10 +192,10 @@ def test_webhook_signed_pointer_sent_once_and_rerun_is_byte_identical(spark, pub
     body, headers = rx.received[0]
     payload = json.loads(body)
     assert payload["row_count"] == 3 and payload["sha256"] == first.export_sha256
-    assert payload["model_version"] == "3" and payload["export_folder"] == first.export_folder
+    assert payload["model_version"] == "3" and payload["export_folder"] == first.export_dir
     assert headers[webhook.DELIVERY_HEADER] == "2026-02-10/3"
     assert SECRET not in body.decode()
-    data_file = Path(first.export_folder) / "suspicious_accounts.jsonl"
+    data_file = Path(first.export_dir) / "suspicious_accounts.jsonl"
     before = data_file.read_bytes()
 
     again = run_publish(spark, settings, D)
@@ -212,7 +212,7 @@ def test_nothing_personal_is_published(spark, published):
     settings, result, _ = published
     table = spark.read.format("delta").load(settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
     as_text = [r.j for r in table.select(F.to_json(F.struct("*")).alias("j")).collect()]
-    export_text = Path(result.export_folder, "suspicious_accounts.jsonl").read_text()
+    export_text = Path(result.export_dir, "suspicious_accounts.jsonl").read_text()
     published_text = "\n".join(as_text) + export_text
     for column in ("client_ip", "payment_fingerprint", "email_domain_hash", "email"):
         assert not any(column in c for c in table.columns)
@@ -250,3 +250,46 @@ def test_hold_back_rules():
     # small numbers never trip the jump rule
     assert hold_back_reason(ok, JUMP_MIN_COUNT - 1, [1, 1, 1], 0.05) is None
     assert hold_back_reason(ok, JUMP_MIN_COUNT, [1, 1, 1], 0.05) is not None
+
+
+@pytest.mark.slow
+def test_scored_then_published_end_to_end(spark, make_settings, tmp_path):
+    """A real champion scores a day, publish lists exactly the flagged accounts."""
+    import numpy as np
+    import pandas as pd
+
+    from jobs.score import run_score
+    from models.registry import log_and_register
+
+    settings = make_settings(tmp_path)
+    rng = np.random.default_rng(5)
+    train = pd.DataFrame({"cot_share": rng.uniform(0, 1, 300), "noise": rng.normal(0, 1, 300)})
+    _, version = log_and_register(
+        settings,
+        train,
+        (train.cot_share > 0.6).astype(int),
+        feature_names=["cot_share", "noise"],
+        feature_set_version="fs-e2e",
+        alias="champion",
+    )
+    accounts = [(f"a{i}", 0.95 if i < 3 else 0.05, 0.0, f"coord{i}", f"infra{i}") for i in range(8)]
+    _save(
+        spark.createDataFrame(
+            [(a, D, c, n, "fs-e2e", i, k) for a, c, n, k, i in accounts],
+            "account_id string, feature_date date, cot_share double, noise double, "
+            "feature_set_version string, infra_cluster_id string, coord_cluster_id string",
+        ),
+        settings.table(tables.FEATURES_ACCOUNT),
+        "feature_date",
+    )
+    _inputs(spark, settings)  # bronze, audit (and a scored day that run_score replaces)
+    scored = run_score(spark, settings, D)
+    published = run_publish(spark, settings, D)
+    assert (scored.accounts_scored, scored.flagged, published.rows) == (8, 3, 3)
+    table = spark.read.format("delta").load(settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
+    rows = table.orderBy("account_id").collect()
+    assert [r.account_id for r in rows] == ["a0", "a1", "a2"]
+    assert {r.model_version for r in rows} == {version}
+    assert all(r.reasons and r.reasons[0].feature == "cot_share" for r in rows)
+    manifest = json.loads((Path(published.export_dir) / "manifest.json").read_text())
+    assert manifest["row_count"] == 3 and manifest["model_version"] == version
