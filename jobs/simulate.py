@@ -62,11 +62,13 @@ class _FS:
     def __init__(self, spark: SparkSession, uri: str):
         jvm = spark._jvm
         self._path = jvm.org.apache.hadoop.fs.Path
-        fs = self._path(uri).getFileSystem(spark._jsc.hadoopConfiguration())
-        # The local file system keeps hidden .crc side files; moving with the raw one leaves
-        # them in the temporary folder, so the landing holds only .jsonl[.gz] files.
-        if fs.getClass().getName() == "org.apache.hadoop.fs.LocalFileSystem":
-            fs = fs.getRawFileSystem()
+        conf = spark._jsc.hadoopConfiguration()
+        fs = self._path(uri).getFileSystem(conf)
+        self.local = fs.getUri().getScheme() == "file"
+        if self.local:
+            # The local file system keeps hidden .crc side files; moving with the raw one
+            # leaves them in the temporary folder, so the landing holds only .jsonl[.gz].
+            fs = jvm.org.apache.hadoop.fs.FileSystem.getLocal(conf).getRawFileSystem()
         self.fs = fs
 
     def path(self, uri: str):
@@ -150,6 +152,10 @@ def _write_text(
             for name in names:
                 fs.rename(f"{folder}/{name}", f"{target}/{stem}-{n:03d}{ext}")
                 n += 1
+        if fs.local:
+            for name, _ in fs.list(target):
+                if name.startswith(".") and name.endswith(".crc"):
+                    fs.delete(f"{target}/{name}")
     fs.delete(tmp)
 
 
@@ -226,6 +232,7 @@ def run_simulate(
     part = [n for n, is_dir in fs.list(f"{tmp}/releases") if n.startswith("part-")]
     fs.delete(f"{landing}/model_releases.jsonl")
     fs.rename(f"{tmp}/releases/{part[0]}", f"{landing}/model_releases.jsonl")
+    fs.delete(f"{landing}/.model_releases.jsonl.crc")
     fs.delete(tmp)
 
     truth = truth_frame(accounts, start, days)

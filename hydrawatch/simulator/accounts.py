@@ -48,7 +48,7 @@ ACCOUNT_COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("payment_fingerprint", "string", None),
     ("email_domain_hash", "string", None),
     ("plan", "string", None),
-    ("act_start", "int", None),  # first day with traffic
+    ("act_start", "int", None),  # first day with traffic (never the sign-up day itself)
     ("act_end", "int", NEVER),  # first day without (ban, rotation)
     ("label_day", "int", None),  # distillation label (true or false positive)
     ("label_source", "string", None),
@@ -243,7 +243,7 @@ def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         .withColumn("switch_p", F.lit(0.15) + F.lit(0.4) * u("adopt"))
         .withColumn("switch_delay_h", u("adopt_delay") * 72)
     )
-    return df.withColumn("act_start", F.col("created_day"))
+    return df.withColumn("act_start", F.col("created_day") + 1)
 
 
 def _apps(spark, cfg: SimConfig, seed: int, switchers: bool) -> DataFrame:
@@ -293,7 +293,7 @@ def _apps(spark, cfg: SimConfig, seed: int, switchers: bool) -> DataFrame:
         df = df.withColumn("switch_p", F.lit(0.1) + F.lit(0.3) * ug("adopt")).withColumn(
             "switch_delay_h", F.lit(24.0) + ug("delay") * 96
         )
-    return df.withColumn("act_start", F.col("created_day"))
+    return df.withColumn("act_start", F.col("created_day") + 1)
 
 
 def _batch(spark, cfg: SimConfig, seed: int) -> DataFrame:
@@ -325,7 +325,7 @@ def _batch(spark, cfg: SimConfig, seed: int) -> DataFrame:
         .withColumn("main_task", pick(("data_analysis", "coding", "other"), u("task")))
         .withColumn("base_model", F.when(u("model") < 0.5, W.LEGACY_MODEL).otherwise("atlas-3"))
     )
-    return df.withColumn("act_start", F.col("created_day"))
+    return df.withColumn("act_start", F.col("created_day") + 1)
 
 
 def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
@@ -381,7 +381,7 @@ def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         .withColumn("switch_p", F.lit(0.85))
         .withColumn("switch_delay_h", uniform(s, "delay", g) * 4)
     )
-    return df.withColumn("act_start", F.col("created_day"))
+    return df.withColumn("act_start", F.col("created_day") + 1)
 
 
 def _classes(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
@@ -438,7 +438,7 @@ def _classes(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         .withColumn("switch_p", F.lit(0.2))
         .withColumn("switch_delay_h", F.lit(48.0))
     )
-    return df.withColumn("act_start", F.greatest(F.col("created_day"), course_start))
+    return df.withColumn("act_start", F.greatest(F.col("created_day") + 1, course_start))
 
 
 def _resellers(spark, cfg: SimConfig, seed: int) -> DataFrame:
@@ -477,7 +477,7 @@ def _resellers(spark, cfg: SimConfig, seed: int) -> DataFrame:
         .withColumn("switch_p", F.lit(0.35))
         .withColumn("switch_delay_h", F.lit(12.0) + uniform(s, "delay", key) * 24)
     )
-    return df.withColumn("act_start", F.col("created_day"))
+    return df.withColumn("act_start", F.col("created_day") + 1)
 
 
 def _hard_negative_reviews(df: DataFrame, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
