@@ -91,7 +91,11 @@ class Landing:
     def write(self, feed: str, day: str, name: str, lines: list) -> Path:
         """`lines` holds dicts (written as JSON), str (written as is) or bytes (raw)."""
         data = b"".join(
-            (item if isinstance(item, bytes) else (line(item) if isinstance(item, dict) else item).encode())
+            (
+                item
+                if isinstance(item, bytes)
+                else (line(item) if isinstance(item, dict) else item).encode()
+            )
             + b"\n"
             for item in lines
         )
@@ -109,3 +113,13 @@ class Landing:
 @pytest.fixture
 def landing(settings) -> Landing:
     return Landing(Path(settings.landing))
+
+
+@pytest.fixture(scope="session")
+def records():
+    """The record factories, for test modules (conftest is not importable under importlib)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        usage_event=usage_event, account=account, label=label, without=without, Landing=Landing
+    )
