@@ -17,8 +17,8 @@ from typing import Any
 from hydrawatch import tables
 from hydrawatch.settings import Settings
 
-# headline line -> (step, candidate field paths, first present wins); "a.b" reads a mapping or
-# nested result (e.g. the ingest result's per-feed audit).
+# headline line -> (step or "step|step", candidate field paths, first present wins); "a.b" reads a
+# mapping or nested result (e.g. the ingest result's per-feed audit).
 HEADLINE: dict[str, tuple[str, tuple[str, ...]]] = {
     "rows in": ("ingest", ("feeds.usage_events.lines", "rows_in", "lines")),
     "events kept": ("ingest", ("feeds.usage_events.kept", "kept")),
@@ -30,7 +30,7 @@ HEADLINE: dict[str, tuple[str, tuple[str, ...]]] = {
     "accounts scored": ("score", ("accounts_scored", "scored")),
     "flagged": ("score", ("flagged", "accounts_flagged")),
     "flagged by cluster": ("score", ("flagged_by_cluster",)),
-    "new clusters": ("publish", ("new_clusters",)),
+    "new clusters": ("score|publish", ("new_clusters", "clusters_new")),
     "model version": ("score", ("model_version",)),
     "threshold": ("score", ("threshold",)),
     "published": ("publish", ("rows", "rows_published", "published")),
@@ -89,11 +89,11 @@ def lookup(result: Any, path: str) -> Any:
 def headline(results: Mapping[str, Any]) -> dict[str, Any]:
     """The headline values found in the step results (missing ones left out)."""
     out: dict[str, Any] = {}
-    for label, (step, paths) in HEADLINE.items():
-        for path in paths:
-            value = lookup(results.get(step), path)
-            if value is not None:
-                out[label] = value
+    for label, (steps, paths) in HEADLINE.items():
+        for step in steps.split("|"):
+            found = [v for v in (lookup(results.get(step), p) for p in paths) if v is not None]
+            if found:
+                out[label] = found[0]
                 break
     # Quarantine of every feed, not only usage events.
     feeds = lookup(results.get("ingest"), "feeds")
