@@ -74,6 +74,12 @@ def current_labels(labels: DataFrame, as_of: dt.date) -> DataFrame:
     return _current(dataset.decisions_known(labels, as_of), as_of)
 
 
+# Same pinned table versions + same arguments -> same rows: the gate measures two models on one
+# period, and a process (a test session, `demo`) may ask again; keep the last few frames.
+_FRAMES: dict[tuple, TrainingFrame] = {}
+_FRAMES_KEPT = 4
+
+
 def training_frame(
     spark: SparkSession,
     settings: Settings,
@@ -90,6 +96,19 @@ def training_frame(
     versions = {FEATURES_ACCOUNT: fv, BRONZE_LABELS: lv}
     if tv is not None:
         versions[f"truth/{TRUTH_ACCOUNTS}"] = tv
+
+    key = (
+        settings.table(FEATURES_ACCOUNT),
+        settings.truth_uri,
+        tuple(sorted(versions.items())),
+        as_of,
+        since,
+        seed,
+        settings.train_unlabelled_sample,
+    )
+    if key in _FRAMES:
+        hit = _FRAMES[key]
+        return TrainingFrame(hit.rows.copy(), list(hit.feature_names), *_rest(hit))
 
     features = features.where(F.col("feature_date") <= F.lit(as_of))
     if since is not None:
@@ -115,4 +134,17 @@ def training_frame(
     rows = dataset.with_truth(labelled.unionByName(unlabelled), truth)
     # Bounded: labelled accounts + about `train_unlabelled_sample` sampled ones.
     pdf = rows.toPandas().sort_values(["account_id"], kind="mergesort").reset_index(drop=True)
-    return TrainingFrame(pdf, names, fsv, versions, n_candidates, fraction)
+    frame = TrainingFrame(pdf, names, fsv, versions, n_candidates, fraction)
+    while len(_FRAMES) >= _FRAMES_KEPT:
+        _FRAMES.pop(next(iter(_FRAMES)))
+    _FRAMES[key] = frame
+    return TrainingFrame(pdf.copy(), list(names), *_rest(frame))
+
+
+def _rest(frame: TrainingFrame) -> tuple:
+    return (
+        frame.feature_set_version,
+        dict(frame.data_versions),
+        frame.unlabelled_candidates,
+        frame.unlabelled_fraction,
+    )

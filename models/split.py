@@ -2,12 +2,12 @@
 
 Promise: rows are grouped into connected components of "same account, same infrastructure
 cluster, same coordination cluster" (cluster ids are member account ids, so a cluster seen on
-different days still joins up); a group never straddles two slices. Groups are ordered by their
-latest feature date (ties by a seeded hash of the group, so the order is deterministic), and cut
-where the cumulative count of distillation rows passes 60 % and 80 %: train holds the earliest
-groups, validation the next, calibration the latest. If a slice would lack a class, the grouping
-falls back to coordination clusters only (infrastructure can chain a whole proxy network into one
-component); if that also fails, `TrainingDataError` says so.
+different days still joins up); a group never straddles two slices. Groups are ordered by the
+median feature date of their rows (ties by a seeded hash of the group, so the order is
+deterministic), and cut where the cumulative count of distillation rows passes 60 % and 80 %:
+train holds the earliest groups, validation the next, calibration the latest. If a slice would
+lack a class, the grouping falls back to coordination clusters only (infrastructure can chain a
+whole proxy network into one component); if that also fails, `TrainingDataError` says so.
 """
 
 from __future__ import annotations
@@ -66,8 +66,11 @@ def assign_slices(rows: pd.DataFrame, groups: pd.Series, seed: int) -> pd.Series
     frame = pd.DataFrame(
         {"group_id": groups, "feature_date": rows["feature_date"], "label": rows["label"]}
     )
+    # A group's time is the median day of its rows: with the latest day, every big legitimate
+    # cluster (one member seen late is enough) would always land in the calibration slice.
+    frame["day"] = pd.to_datetime(frame["feature_date"]).map(pd.Timestamp.toordinal)
     per_group = frame.groupby("group_id").agg(
-        last_date=("feature_date", "max"), positives=("label", "sum")
+        last_date=("day", "median"), positives=("label", "sum")
     )
     per_group["tie"] = [_hash(g, seed) for g in per_group.index]
     per_group = per_group.sort_values(["last_date", "tie"])

@@ -46,6 +46,7 @@ def build_world(
     cluster_size: int = 5,
     legit: int = 240,
     class_size: int = 20,
+    late_cluster: bool = True,
 ) -> SyntheticWorld:
     rng = np.random.default_rng(seed)
     accounts: list[dict] = []
@@ -120,9 +121,13 @@ def build_world(
 
     labels = []
     attackers = acc[acc["is_attacker"]]
+    n_clusters = attackers["cluster"].nunique()
     for idx, (_cluster, members) in enumerate(attackers.groupby("cluster", sort=True)):
-        # Clusters are labelled on different days (day 3 .. last-1), all but one member.
-        decided_day = 3 + idx % max(1, days - 4)
+        # Clusters are labelled on different days (day 3 .. last-2), all but one member; the
+        # last cluster on the last day, so its labels are delivered after the window
+        # (`late_cluster`; unlabelled attackers then count against precision as of the window).
+        late = late_cluster and idx == n_clusters - 1
+        decided_day = days - 1 if late else 3 + idx % max(1, days - 5)
         for a, campaign in zip(
             members["account_id"][:-1], members["campaign_id"][:-1], strict=True
         ):

@@ -20,7 +20,8 @@ START = dt.date(2026, 2, 1)
 def world(spark, make_settings, tmp_path_factory):
     root = tmp_path_factory.mktemp("promote-data")
     settings = make_settings(root)
-    return settings, write_synthetic(spark, settings, START, days=10)
+    # every campaign cluster labelled inside the window: the gate period has no unknown attacker
+    return settings, write_synthetic(spark, settings, START, days=10, late_cluster=False)
 
 
 @pytest.fixture
