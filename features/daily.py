@@ -110,24 +110,33 @@ def account_daily(events: DataFrame) -> DataFrame:
     ).select(*KEY, "k.kind", "k.key")
     counts = keyed.groupBy(*KEY, "kind", "key").count()
 
-    def kind_map(kind: str) -> F.Column:
-        entries = F.collect_list(F.when(F.col("kind") == kind, F.struct("key", "count")))
-        return F.map_from_entries(F.array_sort(entries))
-
+    # One collected list per account (not one per map): a single object-aggregation buffer.
     is_hour = F.col("kind") == "h"
     per_key = counts.groupBy(*KEY).agg(
         F.max(F.when(F.col("kind") == "n", F.col("count"))).alias("peak_per_minute"),
         F.max(F.when(is_hour, F.col("count"))).alias("peak_per_hour"),
         F.count(F.when(is_hour, True)).alias("active_hours"),
-        F.map_from_entries(
-            F.array_sort(
-                F.collect_list(
-                    F.when(is_hour, F.struct(F.col("key").cast("int").alias("key"), "count"))
-                )
-            )
-        ).alias("hour_counts"),
+        F.collect_list(F.when(F.col("kind") != "n", F.struct("kind", "key", "count"))).alias("_e"),
+    )
+
+    def of_kind(kind: str) -> F.Column:
+        return F.filter("_e", lambda e: e["kind"] == kind)
+
+    def kind_map(kind: str) -> F.Column:
+        entries = F.transform(of_kind(kind), lambda e: F.struct(e["key"].alias("key"), e["count"]))
+        return F.map_from_entries(F.array_sort(entries))
+
+    hours = F.transform(
+        of_kind("h"), lambda e: F.struct(e["key"].cast("int").alias("key"), e["count"])
+    )
+    per_key = per_key.select(
+        *KEY,
+        "peak_per_minute",
+        "peak_per_hour",
+        "active_hours",
+        F.map_from_entries(F.array_sort(hours)).alias("hour_counts"),
         kind_map("t").alias("template_counts"),
-        F.array_sort(F.collect_list(F.when(F.col("kind") == "a", F.col("key")))).alias("actions"),
+        F.array_sort(F.transform(of_kind("a"), lambda e: e["key"])).alias("actions"),
         kind_map("m").alias("model_counts"),
         kind_map("c").alias("ip_country_counts"),
     )
