@@ -448,9 +448,11 @@ def build_events(
             F.explode(F.when(dup, F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))),
         )
     )
-    # A duplicate arrives in the same folder or the next one.
-    df = df.withColumn(
-        "delivery_day",
-        F.col("delivery_day") + F.when((F.col("copy") == 1) & (e("dupnext") < 0.5), 1).otherwise(0),
+    # A duplicate arrives in the same folder or the next one, never beyond the late limit.
+    next_folder = (
+        (F.col("copy") == 1)
+        & (e("dupnext") < 0.5)
+        & (F.col("delivery_day") - F.col("day") < imp.late_max_days)
     )
+    df = df.withColumn("delivery_day", F.col("delivery_day") + F.when(next_folder, 1).otherwise(0))
     return df.filter(F.col("delivery_day") < n_days)
