@@ -351,12 +351,12 @@ def _write(
         .where(F.col("dup_rank") == 1)
         .select(*USAGE_EVENTS.names, "event_date", F.lit(day).alias("delivery_date"), "source_file")
     )
-    # Matching on event_date too lets Delta prune to the late window's partitions.
+    # The window scope lets Delta prune to the partitions an earlier copy can be in.
     _upsert(
         spark,
         settings.table(tables.BRONZE_USAGE_EVENTS),
         usage_source,
-        ("event_id", "event_date"),
+        USAGE_EVENTS.key,
         day,
         window_sql,
         "event_date",
@@ -469,7 +469,11 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
     _clock[0] = time.perf_counter()
     day = delivery_date
     first_day = day - dt.timedelta(days=settings.max_late_days)
-    window_sql = f"t.event_date BETWEEN DATE'{first_day}' AND DATE'{day}'"
+    # An earlier copy of one of D's event_ids sits in a delivery of the last max_late_days days,
+    # whose own events go back max_late_days further: the MERGE looks at all of that, matching on
+    # event_id alone, so a re-delivered event with a different ts still cannot land twice.
+    prior_first = first_day - dt.timedelta(days=settings.max_late_days)
+    window_sql = f"t.event_date BETWEEN DATE'{prior_first}' AND DATE'{day}'"
     landing = settings.landing_uri
 
     folders = {
@@ -501,7 +505,7 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
         in_window = (
             spark.read.format("delta")
             .load(usage_loc)
-            .where(F.col("event_date").between(F.lit(first_day), F.lit(day)))
+            .where(F.col("event_date").between(F.lit(prior_first), F.lit(day)))
         )
         usage_prior = in_window.select("event_id", "event_date", "delivery_date")
         owned_by_day = in_window.where(F.col("delivery_date") == F.lit(day)).select(
@@ -516,7 +520,7 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
             check_lines(_read_lines(spark, usage_files), USAGE_EVENTS, (first_day, day)),
             USAGE_EVENTS.key,
         ),
-        ("event_id", "event_date"),
+        USAGE_EVENTS.key,
         day,
         usage_prior,
     ).persist(StorageLevel.MEMORY_AND_DISK)

@@ -272,3 +272,37 @@ def test_quarantine_gate_fails_loudly_and_commits_nothing(spark, settings, landi
     assert not Path(settings.warehouse).exists()
     # The job's temporary session settings are restored, also on failure.
     assert spark.conf.get("spark.sql.codegen.wholeStage") == "true"
+
+
+def test_redelivered_event_with_another_ts_is_kept_once(spark, settings, landing, r):
+    _ev, account = r.ev, r.account
+    for day in (DAY1, DAY2):
+        landing.write("accounts", day, "a.jsonl", [account("acc-1")])
+    # The same event_id arrives again a day later, stamped a day earlier (another event day).
+    landing.write("usage_events", DAY1, "a.jsonl", [_ev("x1", DAY1), _ev("k1", DAY1)])
+    landing.write("usage_events", DAY2, "a.jsonl", [_ev("x1", "2026-02-09"), _ev("k2", DAY2)])
+
+    def bronze():
+        rows = spark.read.format("delta").load(settings.table(tables.BRONZE_USAGE_EVENTS))
+        return sorted(
+            (row.event_id, str(row.event_date), str(row.delivery_date))
+            for row in rows.select("event_id", "event_date", "delivery_date").collect()
+        )
+
+    expected = [
+        ("k1", DAY1, DAY1),
+        ("k2", DAY2, DAY2),
+        ("x1", DAY1, DAY1),
+    ]
+    result = run_ingest(spark, settings, D1)
+    second = run_ingest(spark, settings, D2)
+    assert bronze() == expected
+    assert (second.feeds["usage_events"].kept, second.feeds["usage_events"].duplicates_earlier) == (
+        1,
+        1,
+    )
+    # Re-running either day, in any order, changes nothing.
+    run_ingest(spark, settings, D2)
+    run_ingest(spark, settings, D1)
+    assert bronze() == expected
+    assert result.feeds["usage_events"].kept == 2
