@@ -138,3 +138,27 @@ def serve(settings: Settings):
         f"serving the hydrawatch deployments against {where}; daily cron {settings.daily_cron} UTC"
     )
     serve_deployments(settings)
+
+
+def print_evaluation(out, result) -> None:
+    from rich.table import Table
+
+    from flows.summary import _cell
+
+    window = f"{result.start}..{result.as_of}" if result.start else f"up to {result.as_of}"
+    table = Table(title=f"evaluation against the truth, {window} (model {result.model_version})")
+    for col in result.report.columns:
+        table.add_column(col, justify="left" if col in ("group", "name") else "right")
+    for row in result.report.itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    out.print(table)
+    overall = ", ".join(f"{k} {_cell(v)}" for k, v in result.overall.items())
+    out.print(f"overall: {overall}")
+    out.print(f"MLflow run: {result.run_id}")
+
+
+def evaluate(settings: Settings, as_of: dt.date, start: dt.date | None, version: str | None):
+    with _reporting() as out:
+        result = _pipeline().evaluate_flow(as_of, start, version, settings=settings)
+        print_evaluation(out, result)
+        return result

@@ -2,8 +2,8 @@
 
 Simulates `days` days (tiny scale), backfills ingest and features over all but the last day,
 retrains as of the day before the last, promotes the challenger through the gate, runs the last
-day end to end, then prints the top suspicious accounts with their reasons and where to look
-next. Everything runs as Prefect flows under one parent flow, `hydrawatch-demo`.
+day end to end, evaluates that day against the simulator's truth (per campaign and legitimate
+population), then prints the top suspicious accounts with their reasons and where to look next. Everything runs as Prefect flows under one parent flow, `hydrawatch-demo`.
 
 A step whose job is not built yet stops the demo with a one-line `NotBuiltYet` naming it: the
 demo never shows results it did not compute.
@@ -32,6 +32,7 @@ class DemoResult:
     retrain: Any = None
     promote: Any = None
     day: Any = None
+    evaluation: Any = None
     top: list[dict] = field(default_factory=list)
     flow_run_id: str = ""
 
@@ -88,6 +89,7 @@ def run_demo(
         ("retrain", f"retrain as of {last - dt.timedelta(days=1)}"),
         ("promote", "promote the challenger through the gate"),
         ("daily", f"run day {last}: ingest, features, score, publish"),
+        ("evaluate", f"evaluate {last} against the simulator's truth"),
     ]
     progress = Progress(
         SpinnerColumn(),
@@ -135,6 +137,8 @@ def run_demo(
                     elif name == "daily":
                         progress.update(current["task"], total=4)
                         result.day = pipeline.daily_flow(run_date=last, settings=settings)
+                    elif name == "evaluate":
+                        result.evaluation = pipeline.evaluate_flow(last, last, settings=settings)
                     progress.update(current["task"], completed=total or 1, total=total or 1)
                     progress.advance(overall)
                     result.steps_done.append(name)
@@ -168,6 +172,11 @@ def _print_report(out, settings: Settings, result: DemoResult, Table) -> None:
         out.print(f"No account was flagged on {result.last_day}.")
     else:
         out.print(table)
+
+    if result.evaluation is not None:
+        from flows.commands import print_evaluation
+
+        print_evaluation(out, result.evaluation)
 
     retrain = as_fields(result.retrain)
     day = result.day

@@ -9,7 +9,7 @@
   `meta/flow_progress` it continues where an earlier run stopped: it skips leading (day, step)
   pairs already done for the same inputs and runs everything from the first one that is not.
   A failing day stops the run with `BackfillStopped` naming the day.
-- `retrain_flow`, `promote_flow`, `rollback_flow`, `simulate_flow`.
+- `retrain_flow`, `promote_flow`, `rollback_flow`, `evaluate_flow`, `simulate_flow`.
 
 Retries: only the idempotent I/O steps (ingest, features, score, publish, drift) retry, and only
 on unexpected errors; an expected failure (`HydrawatchError`: no landing data, a quality gate)
@@ -110,6 +110,13 @@ def promote_task(settings: Settings, version: str | None, force: bool, reason: s
 @task(name="rollback", cache_policy=NONE)
 def rollback_task(settings: Settings):
     return job("promote", "run_rollback")(settings)
+
+
+@task(name="evaluate", task_run_name="evaluate-{as_of}", cache_policy=NONE)
+def evaluate_task(settings: Settings, as_of: dt.date, start: dt.date | None, version: str | None):
+    return job("evaluate", "run_evaluate")(
+        spark_for(settings), settings, as_of, start=start, version=version
+    )
 
 
 @task(name="simulate", cache_policy=NONE)
@@ -316,6 +323,24 @@ def rollback_flow(settings: Settings | None = None):
     settings = settings or Settings()
     result = rollback_task(settings)
     _one_step_artifact("rollback", "Hydrawatch rollback", result)
+    return result
+
+
+@flow(name="hydrawatch-evaluate", flow_run_name="evaluate-{as_of}")
+def evaluate_flow(
+    as_of: dt.date,
+    start: dt.date | None = None,
+    version: str | None = None,
+    settings: Settings | None = None,
+):
+    """The evaluation report against the simulator's truth, per campaign and population."""
+    settings = settings or Settings()
+    result = evaluate_task(settings, as_of, start, version)
+    create_markdown_artifact(
+        markdown=summary.evaluation_markdown(result),
+        key=summary.artifact_key("evaluate"),
+        description=f"Hydrawatch evaluation as of {as_of}",
+    )
     return result
 
 

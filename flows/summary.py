@@ -157,3 +157,29 @@ def day_markdown(
 def artifact_key(kind: str, day: dt.date | None = None) -> str:
     """Artifact keys allow lowercase letters, digits and dashes only."""
     return f"hydrawatch-{kind}" + (f"-{day.isoformat()}" if day else "")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.3f}"  # NaN -> empty
+    return str(value)
+
+
+def evaluation_markdown(result: Any) -> str:
+    """The evaluation report (jobs.evaluate.EvaluateResult) as a markdown table per group."""
+    window = f"{result.start}..{result.as_of}" if result.start else f"up to {result.as_of}"
+    lines = [
+        f"# Hydrawatch evaluation {window}",
+        "",
+        f"Model version(s) {result.model_version}, flags from `{result.source}`, "
+        f"MLflow run `{result.run_id}`.",
+        "",
+        "| overall | |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {_cell(v)} |" for k, v in result.overall.items()]
+    cols = list(result.report.columns)
+    lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in result.report.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"

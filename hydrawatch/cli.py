@@ -123,6 +123,19 @@ def rollback():
 
 
 @app.command()
+def evaluate(
+    as_of: Annotated[str, typer.Option("--as-of", help="last day of the window, YYYY-MM-DD")],
+    start: Annotated[str | None, typer.Option(help="first day (default: all days)")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="score this model version instead of reading the scores")
+    ] = None,
+):
+    """Report recall, precision and FPR per campaign and population against the simulator's truth."""
+    first = parse_date(start) if start else None
+    _commands().evaluate(_settings(), parse_date(as_of), first, version)
+
+
+@app.command()
 def demo(
     start: Annotated[str, typer.Option(help="first simulated day, YYYY-MM-DD")] = "2026-02-01",
     days: Annotated[int, typer.Option(min=3, help="days to simulate")] = 14,

@@ -26,7 +26,7 @@ from hydrawatch.settings import Settings
 from hydrawatch.tables import BRONZE_USAGE_EVENTS, FEATURES_ACCOUNT, GOLD_ACCOUNT_SCORES
 from models.evaluation import summarise, truth_groups
 from models.inputs import delta_exists, read_pinned, read_truth
-from models.registry import champion_version, ensure_experiment, load_pyfunc
+from models.registry import champion_version, ensure_experiment, load_pyfunc, version_info
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,16 @@ def first_activity(spark: SparkSession, settings: Settings, features: DataFrame)
     return features.groupBy("account_id").agg(F.min("feature_date").alias("first_activity_date"))
 
 
+def _training_run(settings: Settings, model_version: str) -> str | None:
+    """The MLflow run that logged `model_version` (None for several versions or an unknown one)."""
+    if not model_version or "," in model_version:
+        return None
+    try:
+        return version_info(settings, model_version).run_id
+    except HydrawatchError:
+        return None
+
+
 def _metric_safe(name: str) -> str:
     # MLflow metric keys allow letters, digits, _ - . / and spaces only.
     return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", name)
@@ -134,19 +144,26 @@ def run_evaluate(
         )
         source = "features"
     flags = flags_from_scores(scores)
+    # Only accounts scored in the window count: an attacker with no traffic in it could not
+    # have been flagged, and counting it would make a one-day report meaningless.
     accounts = (
         truth.select("account_id", "population", "campaign_id", "is_attacker")
-        .join(flags, "account_id", "left")
+        .join(flags, "account_id", "inner")
         .join(first_activity(spark, settings, features), "account_id", "left")
     )
     groups = truth_groups(accounts).toPandas()  # one row per campaign / population
     report, overall = summarise(groups)
 
     experiment_id = ensure_experiment(settings)
+    tags = {"hydrawatch.kind": "evaluation", "as_of": as_of.isoformat()}
+    parent = _training_run(settings, model_version)
+    if parent:
+        # Shown under the model's training run in the MLflow UI: the report is logged with it.
+        tags["mlflow.parentRunId"] = parent
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"evaluate-{as_of.isoformat()}"
     ) as run:
-        mlflow.set_tags({"hydrawatch.kind": "evaluation", "as_of": as_of.isoformat()})
+        mlflow.set_tags(tags)
         mlflow.log_params(
             {
                 "as_of": as_of.isoformat(),

@@ -130,3 +130,30 @@ def test_two_runs_for_the_same_day_do_not_interleave(
     assert any("waiting up to 1s" in line for line in said)
     assert first["result"].ran == ["ingest"]
     assert stand_ins.calls == [("ingest", D1)]
+
+
+def test_evaluate_flow_reports_against_the_truth_and_leaves_an_artifact(
+    spark, prefect_harness, make_settings, tmp_path, read_artifact
+):
+    from flows.pipeline import evaluate_flow
+    from models.registry import log_and_register
+    from models.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
+
+    settings = make_settings(tmp_path)
+    world = write_synthetic(spark, settings, D1, days=4)
+    truth = world.truth.set_index("account_id")["is_attacker"]
+    y = world.features["account_id"].map(truth).astype(int)
+    _, version = log_and_register(
+        settings, world.features[list(FEATURE_NAMES)], y, feature_set_version=FEATURE_SET_VERSION
+    )
+
+    result = evaluate_flow(world.last_day, D2, version, settings=settings)
+
+    assert result.source == "features" and result.model_version == version
+    campaigns = result.report[result.report["group"] == "campaign"]
+    assert set(campaigns["name"]) == set(world.truth["campaign_id"].dropna())
+    md = read_artifact("hydrawatch-evaluate")
+    assert f"# Hydrawatch evaluation {D2}..{world.last_day}" in md
+    assert f"| recall | {result.overall['recall']:.3f} |" in md
+    for name in campaigns["name"]:
+        assert f"| campaign | {name} |" in md

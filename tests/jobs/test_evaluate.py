@@ -67,3 +67,9 @@ def test_report_by_scoring_features_with_a_version(spark, world):
     assert result.overall["recall"] >= 0.9
     assert result.overall["fpr"] <= 0.05
     assert set(result.report["group"]) == {"campaign", "legit_population"}
+    # Logged with the model: the report's run hangs under the version's training run.
+    mlf = client(settings)
+    trained_by = mlf.get_model_version(settings.model_name, version).run_id
+    assert mlf.get_run(result.run_id).data.tags["mlflow.parentRunId"] == trained_by
+    # Only accounts scored in the window count.
+    assert result.report["accounts"].sum() == w.features["account_id"].nunique()
