@@ -47,6 +47,26 @@ def test_daily_runs_the_steps_in_order_and_leaves_a_summary(
     assert f"{flow_settings.warehouse_uri}/gold/account_scores" in md
 
 
+def test_a_drift_failure_is_reported_and_does_not_fail_a_published_day(
+    spark, prefect_harness, stand_ins, flow_settings, read_artifact, monkeypatch
+):
+    import sys
+    import types
+
+    from flows.pipeline import daily_flow
+
+    def broken(spark, settings, day):
+        raise RuntimeError("champion training data unreadable")
+
+    monkeypatch.setitem(sys.modules, "jobs.drift", types.SimpleNamespace(run_drift=broken))
+    result = daily_flow(run_date=D3, settings=flow_settings)
+
+    assert result.ran == STEPS and "drift" not in result.results
+    md = read_artifact("hydrawatch-day-2026-02-03", result.flow_run_id)
+    assert "Hydrawatch day 2026-02-03: completed" in md
+    assert "| DRIFT REPORT FAILED | RuntimeError: champion training data unreadable |" in md
+
+
 def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
     spark, prefect_harness, stand_ins, flow_settings, read_artifact
 ):
