@@ -200,94 +200,67 @@ class SimConfig:
     generation_partitions: int = 4
 
 
-def _tiny() -> SimConfig:
+SCALES = ("tiny", "small", "full")
+
+# Population knobs, one value per scale in SCALES order: every population changes with the
+# scale, so the presets share one table instead of three copies of the same call.
+_POPULATIONS: dict[str, tuple[float, float, float]] = {
+    "solo_dev": (1200, 16000, 160000),
+    "solo_dev_rate": (12, 20, 20),
+    "product_app": (40, 600, 8000),
+    "product_app_rate": (100, 250, 400),
+    "release_switcher_app": (20, 200, 2000),
+    "release_switcher_rate": (100, 250, 400),
+    "enterprise_batch": (2, 6, 60),
+    "enterprise_batch_rate": (1500, 12000, 40000),
+    "research_eval_teams": (2, 10, 50),
+    "research_eval_team_size": (8, 12, 12),
+    "research_eval_rate": (10, 15, 30),
+    "university_classes": (2, 8, 40),
+    "university_class_size": (35, 40, 50),
+    "university_class_rate": (15, 15, 20),
+    "reseller_marketplace": (3, 8, 40),
+    "reseller_marketplace_rate": (600, 6000, 25000),
+    "hosting_prefixes_per_asn": (8, 64, 512),
+}
+
+
+def _preset(
+    scale: str, slots: tuple[int, int, int], rates: tuple[float, ...], **knobs
+) -> SimConfig:
+    """The scale's populations, campaigns with `slots` and `rates`, and top-level `knobs`."""
+    column = SCALES.index(scale)
+    populations = Populations(**{knob: values[column] for knob, values in _POPULATIONS.items()})
     return SimConfig(
-        scale="tiny",
-        populations=Populations(
-            solo_dev=1200,
-            solo_dev_rate=12,
-            product_app=40,
-            product_app_rate=100,
-            release_switcher_app=20,
-            release_switcher_rate=100,
-            enterprise_batch=2,
-            enterprise_batch_rate=1500,
-            research_eval_teams=2,
-            research_eval_team_size=8,
-            research_eval_rate=10,
-            university_classes=2,
-            university_class_size=35,
-            university_class_rate=15,
-            reseller_marketplace=3,
-            reseller_marketplace_rate=600,
-            hosting_prefixes_per_asn=8,
-        ),
-        campaigns=_campaigns(50, 110, 140, rates=(8.0, 16.0, 16.0)),
+        scale=scale,
+        populations=populations,
+        campaigns=_campaigns(*slots, rates=rates),
+        **knobs,
+    )
+
+
+PRESETS: dict[str, SimConfig] = {
+    "tiny": _preset(
+        "tiny",
+        (50, 110, 140),
+        (8.0, 16.0, 16.0),
         hydra=Hydra(per_account_cap=60),
         event_files_per_day=2,
         generation_partitions=2,
-    )
-
-
-def _small() -> SimConfig:
-    return SimConfig(
-        scale="small",
-        populations=Populations(
-            solo_dev=16000,
-            solo_dev_rate=20,
-            product_app=600,
-            product_app_rate=250,
-            release_switcher_app=200,
-            release_switcher_rate=250,
-            enterprise_batch=6,
-            enterprise_batch_rate=12000,
-            research_eval_teams=10,
-            research_eval_team_size=12,
-            research_eval_rate=15,
-            university_classes=8,
-            university_class_size=40,
-            university_class_rate=15,
-            reseller_marketplace=8,
-            reseller_marketplace_rate=6000,
-            hosting_prefixes_per_asn=64,
-        ),
-        campaigns=_campaigns(200, 800, 1400, rates=(8.0, 15.0, 20.0)),
-        event_files_per_day=4,
-        generation_partitions=8,
-    )
-
-
-def _full() -> SimConfig:
+    ),
+    "small": _preset(
+        "small", (200, 800, 1400), (8.0, 15.0, 20.0), event_files_per_day=4, generation_partitions=8
+    ),
     # Campaign traffic ~ 150k + 3.4M + 13M exchanges a month from ~24k accounts over the month.
-    return SimConfig(
-        scale="full",
-        populations=Populations(
-            solo_dev=160000,
-            solo_dev_rate=20,
-            product_app=8000,
-            product_app_rate=400,
-            release_switcher_app=2000,
-            release_switcher_rate=400,
-            enterprise_batch=60,
-            enterprise_batch_rate=40000,
-            research_eval_teams=50,
-            research_eval_team_size=12,
-            research_eval_rate=30,
-            university_classes=40,
-            university_class_size=50,
-            university_class_rate=20,
-            reseller_marketplace=40,
-            reseller_marketplace_rate=25000,
-            hosting_prefixes_per_asn=512,
-        ),
-        campaigns=_campaigns(800, 5000, 11000, rates=(6.0, 23.0, 40.0)),
+    "full": _preset(
+        "full",
+        (800, 5000, 11000),
+        (6.0, 23.0, 40.0),
         event_files_per_day=32,
         max_events_per_chunk=5000,
         generation_partitions=64,
-    )
-
-
-PRESETS = {"tiny": _tiny, "small": _small, "full": _full}
+    ),
+}
 
 
 def config_for(scale: str, **overrides) -> SimConfig:
@@ -298,8 +271,7 @@ def config_for(scale: str, **overrides) -> SimConfig:
     """
     if scale not in PRESETS:
         raise HydrawatchError(f"unknown scale {scale!r}; choose from {', '.join(PRESETS)}")
-    cfg = PRESETS[scale]()
     try:
-        return dataclasses.replace(cfg, **overrides)
+        return dataclasses.replace(PRESETS[scale], **overrides)
     except TypeError as err:
         raise HydrawatchError(f"unknown simulator knob: {err}") from None

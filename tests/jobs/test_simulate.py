@@ -17,7 +17,7 @@ import pytest
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.simulator.checks import account_signals, auc, read_lines, validate_line
-from hydrawatch.simulator.config import config_for
+from hydrawatch.simulator.config import LEGIT_POPULATIONS, config_for
 from jobs.simulate import run_simulate
 
 START = dt.date(2026, 2, 2)
@@ -128,15 +128,7 @@ def test_truth_table(tiny):
     assert set(campaigns) == {"cmp-reasoning", "cmp-agentic", "cmp-coding"}
     assert all(t["campaign_id"] is None for t in truth.values() if not t["is_attacker"])
     pops = Counter(t["population"] for t in truth.values())
-    for pop in (
-        "solo_dev",
-        "product_app",
-        "release_switcher_app",
-        "enterprise_batch",
-        "research_eval",
-        "university_class",
-        "reseller_marketplace",
-    ):
+    for pop in LEGIT_POPULATIONS:
         assert pops[pop] > 0, pop
     senders = {ev["account_id"] for _, ev in _valid_events(tiny)}
     assert senders <= set(truth)
