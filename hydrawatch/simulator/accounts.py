@@ -121,6 +121,23 @@ def _ids(spark: SparkSession, n: int, population: str, seed: int, parts: int) ->
     )
 
 
+def _grouped_ids(
+    spark: SparkSession,
+    n: int,
+    population: str,
+    prefix: str,
+    group_size: int,
+    seed: int,
+    parts: int,
+) -> DataFrame:
+    """`_ids` plus `group_key`: `prefix` + the index of the account's group (app, team, class)
+    of `group_size` consecutive accounts.
+    """
+    df = _ids(spark, n, population, seed, parts)
+    group = F.floor(F.col("k") / group_size).cast("string")
+    return df.withColumn("group_key", F.concat(F.lit(prefix), group))
+
+
 def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
     p = cfg.populations
     s, key = seed, Ref("account_id")
@@ -252,9 +269,7 @@ def _apps(spark, cfg: SimConfig, seed: int, switchers: bool) -> DataFrame:
     n = p.release_switcher_app if switchers else p.product_app
     rate = p.release_switcher_rate if switchers else p.product_app_rate
     s = seed
-    df = _ids(spark, n, pop, s, cfg.generation_partitions)
-    app = F.concat(F.lit(pop + "-"), F.floor(F.col("k") / 2).cast("string"))
-    df = df.withColumn("group_key", app)
+    df = _grouped_ids(spark, n, pop, pop + "-", 2, s, cfg.generation_partitions)
     g, key = Ref("group_key"), Ref("account_id")
     ug = lambda salt: uniform(s, salt, g)  # noqa: E731
     df = (
@@ -331,12 +346,8 @@ def _batch(spark, cfg: SimConfig, seed: int) -> DataFrame:
 def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
     p = cfg.populations
     s = seed
-    n = p.research_eval_teams * p.research_eval_team_size
-    df = _ids(spark, n, "research_eval", s, 1)
-    df = df.withColumn(
-        "group_key",
-        F.concat(F.lit("team-"), F.floor(F.col("k") / p.research_eval_team_size).cast("string")),
-    )
+    size = p.research_eval_team_size
+    df = _grouped_ids(spark, p.research_eval_teams * size, "research_eval", "team-", size, s, 1)
     g, key = Ref("group_key"), Ref("account_id")
     df = (
         df.withColumn("population", F.lit("research_eval"))
@@ -387,12 +398,8 @@ def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
 def _classes(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
     p = cfg.populations
     s = seed
-    n = p.university_classes * p.university_class_size
-    df = _ids(spark, n, "university_class", s, 1)
-    df = df.withColumn(
-        "group_key",
-        F.concat(F.lit("class-"), F.floor(F.col("k") / p.university_class_size).cast("string")),
-    )
+    size = p.university_class_size
+    df = _grouped_ids(spark, p.university_classes * size, "university_class", "class-", size, s, 1)
     g, key = Ref("group_key"), Ref("account_id")
     uni = randint(s, "uni", 0, W.UNIVERSITIES, g)
     # Students sign up in the days before the course's first session, some inside the window.
