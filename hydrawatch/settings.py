@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # Optional downstream webhook; the secret only ever comes from the environment.
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    # Export folder: a local exports root is replaced by an atomic rename swap. Set false when
+    # renames there are not atomic (a bucket mounted with gcsfuse/s3fs): the export then takes
+    # the object-store steps through Hadoop, like any s3a:// / gs:// / abfss:// root
+    # (hydrawatch/export.py, docs/publishing.md).
+    exports_atomic_rename: bool = True
     # Where the simulator writes its truth table (never inside the landing root).
     truth: str = "./data/truth"
     # Orchestration (flows/): one writer per day. "prefect" = a Prefect global concurrency limit

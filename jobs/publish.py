@@ -11,7 +11,8 @@ What it promises (issue 6, contracts/outputs.md):
   accounts snapshot contributes `org_id` only.
 - The export folder (hydrawatch/export.py): the same rows, ordered by score descending then
   account_id, serialised deterministically, so a re-run writes a byte-identical data file; the
-  manifest last; the folder replaced whole. The rows are streamed to the driver partition by
+  manifest last; the folder replaced whole (a rename swap on a local root, the object-store steps
+  through Hadoop on any other). The rows are streamed to the driver partition by
   partition (`toLocalIterator`), bounded by `MAX_EXPORT_ROWS` (checked before streaming).
 - meta/publications gets the day's row (row count, sha256, model version) after the export.
 - Optional webhook (settings.webhook_url + webhook_secret): one signed POST per (day, model
@@ -128,6 +129,8 @@ def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) ->
         (r.asDict(recursive=True) for r in ordered.toLocalIterator()),
         model_version,
         model_name=settings.model_name,
+        spark=spark,
+        atomic_rename=settings.exports_atomic_rename,
     )
     _replace_day(
         spark.createDataFrame(
