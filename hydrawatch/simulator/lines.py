@@ -54,7 +54,10 @@ def _fmt_ts(col: Column) -> Column:
     return F.date_format(col, TS_FORMAT)
 
 
-def _to_json(feed: Feed, values: dict[str, Column]) -> Column:
+def _to_json(feed: Feed, ts_field: str) -> Column:
+    """The feed's fields, read from the columns of the same names, `ts_field` as RFC 3339."""
+    values = {f.name: F.col(f.name) for f in feed.fields}
+    values[ts_field] = _fmt_ts(F.col(ts_field))
     return F.to_json(
         F.struct(*[values[f.name].alias(f.name) for f in feed.fields]),
         {"ignoreNullFields": "false"},
@@ -85,13 +88,22 @@ def _date(start: dt.date, day: Column) -> Column:
     return F.date_format(F.date_add(F.lit(start), day), "yyyy-MM-dd")
 
 
+def _one_file_a_day(df: DataFrame, start: dt.date, line: Column, *order: Column) -> DataFrame:
+    """`line` in one uncompressed file in the folder of the row's `day`; `order` = o1, o2, o3."""
+    return df.select(
+        _date(start, F.col("day")).alias("date"),
+        F.lit(0).alias("file"),
+        F.lit(False).alias("gz"),
+        line.alias("line"),
+        *[col.alias(f"o{i}") for i, col in enumerate(order, 1)],
+    )
+
+
 def event_lines(events: DataFrame, cfg: SimConfig, seed: int, start: dt.date) -> DataFrame:
     """Usage event lines with their delivery folder, file index and compression."""
-    values = {f.name: F.col(f.name) for f in USAGE_EVENTS.fields}
-    values["ts"] = _fmt_ts(F.col("ts"))
     imp = cfg.imperfections
     line = _imperfect(
-        _to_json(USAGE_EVENTS, values),
+        _to_json(USAGE_EVENTS, "ts"),
         "usage_events",
         imp.malformed_rate,
         imp.extra_field_rate,
@@ -135,10 +147,8 @@ def snapshot_rows(accounts: DataFrame, days: DataFrame, start: dt.date) -> DataF
 
 
 def account_lines(snapshots: DataFrame, cfg: SimConfig, seed: int, start: dt.date) -> DataFrame:
-    values = {f.name: F.col(f.name) for f in ACCOUNTS.fields}
-    values["created_at"] = _fmt_ts(F.col("created_at"))
     line = _imperfect(
-        _to_json(ACCOUNTS, values),
+        _to_json(ACCOUNTS, "created_at"),
         "accounts",
         cfg.imperfections.accounts_malformed_rate,
         cfg.imperfections.extra_field_rate,
@@ -146,15 +156,7 @@ def account_lines(snapshots: DataFrame, cfg: SimConfig, seed: int, start: dt.dat
         F.col("account_id"),
         F.col("day"),
     )
-    return snapshots.select(
-        _date(start, F.col("day")).alias("date"),
-        F.lit(0).alias("file"),
-        F.lit(False).alias("gz"),
-        line.alias("line"),
-        F.col("account_id").alias("o1"),
-        F.lit("").alias("o2"),
-        F.lit(0).alias("o3"),
-    )
+    return _one_file_a_day(snapshots, start, line, F.col("account_id"), F.lit(""), F.lit(0))
 
 
 def label_rows(accounts: DataFrame, seed: int, start: dt.date, n_days: int) -> DataFrame:
@@ -185,10 +187,8 @@ def label_rows(accounts: DataFrame, seed: int, start: dt.date, n_days: int) -> D
 
 
 def label_lines(labels: DataFrame, cfg: SimConfig, seed: int, start: dt.date) -> DataFrame:
-    values = {f.name: F.col(f.name) for f in LABEL_DECISIONS.fields}
-    values["decided_at"] = _fmt_ts(F.col("decided_at"))
     line = _imperfect(
-        _to_json(LABEL_DECISIONS, values),
+        _to_json(LABEL_DECISIONS, "decided_at"),
         "labels",
         cfg.imperfections.labels_malformed_rate,
         0.0,
@@ -196,15 +196,8 @@ def label_lines(labels: DataFrame, cfg: SimConfig, seed: int, start: dt.date) ->
         F.col("account_id"),
         F.col("label"),
     )
-    return labels.select(
-        _date(start, F.col("day")).alias("date"),
-        F.lit(0).alias("file"),
-        F.lit(False).alias("gz"),
-        line.alias("line"),
-        F.col("decided_at").cast("string").alias("o1"),
-        F.col("account_id").alias("o2"),
-        F.lit(0).alias("o3"),
-    )
+    order = (F.col("decided_at").cast("string"), F.col("account_id"), F.lit(0))
+    return _one_file_a_day(labels, start, line, *order)
 
 
 def release_lines(spark, releases: list[tuple[str, dt.datetime]]) -> DataFrame:
@@ -212,5 +205,4 @@ def release_lines(spark, releases: list[tuple[str, dt.datetime]]) -> DataFrame:
     df = spark.createDataFrame(rows, "model string, ms bigint").withColumn(
         "released_at", F.timestamp_millis(F.col("ms"))
     )
-    values = {"model": F.col("model"), "released_at": _fmt_ts(F.col("released_at"))}
-    return df.select(_to_json(MODEL_RELEASES, values).alias("line"), F.col("ms").alias("o1"))
+    return df.select(_to_json(MODEL_RELEASES, "released_at").alias("line"), F.col("ms").alias("o1"))
