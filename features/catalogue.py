@@ -43,6 +43,20 @@ GEO = "regions where the service is not offered, through proxies"
 INFRA = "shared proxy infrastructure and payment; hard negatives: campus networks, resellers"
 SYNC = "same templates at the same time across accounts (SynchroTrap); hard negative: a class"
 
+# Member features averaged over each account's cluster (features/gold.py computes these means),
+# with what each one measures.
+INFRA_MEANS = {
+    "requests_7d": "requests over 7d",
+    "cot_share_7d": "chain-of-thought share over 7d",
+    "top_template_share_7d": "top-template share over 7d",
+    "account_age_days": "account age in days",
+}
+COORD_MEANS = {
+    "requests_1d": "requests on the day",
+    "cot_share_1d": "chain-of-thought share on the day",
+    "account_age_days": "account age in days",
+}
+
 
 def _w(n: int) -> str:
     return f"{n}d"
@@ -53,6 +67,11 @@ def _build() -> tuple[Feature, ...]:
 
     def add(name, meaning, window, trait, family, default=0.0):
         out.append(Feature(name, meaning, window, trait, family, float(default)))
+
+    def add_means(prefix, means, meaning, window, trait, family):
+        for feat, what in means.items():
+            default = -1.0 if feat == "account_age_days" else 0.0
+            add(f"{prefix}_mean_{feat}", meaning.format(what), window, trait, family, default)
 
     vol = "volume_rhythm"
     for n in WINDOWS:
@@ -288,20 +307,14 @@ def _build() -> tuple[Feature, ...]:
         inf,
         default=1.0,
     )
-    for feat, what in (
-        ("requests_7d", "requests over 7d"),
-        ("cot_share_7d", "chain-of-thought share over 7d"),
-        ("top_template_share_7d", "top-template share over 7d"),
-        ("account_age_days", "account age in days"),
-    ):
-        add(
-            f"infra_cluster_mean_{feat}",
-            f"mean over the infrastructure component's members of {what} (neighbour feature, DEC)",
-            "7d",
-            INFRA + "; " + HYDRA,
-            inf,
-            default=-1.0 if feat == "account_age_days" else 0.0,
-        )
+    add_means(
+        "infra_cluster",
+        INFRA_MEANS,
+        "mean over the infrastructure component's members of {} (neighbour feature, DEC)",
+        "7d",
+        INFRA + "; " + HYDRA,
+        inf,
+    )
     add(
         "infra_cluster_young_share",
         "share of the infrastructure component's members younger than 30 days",
@@ -341,19 +354,14 @@ def _build() -> tuple[Feature, ...]:
         crd,
         default=1.0,
     )
-    for feat, what in (
-        ("requests_1d", "requests on the day"),
-        ("cot_share_1d", "chain-of-thought share on the day"),
-        ("account_age_days", "account age in days"),
-    ):
-        add(
-            f"coord_cluster_mean_{feat}",
-            f"mean over the coordination cluster's members of {what}",
-            "1d",
-            SYNC,
-            crd,
-            default=-1.0 if feat == "account_age_days" else 0.0,
-        )
+    add_means(
+        "coord_cluster",
+        COORD_MEANS,
+        "mean over the coordination cluster's members of {}",
+        "1d",
+        SYNC,
+        crd,
+    )
     add(
         "coord_cluster_distinct_ip_prefixes",
         "distinct IP prefixes used on the day by the coordination cluster's members",

@@ -19,18 +19,17 @@ from pyspark.sql import functions as F
 
 from features.account import account_features, geo_features
 from features.catalogue import (
+    COORD_MEANS,
     DEFAULTS,
     FEATURE_NAMES,
     FEATURE_SET_VERSION,
+    INFRA_MEANS,
     KEY_COLUMNS,
     TRAILING_COLUMNS,
 )
 from features.coordination import coordination_features
 from features.graph import cluster_aggregates, infra_features
 from features.windows import lookback, release_features, window_features
-
-INFRA_MEANS = ("requests_7d", "cot_share_7d", "top_template_share_7d", "account_age_days")
-COORD_MEANS = ("requests_1d", "cot_share_1d", "account_age_days")
 
 
 @dataclass(frozen=True)
@@ -116,8 +115,8 @@ def gold_features(
         F.coalesce("coord_cluster_id", own).alias("coord_cluster_id"),
     ).localCheckpoint()
 
-    infra_agg = cluster_aggregates(base, "infra_cluster_id", "infra_cluster", INFRA_MEANS)
-    coord_agg = cluster_aggregates(base, "coord_cluster_id", "coord_cluster", COORD_MEANS)
+    infra_agg = cluster_aggregates(base, "infra_cluster_id", "infra_cluster", tuple(INFRA_MEANS))
+    coord_agg = cluster_aggregates(base, "coord_cluster_id", "coord_cluster", tuple(COORD_MEANS))
     coord_agg = coord_agg.drop("coord_cluster_young_share")
     # Cluster-level distinct IP prefixes of the day: coordinated yet spread over many ranges.
     day = s.where(F.col("event_date") == F.lit(feature_date))
