@@ -35,18 +35,22 @@ from features.windows import lookback, release_features, window_features
 @dataclass(frozen=True)
 class GraphParams:
     max_item_accounts: int = 100
+    infra_min_shared: int = 3
     cc_max_iter: int = 20
-    coord_min_jaccard: float = 0.5
-    coord_min_actions: int = 3
-    coord_max_action_accounts: int = 500
-    lsh_tables: int = 5
+    coord_window_days: int = 7
+    coord_min_jaccard: float = 0.25
+    coord_min_actions: int = 5
+    coord_max_action_accounts: int = 200
+    lsh_tables: int = 10
     seed: int = 7
 
     @classmethod
     def from_settings(cls, settings) -> GraphParams:
         return cls(
             max_item_accounts=settings.features_item_max_accounts,
+            infra_min_shared=settings.features_infra_min_shared,
             cc_max_iter=settings.features_cc_max_iter,
+            coord_window_days=settings.features_coord_window_days,
             coord_min_jaccard=settings.features_coord_min_jaccard,
             coord_min_actions=settings.features_coord_min_actions,
             coord_max_action_accounts=settings.features_coord_max_action_accounts,
@@ -92,11 +96,18 @@ def gold_features(
     acc = account_features(snapshot, feature_date)
     geo = geo_features(s, snapshot, feature_date)
     infra, infra_rounds = infra_features(
-        s, snapshot, active, feature_date, params.max_item_accounts, params.cc_max_iter
+        s,
+        snapshot,
+        active,
+        feature_date,
+        params.max_item_accounts,
+        params.cc_max_iter,
+        min_shared=params.infra_min_shared,
     )
     coord, coord_rounds = coordination_features(
         s,
         feature_date,
+        window_days=params.coord_window_days,
         min_jaccard=params.coord_min_jaccard,
         min_actions=params.coord_min_actions,
         max_action_accounts=params.coord_max_action_accounts,

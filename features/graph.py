@@ -3,9 +3,18 @@
 Accounts are linked through what they share: IP /24 or /48 prefix, ASN, user agent and system
 prompt (from the 7 days up to the feature date), payment fingerprint and e-mail domain hash
 (from the snapshot). `infra_features` gives, per account, how many other accounts share each
-kind of item with it, and its component in the graph whose edges are the items shared by 2 to
-`max_item_accounts` active accounts: an item used by more (a big cloud's range, a popular SDK's
-user agent) makes no edge, else every account would join one giant component.
+kind of item with it (every kind), and its component in the graph whose edges link two active
+accounts that share at least `min_shared` distinct *strong* items (IP prefix, payment
+fingerprint, system prompt), each used by 2 to `max_item_accounts` active accounts.
+
+Why pairs sharing several strong items, and not every shared item as a hyper-edge: ASNs, SDK
+user agents and e-mail domains are shared by whole populations, and even one shared /24 chains
+across a cloud's tenants, a reseller's many egress ranges and residential proxy exits. On the
+simulator one /24 edge made a 450-account component holding every campaign, resellers and 127
+solo developers; pairs sharing 3 strong items gave campaign-pure components (a proxy group that
+shares its /24s and cards) and left solo developers alone (docs/features.md, "Shared
+infrastructure"). Projecting items onto account pairs costs at most `max_item_accounts` times
+the (account, item) rows, since a shared item holds at most that many accounts.
 
 `connected_components` is plain Spark: min-label propagation over a bipartite node-group
 membership, at most `max_iter` rounds, each round's labels cached (`localCheckpoint`) so the
@@ -30,6 +39,8 @@ EVENT_ITEMS = {
     "system_prompt": "system_prompts",
 }
 SNAPSHOT_ITEMS = {"payment": "payment_fingerprint", "email_domain": "email_domain_hash"}
+# Items specific enough to link two accounts (in numbers, see the module docstring).
+STRONG_ITEMS = ("ip_prefix", "payment", "system_prompt")
 ITEM_WINDOW_DAYS = 7
 
 
@@ -91,6 +102,7 @@ def infra_features(
     feature_date: dt.date,
     max_item_accounts: int,
     max_iter: int,
+    min_shared: int = 3,
 ) -> tuple[DataFrame, int]:
     """Sharing counts and the infrastructure component of every account in `active`.
 
@@ -118,15 +130,27 @@ def infra_features(
             )
         ],
     )
-    # Edges: items shared by 2..cap active accounts.
+    # Edges: pairs of active accounts sharing >= min_shared strong items of 2..cap accounts.
     active_deg = mine.groupBy("kind", "item").agg(F.count(F.lit(1)).alias("adeg"))
-    edges = (
-        mine.join(active_deg, ["kind", "item"])
+    strong = (
+        mine.where(F.col("kind").isin(*STRONG_ITEMS))
+        .join(active_deg, ["kind", "item"])
         .where((F.col("adeg") >= 2) & (F.col("adeg") <= max_item_accounts))
-        .select(
-            F.col("account_id").alias("node"),
-            F.concat_ws(":", "kind", "item").alias("group"),
+        .select("account_id", F.concat_ws(":", "kind", "item").alias("g"))
+    )
+    pairs = (
+        strong.alias("x")
+        .join(
+            strong.alias("y"),
+            (F.col("x.g") == F.col("y.g")) & (F.col("x.account_id") < F.col("y.account_id")),
         )
+        .groupBy(F.col("x.account_id").alias("a"), F.col("y.account_id").alias("b"))
+        .agg(F.count(F.lit(1)).alias("shared"))
+        .where(F.col("shared") >= min_shared)
+    )
+    pair_id = F.concat_ws("|", "a", "b")
+    edges = pairs.select(F.col("a").alias("node"), pair_id.alias("group")).unionByName(
+        pairs.select(F.col("b").alias("node"), pair_id.alias("group"))
     )
     comps, rounds = connected_components(edges, max_iter)
     out = counts.join(

@@ -75,19 +75,27 @@ class Settings(BaseSettings):
     # e-mail domain, system prompt, user agent) shared by more accounts than this makes no edges;
     # big clouds and popular SDKs would otherwise join everyone into one giant component.
     features_item_max_accounts: int = Field(default=100, ge=2)
+    # Infrastructure components: two accounts are linked when they share at least this many
+    # strong items (IP prefix, payment fingerprint, system prompt); one shared /24 chains a
+    # cloud's tenants and a reseller's egress into one giant component.
+    features_infra_min_shared: int = Field(default=3, ge=1)
     # Features: bound on label-propagation rounds of the connected-components step.
     features_cc_max_iter: int = Field(default=20, ge=1)
-    # Features, coordination (SynchroTrap): accounts whose (template, hour) action sets have a
-    # Jaccard similarity at or above this are linked.
-    features_coord_min_jaccard: float = Field(default=0.5, gt=0.0, le=1.0)
-    # Coordination: accounts with fewer distinct actions on the day are not compared (a single
-    # shared action says nothing about synchronisation).
-    features_coord_min_actions: int = Field(default=3, ge=1)
-    # Coordination: an action done by more accounts than this (a popular template in a busy hour)
-    # is dropped before hashing; it would make LSH buckets, and the candidate pairs, quadratic.
-    features_coord_max_action_accounts: int = Field(default=500, ge=2)
-    # Coordination: MinHash hash tables (more = fewer missed pairs, more candidates) and seed.
-    features_lsh_tables: int = Field(default=5, ge=1)
+    # Features, coordination (SynchroTrap): an account's actions are its prompt templates of the
+    # last `features_coord_window_days` days; accounts whose sets have a Jaccard similarity at or
+    # above `features_coord_min_jaccard` are linked (docs/features.md says why these values).
+    features_coord_window_days: int = Field(default=7, ge=1, le=28)
+    features_coord_min_jaccard: float = Field(default=0.25, gt=0.0, le=1.0)
+    # Coordination: accounts with fewer distinct templates in the window are not compared (a few
+    # shared templates say nothing about a shared script).
+    features_coord_min_actions: int = Field(default=5, ge=1)
+    # Coordination: a template sent by more accounts than this in the window is dropped before
+    # hashing; it would make LSH buckets, and the candidate pairs, quadratic. Raise it with the
+    # population (a campaign's own templates must stay under it).
+    features_coord_max_action_accounts: int = Field(default=200, ge=2)
+    # Coordination: MinHash hash tables (more = fewer missed pairs, more candidates): a pair at
+    # Jaccard 0.25 is a candidate with probability 1 - 0.75^10 = 0.94 with 10 tables.
+    features_lsh_tables: int = Field(default=10, ge=1)
     features_seed: int = 7
     # Training (models/, jobs/retrain.py): precision the decision threshold is chosen for.
     target_precision: float = Field(default=0.99, gt=0.0, lt=1.0)

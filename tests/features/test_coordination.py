@@ -10,38 +10,53 @@ from features.daily import account_daily
 D = dt.date(2026, 2, 10)
 
 
-def test_synchronised_group_is_one_cluster_and_lone_account_is_not(make_events):
+def test_accounts_running_one_template_pool_in_a_week_are_one_cluster(make_events):
+    # s0..s3 run the same six templates over the week, on different days and hours (s0 skips
+    # one). "other" sends six templates of its own on the feature date. "quiet" shares templates
+    # with the group but sent fewer than min_actions of them. A popular template everyone sends
+    # (more than the cap of 4 accounts) is dropped before hashing.
     rows = []
-    # Four accounts run the same four templates in the same hours (one skips one action).
     for i in range(4):
-        for h in range(4 if i else 3):
+        for t in range(5 if i == 0 else 6):
+            day = 4 + (i + t) % 7  # spread over 2026-02-04..10
             rows.append(
                 {
                     "account_id": f"s{i}",
-                    "ts": f"2026-02-10T{8 + h:02d}:{10 + i:02d}:00",
-                    "prompt_template_hash": f"{h:016x}",
+                    "ts": f"2026-02-{day:02d}T{(3 * i + t) % 24:02d}:10:00",
+                    "prompt_template_hash": f"{t:016x}",
                 }
             )
-    # Same templates at other hours: not synchronised.
-    for h in range(4):
+        rows.append({"account_id": f"s{i}", "ts": "2026-02-10T20:00:00"})  # active on D
+    for t in range(6):
         rows.append(
             {
-                "account_id": "lone",
-                "ts": f"2026-02-10T{16 + h:02d}:00:00",
-                "prompt_template_hash": f"{h:016x}",
+                "account_id": "other",
+                "ts": f"2026-02-10T{t:02d}:00:00",
+                "prompt_template_hash": f"{100 + t:016x}",
             }
         )
-    # A popular template all five use in one hour is dropped before hashing (cap: 4 accounts).
-    for i in range(5):
-        rows.append({"account_id": f"s{i % 4}" if i < 4 else "lone", "ts": "2026-02-10T07:00:00"})
+    rows += [
+        {"account_id": "quiet", "ts": "2026-02-10T09:00:00", "prompt_template_hash": f"{t:016x}"}
+        for t in (5, 200)
+    ]
+    popular = "00000000000000ff"
+    for acct in ("s0", "s1", "s2", "s3", "other"):
+        rows.append(
+            {"account_id": acct, "ts": "2026-02-09T07:00:00", "prompt_template_hash": popular}
+        )
+    # Before the window (2026-02-04..10): does not count.
+    rows.append(
+        {"account_id": "other", "ts": "2026-02-01T07:00:00", "prompt_template_hash": f"{0:016x}"}
+    )
     silver = account_daily(make_events(rows)).localCheckpoint()
     out, rounds = coordination_features(
         silver,
         D,
+        window_days=7,
         min_jaccard=0.5,
         min_actions=3,
         max_action_accounts=4,
-        num_tables=5,
+        num_tables=10,
         seed=7,
         max_iter=10,
     )
@@ -51,10 +66,14 @@ def test_synchronised_group_is_one_cluster_and_lone_account_is_not(make_events):
         "s1": "s0",
         "s2": "s0",
         "s3": "s0",
-        "lone": None,
+        "other": None,
+        "quiet": None,
     }
     assert got["s1"]["coord_degree"] == 3 and got["s1"]["coord_max_similarity"] == 1.0
-    # s0 lacks one of the four actions: Jaccard 3/4 with the others.
-    assert got["s0"]["coord_max_similarity"] == 0.75
-    assert got["lone"]["coord_degree"] == 0 and got["lone"]["coord_actions_1d"] == 5
+    # The filler event's default template counts too (4 accounts: under the cap); the popular
+    # one does not. s0 lacks one of the pool's six: Jaccard 6/7 with the others.
+    assert got["s1"]["coord_templates_7d"] == 7
+    assert got["s0"]["coord_max_similarity"] == 6 / 7
+    assert (got["other"]["coord_degree"], got["other"]["coord_templates_7d"]) == (0, 6)
+    assert (got["quiet"]["coord_degree"], got["quiet"]["coord_templates_7d"]) == (0, 0)
     assert rounds >= 1

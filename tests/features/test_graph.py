@@ -43,7 +43,8 @@ def test_degree_cap_prevents_a_giant_component(spark, make_events, make_accounts
         D,
     )
     active = silver.select("account_id").distinct()
-    out, _ = infra_features(silver, snap, active, D, max_item_accounts=3, max_iter=10)
+    # One shared strong item is enough to link here (min_shared=1): the cap is what is tested.
+    out, _ = infra_features(silver, snap, active, D, max_item_accounts=3, max_iter=10, min_shared=1)
     got = {r["account_id"]: r.asDict() for r in out.collect()}
     clusters = {a: r["infra_cluster_id"] for a, r in got.items()}
     assert clusters == {"p0": None, "p1": "p1", "p2": "p1", "p3": "p3", "p4": "p3", "p5": None}
@@ -52,3 +53,41 @@ def test_degree_cap_prevents_a_giant_component(spark, make_events, make_accounts
     assert got["p1"]["shared_ip_prefix_max_accounts"] == 1
     assert got["p0"]["shared_ip_prefix_max_accounts"] == 0
     assert got["p3"]["shared_payment_max_accounts"] == 1
+
+
+def test_only_pairs_sharing_several_strong_items_are_linked(spark, make_events, make_accounts):
+    # q0..q2: one proxy group (same /24, card and system prompt). q3: a cloud tenant on the same
+    # /24 only. q4, q5: a /24 and a card in common, no third item. Everyone shares the ASN and
+    # the user agent, which never make edges.
+    def event(acct, hour, ip, prompt):
+        return {
+            "account_id": acct,
+            "ts": f"2026-02-10T{hour:02d}:00:00",
+            "client_ip": ip,
+            "system_prompt_hash": prompt,
+        }
+
+    rows = [event(f"q{i}", 8 + i, f"198.51.100.{i + 1}", "00000000000000aa") for i in range(3)]
+    rows.append(event("q3", 12, "198.51.100.9", None))
+    rows += [event(f"q{i}", 14 + i, "203.0.113.7", None) for i in (4, 5)]
+    silver = account_daily(make_events(rows)).localCheckpoint()
+    cards = {"q0": "card-g", "q1": "card-g", "q2": "card-g", "q4": "card-h", "q5": "card-h"}
+    snap = make_accounts(
+        [{"account_id": f"q{i}", "payment_fingerprint": cards.get(f"q{i}")} for i in range(6)],
+        D,
+    )
+    active = silver.select("account_id").distinct()
+    out, _ = infra_features(silver, snap, active, D, max_item_accounts=10, max_iter=10)
+    got = {r["account_id"]: r.asDict() for r in out.collect()}
+    assert {a: r["infra_cluster_id"] for a, r in got.items()} == {
+        "q0": "q0",
+        "q1": "q0",
+        "q2": "q0",
+        "q3": None,
+        "q4": None,
+        "q5": None,
+    }
+    # The counts still see every shared item.
+    assert got["q3"]["shared_ip_prefix_max_accounts"] == 3
+    assert got["q4"]["shared_payment_max_accounts"] == 1
+    assert got["q0"]["shared_asn_max_accounts"] == 5
