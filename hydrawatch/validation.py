@@ -93,6 +93,14 @@ RFC3339_RE = (
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 
+# The instants a timestamp may be (UTC, microseconds since the epoch): what PySpark can hand to
+# Python (`datetime.fromtimestamp` fails on 0001-01-01 and on anything past 9999-12-31).
+_EPOCH = dt.datetime(1970, 1, 1)
+EARLIEST_MICROS = (dt.datetime(1, 1, 2) - _EPOCH) // dt.timedelta(microseconds=1)
+LATEST_MICROS = (dt.datetime(9999, 12, 31, 23, 59, 59, 999999) - _EPOCH) // dt.timedelta(
+    microseconds=1
+)
+
 _DETAIL_MAX = 200
 _REPLACEMENT_CHAR = "\ufffd"
 
@@ -117,7 +125,11 @@ def _typed(spec: FieldSpec) -> Column:
     """The field's value in its bronze type (NULL when absent, JSON null or not castable)."""
     x = F.col(_x(spec.name))
     if spec.kind == "timestamp":
-        return F.try_variant_get(x, "$", "string").try_cast("timestamp")
+        # RFC 3339 allows a lower-case "t" and "z"; Spark's cast only reads upper case.
+        ts = F.upper(F.try_variant_get(x, "$", "string")).try_cast("timestamp")
+        # An instant outside 0001-01-02..9999-12-31 UTC (9999-12-31T23:00:00-05:00) casts, but
+        # no Python reader downstream can hold it: it is no usable instant (bad_timestamp).
+        return F.when(F.unix_micros(ts).between(EARLIEST_MICROS, LATEST_MICROS), ts)
     return F.try_variant_get(x, "$", SPARK_TYPE[spec.kind])
 
 
@@ -172,14 +184,44 @@ def _line_reason() -> tuple[Column, Column]:
             NOT_AN_OBJECT,
             F.concat(F.lit("JSON "), F.lower(F.col("_top")), F.lit(" instead of an object")),
         ),
-        # try_parse_json stops after the first value; anything after it is not JSON Lines.
-        (~line.rlike(r"\}\s*$"), NOT_JSON, F.lit("characters after the JSON object")),
+        # try_parse_json stops after the first value; anything after it is not JSON Lines
+        # (two records glued on one line would otherwise lose the second without a trace).
+        (
+            ~line.rlike(r"\}\s*$") | F.col("_closed_early"),
+            NOT_JSON,
+            F.lit("characters after the JSON object"),
+        ),
     ]
     reason = detail = None
     for cond, code, text in checks:
         reason = F.when(cond, F.lit(code)) if reason is None else reason.when(cond, F.lit(code))
         detail = F.when(cond, text) if detail is None else detail.when(cond, text)
     return reason, detail
+
+
+# A JSON string literal, possessive so a megabyte-long string does not recurse in the regex.
+_STRING_LITERAL = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+
+
+def _closed_early(line: Column) -> Column:
+    """True when the line's brackets (outside strings) close to depth 0 before the last one.
+
+    A line holding exactly one JSON value closes its outermost bracket last; `{..} {..}`,
+    `{..}}` or `{..},[..]` close it earlier. Bracket-only skeletons are short (string contents
+    are removed first), so the fold is cheap even for huge lines.
+    """
+    brackets = F.regexp_replace(F.regexp_replace(line, _STRING_LITERAL, ""), r"[^\[\]{}]", "")
+    n = F.length(brackets)
+
+    def step(acc: Column, c: Column) -> Column:
+        depth = acc["d"] + F.when(c.isin("{", "["), F.lit(1)).otherwise(F.lit(-1))
+        i = acc["i"] + 1
+        return F.struct(
+            depth.alias("d"), i.alias("i"), (acc["early"] | ((depth == 0) & (i < n))).alias("early")
+        )
+
+    zero = F.struct(F.lit(0).alias("d"), F.lit(0).alias("i"), F.lit(False).alias("early"))
+    return F.aggregate(F.split(brackets, ""), zero, step)["early"]
 
 
 def check_lines(
@@ -201,6 +243,7 @@ def check_lines(
         "source_file",
         "raw_line",
         F.schema_of_variant(v).alias("_top"),
+        _closed_early(F.col("raw_line")).alias("_closed_early"),
         *[F.variant_get(v, f"$.{f.name}", "variant").alias(_x(f.name)) for f in feed.fields],
     )
     timestamps = [f for f in feed.fields if f.kind == "timestamp"]
@@ -208,6 +251,7 @@ def check_lines(
         "source_file",
         "raw_line",
         "_top",
+        "_closed_early",
         *[_x(f.name) for f in feed.fields],
         *[F.schema_of_variant(F.col(_x(f.name))).alias(_t(f.name)) for f in feed.fields],
         *[
@@ -268,7 +312,12 @@ def check_lines(
         reason.alias("reason"),
         detail.alias("detail"),
         *feed.names,
-        *(["event_date"] if event_window is not None else []),
+        # Only a valid line has an event day: a quarantined one's may be any (year 10000 too).
+        *(
+            [F.when(reason.isNull(), F.col("event_date")).alias("event_date")]
+            if event_window
+            else []
+        ),
     )
 
 

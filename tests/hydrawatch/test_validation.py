@@ -11,7 +11,7 @@ from pyspark.sql import Row
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from hydrawatch.contracts import LABEL_DECISIONS, USAGE_EVENTS
+from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, USAGE_EVENTS
 from hydrawatch.validation import (
     IPV4_RE,
     IPV6_RE,
@@ -103,6 +103,26 @@ CASES = [
     (_j(_event("future", ts="2026-02-10T23:00:00-02:00")), "ts_out_of_window", None),
     # First failing check wins: missing account_id comes before the bad surface.
     (_j(_drop(_event("two", surface="web"), "account_id")), "missing_field", "account_id=<absent>"),
+    # Found by the generated bad-input suite (tests/jobs/test_ingest_faults.py):
+    # RFC 3339 allows lower-case "t" and "z";
+    (_j(_event("lower", ts="2026-02-10t01:02:03z")), None, None),
+    (_j(_event("space", ts="2026-02-10 01:02:03.5z")), None, None),
+    # two records glued on one line, or a stray bracket after the object, are not JSON Lines;
+    (_j(_event("glued1")) + _j(_event("glued2")), "not_json", "characters after the JSON object"),
+    (_j(_event("glued3")) + " " + _j(_event("glued4")), "not_json", None),
+    (_j(_event("brace")) + "}", "not_json", "characters after the JSON object"),
+    (_j(_event("comma")) + ",{}", "not_json", None),
+    (_j(_event("bracket")) + "]", "not_json", None),
+    (_j(_event("quoted")) + ' "}"', "not_json", None),
+    (_j(_event("inner", user_agent='} {"x": [ ]} {')), None, None),
+    # an RFC 3339 text whose UTC instant Python cannot hold (before 0001-01-02, after 9999) is
+    # no usable instant;
+    (_j(_event("y10k", ts="9999-12-31T23:30:00-05:00")), "bad_timestamp", None),
+    (_j(_event("y0", ts="0001-01-01T00:10:00+01:00")), "bad_timestamp", None),
+    (_j(_event("y1jan1", ts="0001-01-01T12:00:00Z")), "bad_timestamp", None),
+    # far but usable instants are outside the event window.
+    (_j(_event("y9999", ts="9999-12-31T23:59:59Z")), "ts_out_of_window", None),
+    (_j(_event("y1", ts="0001-01-02T00:00:00Z")), "ts_out_of_window", None),
 ]
 
 
@@ -118,12 +138,42 @@ def test_check_lines_gives_each_bad_line_its_reason_and_types_good_ones(spark):
         assert row["reason"] == reason, (line, row["reason"], row["detail"])
         if detail is not None:
             assert row["detail"] == detail, (line, row["detail"])
+        # only a valid line has an event day
+        assert (row["event_date"] is None) == (reason is not None), line
     ok1 = got["f00.jsonl"]
     assert ok1["ts"] == dt.datetime(2026, 2, 10, 1, 2, 3, 456000)
     assert ok1["event_date"] == D
     assert (ok1["input_tokens"], ok1["cot_elicitation"], ok1["latency_ms"]) == (10, True, None)
     assert ok1["client_ip"] == "2001:db8::1"
     assert got["f32.jsonl"]["event_date"] == dt.date(2026, 2, 7)
+
+
+def test_far_account_timestamps_are_kept_when_python_can_hold_them(spark):
+    def account(name: str, created_at: str) -> tuple[str, str]:
+        record = {
+            "account_id": name,
+            "created_at": created_at,
+            "signup_channel": "self_serve",
+            "verification": "email",
+            "plan": "free",
+            "status": "active",
+        }
+        return name, _j(record)
+
+    lines = spark.createDataFrame(
+        [
+            account("a", "0001-01-02T00:00:00Z"),
+            account("b", "9999-12-31T23:59:59.999999Z"),
+            account("c", "9999-12-31T20:00:00-05:00"),
+        ],
+        "source_file string, raw_line string",
+    )
+    got = {r.source_file: (r.reason, r.created_at) for r in check_lines(lines, ACCOUNTS).collect()}
+    assert got == {
+        "a": (None, dt.datetime(1, 1, 2)),
+        "b": (None, dt.datetime(9999, 12, 31, 23, 59, 59, 999999)),
+        "c": ("bad_timestamp", None),
+    }
 
 
 def test_ip_patterns_agree_with_the_standard_library():
