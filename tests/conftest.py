@@ -79,6 +79,46 @@ def settings(tmp_path):
     return _make_settings(tmp_path)
 
 
+# A usage event that passes every check of the landing contract, fields in contract order.
+_USAGE_EVENT = {
+    "event_id": "evt-1",
+    "ts": "2026-02-10T13:45:12.345Z",
+    "account_id": "acc-1",
+    "org_id": "org-1",
+    "api_key_id": "key-1",
+    "surface": "api",
+    "model": "atlas-3",
+    "input_tokens": 120,
+    "output_tokens": 300,
+    "latency_ms": 850,
+    "status": "ok",
+    "client_ip": "203.0.113.7",
+    "asn": 64500,
+    "ip_country": "DE",
+    "user_agent": "sdk-py/1.2",
+    "prompt_template_hash": "0123456789abcdef",
+    "system_prompt_hash": None,
+    "task_category": "coding",
+    "cot_elicitation": False,
+    "rubric_grading": False,
+    "tool_count": 0,
+    "has_image": False,
+    "turns": 1,
+}
+
+
+def _usage_event(event_id: str = "evt-1", ts: str = "2026-02-10T13:45:12.345Z", **overrides):
+    return {**_USAGE_EVENT, "event_id": event_id, "ts": ts, **overrides}
+
+
+@pytest.fixture(scope="session")
+def usage_event():
+    """`usage_event(event_id, ts, **overrides)`: a usage event (JSON form) that passes every
+    check of the landing contract. The one sample event of the suite: tests override the fields
+    their expectations depend on (conftest modules are not importable under importlib)."""
+    return _usage_event
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A temporary Prefect API for the flow tests (Prefect's own test harness)."""

@@ -9,37 +9,6 @@ from pathlib import Path
 import pytest
 
 
-def usage_event(event_id: str, ts: str, **overrides) -> dict:
-    """A usage event that passes every check of the landing contract."""
-    record = {
-        "event_id": event_id,
-        "ts": ts,
-        "account_id": "acc-1",
-        "org_id": "org-1",
-        "api_key_id": "key-1",
-        "surface": "api",
-        "model": "atlas-3",
-        "input_tokens": 120,
-        "output_tokens": 300,
-        "latency_ms": 850,
-        "status": "ok",
-        "client_ip": "203.0.113.7",
-        "asn": 64500,
-        "ip_country": "DE",
-        "user_agent": "sdk-py/1.2",
-        "prompt_template_hash": "0123456789abcdef",
-        "system_prompt_hash": None,
-        "task_category": "coding",
-        "cot_elicitation": False,
-        "rubric_grading": False,
-        "tool_count": 0,
-        "has_image": False,
-        "turns": 1,
-    }
-    record.update(overrides)
-    return record
-
-
 def account(account_id: str, **overrides) -> dict:
     record = {
         "account_id": account_id,
@@ -116,8 +85,9 @@ def landing(settings) -> Landing:
 
 
 @pytest.fixture(scope="session")
-def records():
-    """The record factories, for test modules (conftest is not importable under importlib)."""
+def records(usage_event):
+    """The record factories, for test modules (conftest is not importable under importlib);
+    `usage_event` is the suite's one sample event (tests/conftest.py)."""
     from types import SimpleNamespace
 
     return SimpleNamespace(

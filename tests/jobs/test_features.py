@@ -23,68 +23,48 @@ AUDIT_DDL = (
     "delivery_date date, feed string, late_by_day map<date,bigint>, touched_event_dates array<date>"
 )
 
-BASE_EVENT = {
-    "org_id": None,
-    "api_key_id": "k1",
-    "surface": "api",
-    "model": "atlas-3",
-    "input_tokens": 100,
-    "output_tokens": 300,
-    "latency_ms": 50,
-    "status": "ok",
-    "client_ip": "203.0.113.7",
-    "asn": 64500,
-    "ip_country": "DE",
-    "user_agent": "sdk/1.0",
-    "prompt_template_hash": "1111111111111111",
-    "system_prompt_hash": None,
-    "task_category": "coding",
-    "cot_elicitation": False,
-    "rubric_grading": False,
-    "tool_count": 0,
-    "has_image": False,
-    "turns": 1,
-    "source_file": "f.jsonl",
-}
 T2 = "2222222222222222"
 
 
-def ev(eid, account, ts, delivery, **kw):
-    t = dt.datetime.fromisoformat(ts)
-    return {
-        **BASE_EVENT,
-        "event_id": eid,
-        "account_id": account,
-        "ts": t,
-        "event_date": t.date(),
-        "delivery_date": delivery,
-        **kw,
-    }
+@pytest.fixture(scope="module")
+def deliveries(usage_event):
+    """The bronze events of deliveries D1 and D2: the suite's sample event as ingest stores it."""
 
+    def ev(eid, account, ts, delivery, **kw):
+        t = dt.datetime.fromisoformat(ts)
+        return {
+            **usage_event(eid, t),
+            "account_id": account,
+            "event_date": t.date(),
+            "delivery_date": delivery,
+            "source_file": "f.jsonl",
+            **kw,
+        }
 
-# Delivery D1: u1's morning, and an account whose billing country differs from its IPs.
-DELIVERY_1 = [
-    ev("e1", "u1", "2026-02-10T10:00:00", D1),
-    ev("e2", "u1", "2026-02-10T10:00:20", D1, cot_elicitation=True),
-    ev("e3", "u1", "2026-02-10T10:01:00", D1, prompt_template_hash=T2),
-    ev("e4", "far", "2026-02-10T08:00:00", D1, ip_country="BR"),
-]
-# Delivery D2: a late event of D1 for u1, u1's D2 request, and a single-event account on IPv6
-# with every optional field missing and no snapshot row.
-DELIVERY_2 = [
-    ev("e5", "u1", "2026-02-10T12:00:00", D2),
-    ev("e6", "u1", "2026-02-11T09:00:00", D2),
-    ev(
-        "e7",
-        "solo",
-        "2026-02-11T03:00:00",
-        D2,
-        client_ip="2001:DB8:0:0:1::7",
-        asn=None,
-        ip_country=None,
-        user_agent=None,
-    ),
-]
+    # Delivery D1: u1's morning, and an account whose billing country differs from its IPs.
+    d1 = [
+        ev("e1", "u1", "2026-02-10T10:00:00", D1),
+        ev("e2", "u1", "2026-02-10T10:00:20", D1, cot_elicitation=True),
+        ev("e3", "u1", "2026-02-10T10:01:00", D1, prompt_template_hash=T2),
+        ev("e4", "far", "2026-02-10T08:00:00", D1, ip_country="BR"),
+    ]
+    # Delivery D2: a late event of D1 for u1, u1's D2 request, and a single-event account on
+    # IPv6 with every optional field missing and no snapshot row.
+    d2 = [
+        ev("e5", "u1", "2026-02-10T12:00:00", D2),
+        ev("e6", "u1", "2026-02-11T09:00:00", D2),
+        ev(
+            "e7",
+            "solo",
+            "2026-02-11T03:00:00",
+            D2,
+            client_ip="2001:DB8:0:0:1::7",
+            asn=None,
+            ip_country=None,
+            user_agent=None,
+        ),
+    ]
+    return d1, d2
 
 
 def account(aid, snapshot, **kw):
@@ -159,14 +139,15 @@ def row(df, account_id, day):
 
 @pytest.mark.slow
 def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
-    spark, make_settings, tmp_path
+    spark, make_settings, tmp_path, deliveries
 ):
+    delivery_1, delivery_2 = deliveries
     daily = make_settings(tmp_path / "daily")
     with pytest.raises(NoLandingData, match="run ingest"):
         run_features(spark, daily, D1)
 
     # --- daily: D1 as delivered on D1 -----------------------------------------------------
-    deliver(spark, daily, D1, DELIVERY_1)
+    deliver(spark, daily, D1, delivery_1)
     r1 = run_features(spark, daily, D1)
     assert r1.silver_days == (D1,) and r1.gold_dates == (D1,) and r1.rows == 2
     before = row(gold(spark, daily), "u1", D1)
@@ -177,7 +158,7 @@ def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
     assert row(gold(spark, daily), "far", D1)["ip_country_mismatch_share_7d"] == 1.0
 
     # --- delivery D2 brings a late event of D1: D1 is dirty and recomputed ------------------
-    deliver(spark, daily, D2, DELIVERY_2)
+    deliver(spark, daily, D2, delivery_2)
     assert dirty_days(spark, daily, D2) == [D1]
     r2 = run_features(spark, daily, D2)
     assert r2.dirty_days == (D1,)
@@ -225,8 +206,8 @@ def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
 
     # --- backfill after everything arrived: the same tables ---------------------------------
     back = make_settings(tmp_path / "backfill")
-    deliver(spark, back, D1, DELIVERY_1)
-    deliver(spark, back, D2, DELIVERY_2)
+    deliver(spark, back, D1, delivery_1)
+    deliver(spark, back, D2, delivery_2)
     from jobs.features import backfill_features
 
     results = backfill_features(spark, back, D1, D2)

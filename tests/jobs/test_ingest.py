@@ -13,6 +13,13 @@ from jobs.ingest import current_labels, run_ingest
 
 D1, D2 = dt.date(2026, 2, 10), dt.date(2026, 2, 11)
 DAY1, DAY2 = str(D1), str(D2)
+BRONZE_TABLES = (
+    tables.BRONZE_USAGE_EVENTS,
+    tables.BRONZE_ACCOUNTS,
+    tables.BRONZE_LABELS,
+    tables.BRONZE_MODEL_RELEASES,
+    tables.BRONZE_QUARANTINE,
+)
 
 
 @pytest.fixture
@@ -104,14 +111,7 @@ def _table(spark, settings, name):
 def _snapshot(spark, settings) -> dict[str, list]:
     """Every bronze table's rows, sorted, as plain values."""
     out = {}
-    for name in (
-        tables.BRONZE_USAGE_EVENTS,
-        tables.BRONZE_ACCOUNTS,
-        tables.BRONZE_LABELS,
-        tables.BRONZE_MODEL_RELEASES,
-        tables.BRONZE_QUARANTINE,
-        tables.INGEST_AUDIT,
-    ):
+    for name in (*BRONZE_TABLES, tables.INGEST_AUDIT):
         df = _table(spark, settings, name)
         out[name] = sorted(
             tuple(str(v) for v in row) for row in df.select(*sorted(df.columns)).collect()
@@ -229,13 +229,7 @@ def test_ingest_in_order_rerun_and_out_of_order_converge(spark, make_settings, t
     run_ingest(spark, reverse, D2)
     run_ingest(spark, reverse, D1)
     reversed_state = _snapshot(spark, reverse)
-    for name in (
-        tables.BRONZE_USAGE_EVENTS,
-        tables.BRONZE_ACCOUNTS,
-        tables.BRONZE_LABELS,
-        tables.BRONZE_MODEL_RELEASES,
-        tables.BRONZE_QUARANTINE,
-    ):
+    for name in BRONZE_TABLES:
         assert reversed_state[name] == after_two_days[name], name
     audit_d1 = [r for r in reversed_state[tables.INGEST_AUDIT] if DAY1 in r]
     assert audit_d1 == [r for r in after_two_days[tables.INGEST_AUDIT] if DAY1 in r]

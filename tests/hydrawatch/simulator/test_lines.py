@@ -11,32 +11,8 @@ from hydrawatch.contracts import FEEDS
 from hydrawatch.simulator.checks import validate_line
 from hydrawatch.simulator.lines import _imperfect, malformed_kinds
 
+# Valid lines of the other feeds; the usage event is the suite's sample (fixture `usage_event`).
 GOOD = {
-    "usage_events": {
-        "event_id": "evt_1",
-        "ts": "2026-02-10T13:45:12.345Z",
-        "account_id": "acct_1",
-        "org_id": None,
-        "api_key_id": "key_1",
-        "surface": "api",
-        "model": "atlas-3",
-        "input_tokens": 10,
-        "output_tokens": 5,
-        "latency_ms": 300,
-        "status": "ok",
-        "client_ip": "20.1.2.3",
-        "asn": 64700,
-        "ip_country": "US",
-        "user_agent": "curl/8.5.0",
-        "prompt_template_hash": "0123456789abcdef",
-        "system_prompt_hash": None,
-        "task_category": "coding",
-        "cot_elicitation": False,
-        "rubric_grading": False,
-        "tool_count": 0,
-        "has_image": False,
-        "turns": 1,
-    },
     "accounts": {
         "account_id": "acct_1",
         "org_id": None,
@@ -68,25 +44,30 @@ EXPECTED = {
 }
 
 
-def _lines(spark, feed: str, rate: float, extra: float) -> list[str]:
+@pytest.fixture(scope="module")
+def good(usage_event) -> dict[str, dict]:
+    return {"usage_events": usage_event(), **GOOD}
+
+
+def _lines(spark, good: dict, feed: str, rate: float, extra: float) -> list[str]:
     df = spark.range(0, 300, 1, 1).select(
         F.concat(F.lit("k"), F.col("id").cast("string")).alias("key"),
-        F.lit(json.dumps(GOOD[feed], separators=(",", ":"))).alias("line"),
+        F.lit(json.dumps(good[feed], separators=(",", ":"))).alias("line"),
     )
     out = df.select(_imperfect(F.col("line"), feed, rate, extra, 9, F.col("key")).alias("x"))
     return [r.x for r in out.collect()]  # 300 tiny rows
 
 
 @pytest.mark.parametrize("feed", ["usage_events", "accounts", "labels"])
-def test_every_malformation_breaks_its_rule(spark, feed):
+def test_every_malformation_breaks_its_rule(spark, good, feed):
     spec = FEEDS[feed]
-    assert validate_line(spec, json.dumps(GOOD[feed])) is None
-    reasons = {validate_line(spec, line) for line in _lines(spark, feed, 1.0, 0.0)}
+    assert validate_line(spec, json.dumps(good[feed])) is None
+    reasons = {validate_line(spec, line) for line in _lines(spark, good, feed, 1.0, 0.0)}
     assert None not in reasons
     assert reasons == {EXPECTED[k] for k in malformed_kinds(feed)}
 
 
-def test_extra_fields_keep_lines_valid(spark):
-    lines = _lines(spark, "usage_events", 0.0, 1.0)
+def test_extra_fields_keep_lines_valid(spark, good):
+    lines = _lines(spark, good, "usage_events", 0.0, 1.0)
     assert all(validate_line(FEEDS["usage_events"], line) is None for line in lines)
     assert all(json.loads(line)["gateway_region"] == "eu-west-1" for line in lines)
