@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -40,7 +41,14 @@ from hydrawatch.validation import (
     rank_duplicates,
 )
 
-__all__ = ["FeedAudit", "FileCounts", "IngestResult", "current_labels", "run_ingest"]
+__all__ = [
+    "FeedAudit",
+    "FileCounts",
+    "IngestResult",
+    "UnreadableLandingFile",
+    "current_labels",
+    "run_ingest",
+]
 
 LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
 RELEASES_FILES = ("model_releases.jsonl", "model_releases.jsonl.gz")
@@ -437,6 +445,33 @@ def _require(files: list[str] | None, folder: str, feed: str, delivery_date: dt.
     return files
 
 
+class UnreadableLandingFile(DataQualityError):
+    """A landing file Spark cannot read to its end (truncated or corrupt gzip, vanished)."""
+
+
+_READ_FAILURE = re.compile(r"FAILED_READ_FILE\S*\s+Encountered error while reading file (\S+)\.\s")
+_CAUSE = re.compile(r"Caused by: (?:[\w$]+\.)*([\w$]+(?:Exception|Error)(?::[^\n]*)?)")
+
+
+def _unreadable(err: Exception, day: dt.date) -> UnreadableLandingFile | None:
+    """`UnreadableLandingFile` naming the file when Spark failed reading one, else None.
+
+    A truncated gzip has lost an unknown number of lines: none of them can be quarantined or
+    counted, so the day stops (nothing written) until upstream delivers the file again.
+    """
+    text = str(err)
+    found = _READ_FAILURE.search(text)
+    if found is None:
+        return None
+    cause = _CAUSE.search(text)
+    why = cause.group(1).strip()[:160] if cause else "unreadable"
+    return UnreadableLandingFile(
+        f"landing file {found.group(1)} of delivery {day} cannot be read to its end ({why}): "
+        "a truncated or corrupt delivery; nothing was written for the day; have upstream "
+        "deliver the file again, then re-run the day"
+    )
+
+
 @contextmanager
 def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
     previous = {key: spark.conf.get(key, None) for key in conf}
@@ -568,11 +603,17 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
         if owned_by_day is not None:
             counted = counted.unionByName(owned_by_day)
         # The one action before writing: bounded by files x statuses x reasons x event days.
-        rows = (
-            counted.groupBy("feed", "source_file", "line_status", "reason", "event_date")
-            .agg(F.count(F.lit(1)).alias("n"))
-            .collect()
-        )
+        try:
+            rows = (
+                counted.groupBy("feed", "source_file", "line_status", "reason", "event_date")
+                .agg(F.count(F.lit(1)).alias("n"))
+                .collect()
+            )
+        except Exception as err:
+            unreadable = _unreadable(err, day)
+            if unreadable is None:
+                raise
+            raise unreadable from None
         _timed("validated and counted")
         by_feed: dict[str, list] = defaultdict(list)
         for row in rows:
