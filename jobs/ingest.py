@@ -500,6 +500,22 @@ def run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date) 
         return _run_ingest(spark, settings, delivery_date)
 
 
+def _classified(
+    spark: SparkSession,
+    files: list[str],
+    feed: Feed,
+    day: dt.date,
+    prior: DataFrame | None = None,
+    event_window: tuple[dt.date, dt.date] | None = None,
+) -> DataFrame:
+    """A feed's landing lines checked, ranked and classified (`classify_lines`), cached: the
+    counting action and the writes after it read it."""
+    checked = check_lines(_read_lines(spark, files), feed, event_window)
+    return classify_lines(rank_duplicates(checked, feed.key), feed.key, day, prior).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+
+
 def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date) -> IngestResult:
     _clock[0] = time.perf_counter()
     day = delivery_date
@@ -550,21 +566,8 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
             F.lit(None).cast("string").alias("reason"),
             "event_date",
         )
-    usage = classify_lines(
-        rank_duplicates(
-            check_lines(_read_lines(spark, usage_files), USAGE_EVENTS, (first_day, day)),
-            USAGE_EVENTS.key,
-        ),
-        USAGE_EVENTS.key,
-        day,
-        usage_prior,
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-
-    accounts = classify_lines(
-        rank_duplicates(check_lines(_read_lines(spark, account_files), ACCOUNTS), ACCOUNTS.key),
-        ACCOUNTS.key,
-        day,
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    usage = _classified(spark, usage_files, USAGE_EVENTS, day, usage_prior, (first_day, day))
+    accounts = _classified(spark, account_files, ACCOUNTS, day)
 
     labels_prior = None
     if _delta_exists(spark, labels_loc):
@@ -573,24 +576,8 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
             .load(labels_loc)
             .select(*LABEL_DECISIONS.key, "delivery_date")
         )
-    labels = classify_lines(
-        rank_duplicates(
-            check_lines(_read_lines(spark, label_files or []), LABEL_DECISIONS),
-            LABEL_DECISIONS.key,
-        ),
-        LABEL_DECISIONS.key,
-        day,
-        labels_prior,
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-
-    releases = classify_lines(
-        rank_duplicates(
-            check_lines(_read_lines(spark, [release_file] if release_file else []), MODEL_RELEASES),
-            MODEL_RELEASES.key,
-        ),
-        MODEL_RELEASES.key,
-        day,
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    labels = _classified(spark, label_files or [], LABEL_DECISIONS, day, labels_prior)
+    releases = _classified(spark, [release_file] if release_file else [], MODEL_RELEASES, day)
     cached = (usage, accounts, labels, releases)
 
     try:
