@@ -50,6 +50,10 @@ class MissingInput(HydrawatchError):
     """A table the job reads does not exist or holds nothing for the day."""
 
 
+class ChampionUnavailable(HydrawatchError):
+    """The champion version's artifact files cannot be downloaded or loaded."""
+
+
 @dataclass(frozen=True)
 class ChampionModel:
     """The champion as resolved for one run."""
@@ -184,6 +188,7 @@ def scoring_partitions(rows: int, parallelism: int) -> int:
 def resolve_champion(settings: Settings, workdir: str) -> ChampionModel:
     """Resolve alias `champion` once and download that version's files under `workdir`."""
     import mlflow
+    import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
@@ -199,12 +204,23 @@ def resolve_champion(settings: Settings, workdir: str) -> ChampionModel:
             "then `hydrawatch promote`"
         ) from None
     version = str(mv.version)
-    # A folder name unique to this run: SparkContext.addFile refuses a name registered twice.
+    # A folder name unique to this run: Spark refuses a file or archive name registered twice.
     target = tempfile.mkdtemp(prefix=f"model-v{version}-", dir=workdir)
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{settings.model_name}/{version}", dst_path=target
-    )
-    metadata = dict(Model.load(local).metadata or {})
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{settings.model_name}/{version}", dst_path=target
+        )
+        metadata = dict(Model.load(local).metadata or {})
+        # Loaded once on the driver too: a version whose files are gone or incomplete is
+        # refused here, before anything is scored, not in the middle of the executors' work.
+        mlflow.pyfunc.load_model(local)
+    except Exception as err:
+        raise ChampionUnavailable(
+            f"model {settings.model_name} version {version} (champion) cannot be loaded: its "
+            f"artifact files are missing or incomplete ({type(err).__name__}: "
+            f"{' '.join(str(err).split())[:160]}); nothing was scored; promote a version that "
+            "loads (`hydrawatch promote --version V`) or `hydrawatch rollback`"
+        ) from None
     tags = dict(mv.tags or {})
     threshold = metadata.get("threshold", tags.get("threshold"))
     names = metadata.get("feature_names", tags.get("feature_names"))
