@@ -94,6 +94,22 @@ def _public_domain(seed: int, salt: str, key: Column) -> Column:
     return F.concat(F.lit("public-"), idx.cast("string"))
 
 
+def _org_id(seed: int, key: Ref) -> Column:
+    return F.concat(F.lit("org_"), hex16(hash64(seed, "org", key)))
+
+
+def _person_domain(seed: int, key: Ref, public: Column, otherwise: Column) -> Column:
+    """An individual's e-mail domain hash: a university's for education sign-ups, else a public
+    domain where `public` holds, else `otherwise`."""
+    uni = F.concat(F.lit("uni-"), randint(seed, "uni", 0, W.UNIVERSITIES, key).cast("string"))
+    return _domain_hash(
+        seed,
+        F.when(F.col("signup_channel") == "education", uni)
+        .when(public, _public_domain(seed, "pub", key))
+        .otherwise(otherwise),
+    )
+
+
 def _country(kind: str, asn_idx: Column) -> Column:
     countries = W.NET_KINDS[kind][1]
     return F.element_at(F.array(*[F.lit(c) for c in countries]), (asn_idx % len(countries)) + 1)
@@ -216,21 +232,9 @@ def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         )
         .withColumn(
             "email_domain_hash",
-            _domain_hash(
-                s,
-                F.when(
-                    F.col("signup_channel") == "education",
-                    F.concat(
-                        F.lit("uni-"), randint(s, "uni", 0, W.UNIVERSITIES, key).cast("string")
-                    ),
-                )
-                .when(u("pubmail") < 0.8, _public_domain(s, "pub", key))
-                .otherwise(F.concat(F.lit("own-"), key)),
-            ),
+            _person_domain(s, key, u("pubmail") < 0.8, F.concat(F.lit("own-"), key)),
         )
-        .withColumn(
-            "org_id", F.when(u("org") < 0.3, F.concat(F.lit("org_"), hex16(hash64(s, "org", key))))
-        )
+        .withColumn("org_id", F.when(u("org") < 0.3, _org_id(s, key)))
         .withColumn(
             "rate", F.lit(float(p.solo_dev_rate)) * lognormal(s, "rate", 0.9, key) / F.lit(1.5)
         )
@@ -291,7 +295,7 @@ def _apps(spark, cfg: SimConfig, seed: int, switchers: bool) -> DataFrame:
         .withColumn("billing_country", pick(W.SUPPORTED_COUNTRIES, ug("bill")))
         .withColumn("payment_fingerprint", hex16(hash64(s, "card", g)))
         .withColumn("email_domain_hash", _domain_hash(s, F.concat(F.lit("corp-"), g)))
-        .withColumn("org_id", F.concat(F.lit("org_"), hex16(hash64(s, "org", g))))
+        .withColumn("org_id", _org_id(s, g))
         .withColumn("rate", F.lit(float(rate)) * lognormal(s, "rate", 0.6, g) / F.lit(1.2))
         .withColumn("p_active", F.lit(0.97))
         .withColumn("tz_center", ug("tz") * 24)
@@ -331,7 +335,7 @@ def _batch(spark, cfg: SimConfig, seed: int) -> DataFrame:
         .withColumn("billing_country", pick(("US", "DE", "GB", "JP", "FR"), u("bill")))
         .withColumn("payment_fingerprint", hex16(hash64(s, "card", F.col("group_key"))))
         .withColumn("email_domain_hash", _domain_hash(s, F.col("group_key")))
-        .withColumn("org_id", F.concat(F.lit("org_"), hex16(hash64(s, "org", key))))
+        .withColumn("org_id", _org_id(s, key))
         .withColumn("rate", F.lit(float(p.enterprise_batch_rate)) * (F.lit(0.5) + u("rate")))
         .withColumn("regular", F.lit(True))
         .withColumn("user_agent", pick(("atlas-sdk-python/2.14.0", "atlas-sdk-go/0.8.1"), u("ua")))
@@ -380,7 +384,7 @@ def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
             F.when(F.col("verification") == "card", hex16(hash64(s, "card", g))),
         )
         .withColumn("email_domain_hash", _domain_hash(s, F.concat(F.lit("lab-"), g)))
-        .withColumn("org_id", F.concat(F.lit("org_"), hex16(hash64(s, "org", g))))
+        .withColumn("org_id", _org_id(s, g))
         .withColumn("rate", F.lit(float(p.research_eval_rate)) * lognormal(s, "rate", 0.4, key))
         .withColumn("p_active", F.lit(0.5))
         .withColumn("tz_center", uniform(s, "tz", g) * 24)
@@ -469,7 +473,7 @@ def _resellers(spark, cfg: SimConfig, seed: int) -> DataFrame:
         .withColumn("billing_country", pick(("US", "GB", "SG", "DE"), uniform(s, "bill", key)))
         .withColumn("payment_fingerprint", hex16(hash64(s, "card", key)))
         .withColumn("email_domain_hash", _domain_hash(s, F.concat(F.lit("corp-"), key)))
-        .withColumn("org_id", F.concat(F.lit("org_"), hex16(hash64(s, "org", key))))
+        .withColumn("org_id", _org_id(s, key))
         .withColumn(
             "rate",
             F.lit(float(p.reseller_marketplace_rate))
@@ -587,6 +591,8 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
     farmed = ("education", "startup_program", "security_research")
     card_group = F.floor(F.col("slot") / max(1, h.accounts_per_card))
     uas = (W.USER_AGENTS[idx % 3], W.USER_AGENTS[(idx + 3) % 6])
+    disp = randint(s, "disp", 0, W.DISPOSABLE_DOMAINS_PER_CAMPAIGN, key).cast("string")
+    disposable = F.concat(F.lit("disposable-"), cid, disp)
     df = (
         df.withColumn("population", F.lit(c.population))
         .withColumn("campaign_id", cid)
@@ -638,29 +644,9 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
         )
         .withColumn(
             "email_domain_hash",
-            _domain_hash(
-                s,
-                F.when(
-                    F.col("signup_channel") == "education",
-                    F.concat(
-                        F.lit("uni-"), randint(s, "uni", 0, W.UNIVERSITIES, key).cast("string")
-                    ),
-                )
-                .when(u("pubmail") < 0.55, _public_domain(s, "pub", key))
-                .otherwise(
-                    F.concat(
-                        F.lit("disposable-"),
-                        cid,
-                        randint(s, "disp", 0, W.DISPOSABLE_DOMAINS_PER_CAMPAIGN, key).cast(
-                            "string"
-                        ),
-                    )
-                ),
-            ),
+            _person_domain(s, key, u("pubmail") < 0.55, disposable),
         )
-        .withColumn(
-            "org_id", F.when(u("org") < 0.3, F.concat(F.lit("org_"), hex16(hash64(s, "org", key))))
-        )
+        .withColumn("org_id", F.when(u("org") < 0.3, _org_id(s, key)))
         .withColumn("net_kind", F.when(u("netk") < h.proxy_share, "proxy").otherwise("hosting"))
         .withColumn(
             "asn_idx",
