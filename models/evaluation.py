@@ -6,8 +6,9 @@ Promises:
   point-in-time rows of `models.inputs.training_frame` whose feature day lies in the last
   `settings.gate_period_days` days up to `as_of` (default: the latest feature day), and returns
   per version PR-AUC and precision / recall / FPR at that version's stored threshold.
-  A version whose feature list does not match the table cannot be measured (its metrics are NaN
-  and `reason` says why), so the gate never compares on different inputs.
+  A version whose feature list does not match the table, or whose artifact files cannot be
+  loaded, cannot be measured (its metrics are empty and `reasons` says why), so the gate never
+  compares on different inputs and a broken champion does not block a sound challenger.
 - `truth_groups(accounts)` (Spark) reduces per-account flags joined with the truth to one row per
   campaign and per legitimate population; `summarise(groups)` (pandas, those few rows) adds
   recall, precision, false-positive rate and days from a campaign's first activity to its first
@@ -76,7 +77,16 @@ def period_metrics(
     w = rows["weight_pop"].to_numpy(float)
     result = PeriodMetrics(start, end, len(rows), int(y.sum()))
     for version in versions:
-        model = load_pyfunc(settings, version)
+        try:
+            model = load_pyfunc(settings, version)
+        except Exception as err:
+            # Files gone or incomplete: this version cannot be measured (nor score), say why.
+            result.by_version[version] = {}
+            result.reasons[version] = (
+                f"v{version} cannot be loaded, its artifact files are missing or incomplete "
+                f"({type(err).__name__})"
+            )
+            continue
         meta = model.metadata.metadata or {}
         names = list(meta.get("feature_names", []))
         if names != frame.feature_names or meta.get("feature_set_version") != (
