@@ -52,6 +52,12 @@ def top_suspicious(spark, settings: Settings, day: dt.date, n: int = TOP_N) -> l
     return [r.asDict(recursive=True) for r in rows]
 
 
+def _is_champion(settings: Settings, version: str) -> bool:
+    from models.registry import CHAMPION, alias_version
+
+    return alias_version(settings, CHAMPION) == str(version)
+
+
 def _reasons(reasons) -> str:
     if not reasons:
         return ""
@@ -133,7 +139,16 @@ def run_demo(
                             last - dt.timedelta(days=1), settings=settings
                         )
                     elif name == "promote":
-                        result.promote = pipeline.promote_flow(settings=settings)
+                        if getattr(result.retrain, "reused", False) and _is_champion(
+                            settings, result.retrain.version
+                        ):
+                            # A re-run of the demo: retrain found its earlier version (same
+                            # inputs), which already is the champion; nothing to promote.
+                            progress.console.print(
+                                f"[dim]·[/dim] v{result.retrain.version} is already the champion"
+                            )
+                        else:
+                            result.promote = pipeline.promote_flow(settings=settings)
                     elif name == "daily":
                         progress.update(current["task"], total=4)
                         result.day = pipeline.daily_flow(run_date=last, settings=settings)

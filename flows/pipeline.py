@@ -33,6 +33,7 @@ from prefect.context import FlowRunContext
 from flows import progress, summary
 from flows.runtime import active_spark, has_job, job, say, spark_for
 from hydrawatch.errors import HydrawatchError
+from hydrawatch.failpoints import failpoint
 from hydrawatch.locks import day_lock
 from hydrawatch.settings import Settings
 
@@ -210,6 +211,7 @@ def daily_flow(
                 results[step] = STEP_TASKS[step](settings, day)
                 done.append((step, fp))
                 say(f"{day} {step}: done")
+                failpoint("daily.after_step")
             if "score" in results and has_job("drift", "run_drift"):
                 extra.update(_monitor_drift(settings, day, results))
         except HydrawatchError as err:

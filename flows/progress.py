@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 
 from hydrawatch import tables
+from hydrawatch.commits import retry_conflicts
 from hydrawatch.contracts import FEEDS
 from hydrawatch.settings import Settings
 
@@ -100,23 +101,29 @@ def settle(
     rows = [(day, step, STEPS.index(step), fp, flow_run_id) for step, fp in done]
     source = spark.createDataFrame(rows, SCHEMA)
     path = settings.table(tables.FLOW_PROGRESS)
-    if not _exists(spark, settings):
-        if rows:
-            source.coalesce(1).write.format("delta").mode("append").save(path)
-        return
-    from delta.tables import DeltaTable
-
     rank = STEPS.index(first_ran)
     stale = f"t.day > DATE'{day.isoformat()}' OR (t.day = DATE'{day.isoformat()}' AND t.step_rank >= {rank})"
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(source.alias("s"), "t.day = s.day AND t.step = s.step")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete(condition=stale)
-        .execute()
-    )
+
+    def write() -> None:
+        from delta.tables import DeltaTable
+
+        if not _exists(spark, settings):
+            if rows:
+                source.coalesce(1).write.format("delta").mode("append").save(path)
+            return
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), "t.day = s.day AND t.step = s.step")
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .whenNotMatchedBySourceDelete(condition=stale)
+            .execute()
+        )
+
+    # Runs of other days settle into the same small table: a conflict is retried (the MERGE
+    # only says what this day's run did).
+    retry_conflicts(write, f"settle {day} in {path}")
 
 
 def champion_version(settings: Settings) -> str | None:

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydrawatch.errors import HydrawatchError
+from hydrawatch.failpoints import failpoint
 
 EXPORT_NAME = "suspicious_accounts"
 DATA_FILE = "suspicious_accounts.jsonl"
@@ -248,11 +249,13 @@ def _write_local(
                 out.write(line)
             out.flush()
             os.fsync(out.fileno())
+        failpoint("export.after_data")
         manifest, raw = _manifest(day, digest, model_name, model_version, written_at)
         with open(tmp / MANIFEST_FILE, "wb") as out:
             out.write(raw)
             out.flush()
             os.fsync(out.fileno())
+        failpoint("export.before_swap")
         _swap_in(tmp, final, parent, token)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -272,6 +275,7 @@ def _swap_in(tmp: Path, final: Path, parent: Path, token: str) -> None:
     old = parent / f".{final.name}.old-{token}"
     if final.exists():
         os.rename(final, old)
+        failpoint("export.mid_swap")
     os.rename(tmp, final)
     _fsync_dir(parent)
     shutil.rmtree(old, ignore_errors=True)
@@ -350,6 +354,7 @@ class _HadoopExport:
             for status in self.fs.listStatus(self._path(folder)):
                 if status.getPath().getName() != DATA_FILE:
                     self.fs.delete(status.getPath(), True)
+            failpoint("export.store_after_data")
             self._put(manifest_file, raw)
         finally:
             self._delete(stage)

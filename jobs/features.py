@@ -26,7 +26,9 @@ from features.daily import EVENT_COLUMNS, account_daily
 from features.gold import GraphParams, gold_features
 from features.windows import LOOKBACK_DAYS
 from hydrawatch import tables
+from hydrawatch.commits import retry_conflicts
 from hydrawatch.errors import HydrawatchError, NoLandingData
+from hydrawatch.failpoints import failpoint
 from hydrawatch.settings import Settings
 
 USAGE_FEED = "usage_events"
@@ -171,13 +173,13 @@ def _releases(spark: SparkSession, settings: Settings) -> DataFrame:
 
 
 def _write_partitions(df: DataFrame, path: str, column: str, days) -> None:
-    (
+    writer = (
         df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"{column} IN ({_sql_dates(days)})")
         .partitionBy(column)
-        .save(path)
     )
+    retry_conflicts(lambda: writer.save(path), f"replace {column} {days} in {path}")
 
 
 def _rows_written(spark: SparkSession, path: str) -> int:
@@ -193,17 +195,23 @@ def _record(spark: SparkSession, settings: Settings, rows: list[tuple]) -> None:
 
     path = settings.table(tables.FEATURES_RUNS)
     new = spark.createDataFrame(rows, RUNS_DDL)
-    if not _is_delta(spark, path):
-        new.write.format("delta").mode("overwrite").save(path)
-        return
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(new.alias("s"), "t.kind = s.kind AND t.day = s.day")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+
+    def write() -> None:
+        if not _is_delta(spark, path):
+            # Append, not overwrite: a run creating the table beside another must not wipe the
+            # other's rows (a concurrent create is a conflict, retried as a MERGE).
+            new.write.format("delta").mode("append").save(path)
+            return
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(new.alias("s"), "t.kind = s.kind AND t.day = s.day")
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    retry_conflicts(write, f"record in {path}")
 
 
 def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date) -> FeaturesResult:
@@ -234,6 +242,7 @@ def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date)
     silver_path = settings.table(tables.SILVER_ACCOUNT_DAILY)
     events = bronze.where(F.col("event_date").isin(silver_days)).select(*EVENT_COLUMNS)
     _write_partitions(account_daily(events), silver_path, "event_date", silver_days)
+    failpoint("features.after_silver")
 
     stale_gold = [d for d in recorded_gold if dirty and min(dirty) <= d < feature_date]
     gold_dates = sorted({*stale_gold, feature_date})
@@ -249,6 +258,7 @@ def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date)
             rows = _rows_written(spark, gold_path)
             infra_rounds, coord_rounds = stats.infra_cc_rounds, stats.coord_cc_rounds
 
+    failpoint("features.before_record")
     signatures = delivery_signatures(spark, settings, silver_days)
     _record(
         spark,

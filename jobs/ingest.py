@@ -27,8 +27,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from hydrawatch import tables
+from hydrawatch.commits import retry_conflicts
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS, Feed, ddl
 from hydrawatch.errors import DataQualityError, NoLandingData
+from hydrawatch.failpoints import failpoint
 from hydrawatch.settings import Settings
 from hydrawatch.validation import (
     DUPLICATE_EARLIER,
@@ -261,34 +263,37 @@ def _upsert(
 
     Rows D wrote before and no longer delivers are deleted, so a re-run replaces exactly D's
     rows. `scope` (a predicate on the target, e.g. an event_date range) bounds the partitions
-    read and changed. The first delivery ever creates the table.
+    read and changed. The first delivery ever creates the table. Another day's run committing
+    first is a conflict the write is simply repeated after (`hydrawatch.commits`).
     """
     from delta.tables import DeltaTable
 
-    if not _delta_exists(spark, location):
-        source.write.format("delta").mode("append").partitionBy(partition).save(location)
-        return
-
-    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-    scoped = f"({scope})" if scope else "true"
-    (
-        DeltaTable.forPath(spark, location)
-        .alias("t")
-        .merge(source.alias("s"), f"{scoped} AND {on}")
-        .whenMatchedUpdateAll(condition="s.delivery_date <= t.delivery_date")
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete(
-            condition=f"t.delivery_date = DATE'{delivery_date}' AND {scoped}"
+    def write() -> None:
+        if not _delta_exists(spark, location):
+            source.write.format("delta").mode("append").partitionBy(partition).save(location)
+            return
+        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+        scoped = f"({scope})" if scope else "true"
+        (
+            DeltaTable.forPath(spark, location)
+            .alias("t")
+            .merge(source.alias("s"), f"{scoped} AND {on}")
+            .whenMatchedUpdateAll(condition="s.delivery_date <= t.delivery_date")
+            .whenNotMatchedInsertAll()
+            .whenNotMatchedBySourceDelete(
+                condition=f"t.delivery_date = DATE'{delivery_date}' AND {scoped}"
+            )
+            .execute()
         )
-        .execute()
-    )
+
+    retry_conflicts(write, f"merge into {location}")
 
 
 def _replace_where(df: DataFrame, location: str, predicate: str, partition: str | None) -> None:
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if partition:
         writer = writer.partitionBy(partition)
-    writer.save(location)
+    retry_conflicts(lambda: writer.save(location), f"replace {predicate} in {location}")
 
 
 def _quarantine_rows(feed: Feed, classified: DataFrame, day: dt.date) -> DataFrame:
@@ -370,6 +375,7 @@ def _write(
         "event_date",
     )
     _timed("usage_events merged")
+    failpoint("ingest.after_usage_events")
 
     accounts = frames[ACCOUNTS.name].where(F.col("line_status") == KEPT)
     _replace_where(
@@ -398,9 +404,9 @@ def _write(
 
     if releases_delivered:
         releases = frames[MODEL_RELEASES.name].where(F.col("line_status") == KEPT)
-        releases.select(*MODEL_RELEASES.names, "source_file").write.format("delta").mode(
-            "overwrite"
-        ).save(settings.table(tables.BRONZE_MODEL_RELEASES))
+        snapshot = releases.select(*MODEL_RELEASES.names, "source_file").write.format("delta")
+        location = settings.table(tables.BRONZE_MODEL_RELEASES)
+        retry_conflicts(lambda: snapshot.mode("overwrite").save(location), f"replace {location}")
         _timed("model_releases written")
 
     quarantine = None
@@ -415,6 +421,7 @@ def _write(
     )
     _timed("quarantine written")
 
+    failpoint("ingest.before_audit")
     # The audit goes last: its row for the day says the day's ingest completed.
     _replace_where(
         _audit_frame(spark, day, audits),

@@ -11,18 +11,30 @@ Promises:
   tags on the version that became champion.
 Spark is needed only to measure the period; pass the session (flows do); without one, the job
 builds it with `hydrawatch.spark.build_spark`.
+
+Crash safety: before the alias moves, the decision (action, previous champion, reason, gate,
+figures, a move id) is written as the tag `champion.pending_move` on the target version; the
+record is written after the alias, then the tag is removed. A process killed between the two
+leaves the alias moved and the tag in place: the next `promote` of that version finds it and
+completes the record (idempotently, by move id) instead of refusing with "already champion". A
+rollback re-run after a crash converges by itself: its target comes from the recorded history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import uuid
 from dataclasses import dataclass, field
 
 from hydrawatch.errors import HydrawatchError, PromotionRefused
+from hydrawatch.failpoints import failpoint
 from hydrawatch.settings import Settings
 from models import moves as mv
 from models.registry import CHALLENGER, CHAMPION, alias_version, client, version_info
 from models.validation import GateDecision, challenger_gate, first_model_gate
+
+PENDING_TAG = "champion.pending_move"
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,9 @@ def run_promote(
     version_info(settings, target)  # a clear error for an unknown version
     champion = alias_version(settings, CHAMPION)
     if champion == target:
+        pending = version_info(settings, target).tags.get(PENDING_TAG)
+        if pending:
+            return _complete(settings, target, json.loads(pending))
         raise HydrawatchError(f"v{target} already holds alias `champion`; nothing to move")
 
     figures = _training_metrics(settings, target)
@@ -110,9 +125,46 @@ def run_promote(
         gate = decision.message()
         action = mv.PROMOTE
 
-    client(settings).set_registered_model_alias(settings.model_name, CHAMPION, target)
-    move = mv.record_move(settings, action, champion, target, reason or "", force, figures, gate)
-    return PromoteResult(action, champion, target, force, gate, move.run_id, figures)
+    pending = {
+        "move_id": uuid.uuid4().hex,
+        "action": action,
+        "from_version": champion,
+        "reason": reason or "",
+        "forced": force,
+        "gate": gate[:2000],
+        "figures": figures,
+    }
+    mlf = client(settings)
+    mlf.set_model_version_tag(settings.model_name, target, PENDING_TAG, json.dumps(pending))
+    mlf.set_registered_model_alias(settings.model_name, CHAMPION, target)
+    failpoint("promote.after_alias")
+    return _complete(settings, target, pending)
+
+
+def _complete(settings: Settings, target: str, pending: dict) -> PromoteResult:
+    """Record the move `pending` describes (the alias has moved) and drop the pending tag."""
+    figures = {k: float(v) for k, v in pending["figures"].items()}
+    move = mv.record_move(
+        settings,
+        pending["action"],
+        pending["from_version"],
+        target,
+        pending["reason"],
+        pending["forced"],
+        figures,
+        pending["gate"],
+        move_id=pending["move_id"],
+    )
+    client(settings).delete_model_version_tag(settings.model_name, target, PENDING_TAG)
+    return PromoteResult(
+        pending["action"],
+        pending["from_version"],
+        target,
+        pending["forced"],
+        pending["gate"],
+        move.run_id,
+        figures,
+    )
 
 
 def run_rollback(settings: Settings, reason: str | None = None) -> PromoteResult:
@@ -125,7 +177,11 @@ def run_rollback(settings: Settings, reason: str | None = None) -> PromoteResult
             f"{mv.REGISTRY_EXPERIMENT}); nothing to roll back to"
         )
     target = stack[-2]
+    if current == target:
+        # A rollback whose process died after moving the alias: this run records it.
+        current = stack[-1]
     client(settings).set_registered_model_alias(settings.model_name, CHAMPION, target)
+    failpoint("rollback.after_alias")
     figures = _training_metrics(settings, target)
     why = reason or f"rollback from v{current}"
     gate = f"rollback to the previous champion v{target} (gate not applied)"

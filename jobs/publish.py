@@ -31,7 +31,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from hydrawatch import export, tables, webhook
+from hydrawatch.commits import retry_conflicts
 from hydrawatch.errors import DataQualityError, HydrawatchError
+from hydrawatch.failpoints import failpoint
 from hydrawatch.settings import Settings
 from models import scoring
 
@@ -120,6 +122,7 @@ def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) ->
         score_date,
     )
     _replace_day(rows, table, "score_date", score_date)
+    failpoint("publish.after_table")
 
     published = _day(spark, table, score_date)
     ordered = published.orderBy(F.col("score").desc(), F.col("account_id"))
@@ -151,6 +154,7 @@ def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) ->
         score_date,
         partition=False,
     )
+    failpoint("publish.before_webhook")
     sent = _webhook(spark, settings, score_date, result) if settings.webhook_url else "off"
     return PublishResult(
         score_date=score_date,
@@ -236,6 +240,7 @@ def _webhook(
     delivery = webhook.post_signed(
         url, body, settings.webhook_secret.get_secret_value(), delivery_id
     )
+    failpoint("publish.after_webhook")
     record = spark.createDataFrame(
         [
             (
@@ -253,7 +258,7 @@ def _webhook(
         ],
         DELIVERIES_SCHEMA,
     )
-    record.write.format("delta").mode("append").save(path)
+    retry_conflicts(lambda: record.write.format("delta").mode("append").save(path), path)
     return "sent"
 
 
@@ -328,4 +333,6 @@ def _replace_day(
     )
     if partition:
         writer = writer.partitionBy(column)
-    writer.save(path)
+    # meta/publications is one small unpartitioned table: another day's publish committing first
+    # is a conflict, and the day's replacement is simply done again.
+    retry_conflicts(lambda: writer.save(path), f"replace {day} in {path}")

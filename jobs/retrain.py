@@ -6,24 +6,44 @@ threshold for `settings.target_precision` (`models.train`), logs parameters, met
 the feature list and the Delta versions read to one MLflow run in `settings.mlflow_experiment`,
 and registers the logged model as a new version holding alias `challenger`. Same data + same seed
 -> same booster, threshold and metrics. Nothing but the MLflow run and the registry is written.
+
+Idempotent: a retrain has a key, `retrain_key` (model name, as_of, seed, the Delta versions and
+paths of the tables read, the training settings and a digest of the training code), carried by its
+run and its version as the tag `hydrawatch.retrain_key`. When a version with the key exists (the
+same retrain ran before, or died after registering), the run trains nothing and registers nothing:
+it puts `challenger` on that version and returns it (`reused=True`). When an earlier run with the
+key died before registering, that run is marked KILLED and the retrain runs in a new run. So a
+crash at any point followed by a re-run leaves exactly one version per key (docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import inspect
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from hydrawatch.failpoints import failpoint
 from hydrawatch.settings import Settings
 from models import metrics as M
 from models import plots
 from models.inputs import TrainingFrame, training_frame
-from models.registry import CHALLENGER, ensure_experiment, log_model_version
+from models.registry import (
+    CHALLENGER,
+    client,
+    ensure_experiment,
+    log_model_version,
+    versions_tagged,
+)
 from models.split import time_split
 from models.train import FitResult, Slice, fit
+
+KEY_TAG = "hydrawatch.retrain_key"
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,7 @@ class RetrainResult:
     feature_set_version: str
     metrics: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    reused: bool = False  # the version of an earlier run with the same key (nothing trained)
 
 
 def slice_metrics(
@@ -129,6 +150,12 @@ def run_retrain(
 
     seed = settings.train_seed if seed is None else seed
     frame = training_frame(spark, settings, as_of, seed=seed)
+    key = retrain_key(settings, as_of, seed, frame)
+    earlier = _earlier_version(settings, key)
+    if earlier is not None:
+        return earlier
+    experiment_id = ensure_experiment(settings)
+    _close_interrupted_runs(settings, experiment_id, key)
     result, slices, grouping = train_on(frame, settings, seed)
     rows, names = frame.rows, frame.feature_names
 
@@ -148,11 +175,11 @@ def run_retrain(
         counts[f"positives_{name}"] = int(sub["label"].sum())
     metrics.update({k: float(v) for k, v in counts.items()})
 
-    experiment_id = ensure_experiment(settings)
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"retrain-{as_of.isoformat()}"
     ) as run:
-        mlflow.set_tags({"hydrawatch.kind": "retrain", "as_of": as_of.isoformat()})
+        mlflow.set_tags({"hydrawatch.kind": "retrain", "as_of": as_of.isoformat(), KEY_TAG: key})
+        failpoint("retrain.after_run_start")
         mlflow.log_params(
             {
                 "as_of": as_of.isoformat(),
@@ -179,7 +206,7 @@ def run_retrain(
             result.bundle,
             rows.loc[slices == "train", names],
             alias=CHALLENGER,
-            version_tags={"as_of": as_of.isoformat(), "run_id": run.info.run_id},
+            version_tags={"as_of": as_of.isoformat(), "run_id": run.info.run_id, KEY_TAG: key},
         )
     return RetrainResult(
         version=version,
@@ -190,3 +217,77 @@ def run_retrain(
         metrics=metrics,
         rows=counts,
     )
+
+
+# The modules whose code decides the model a retrain produces: a change to any of them changes the
+# key, so new training code on the same data trains a new version instead of reusing the old one.
+_TRAINING_MODULES = (
+    "jobs.retrain",
+    "models.inputs",
+    "models.dataset",
+    "models.split",
+    "models.train",
+    "models.metrics",
+    "models.pyfunc",
+)
+
+
+def retrain_key(settings: Settings, as_of: dt.date, seed: int, frame: TrainingFrame) -> str:
+    """The idempotency key of a retrain: same key, same model (module doc)."""
+    import importlib
+
+    code = hashlib.sha256()
+    for name in _TRAINING_MODULES:
+        code.update(inspect.getsource(importlib.import_module(name)).encode())
+    parts = {
+        "model_name": settings.model_name,
+        "as_of": as_of.isoformat(),
+        "seed": seed,
+        "tables": {settings.table(t): v for t, v in sorted(frame.data_versions.items())},
+        "feature_set_version": frame.feature_set_version,
+        "target_precision": settings.target_precision,
+        "train_unlabelled_sample": settings.train_unlabelled_sample,
+        "code": code.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _earlier_version(settings: Settings, key: str) -> RetrainResult | None:
+    """The version an earlier retrain with `key` registered, made challenger again; or None."""
+    from mlflow.entities import RunStatus
+
+    found = versions_tagged(settings, KEY_TAG, key)
+    if not found:
+        return None
+    version = found[0]
+    mlf = client(settings)
+    info = mlf.get_model_version(settings.model_name, version)
+    if CHALLENGER not in (info.aliases or ()):
+        mlf.set_registered_model_alias(settings.model_name, CHALLENGER, version)
+    run = mlf.get_run(info.run_id)
+    if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
+        # Its process died after registering: everything was logged, the run just never ended.
+        mlf.set_terminated(run.info.run_id, "FINISHED")
+    metrics = dict(run.data.metrics)
+    tags = dict(info.tags or {})
+    return RetrainResult(
+        version=version,
+        model_uri=f"models:/{settings.model_name}/{version}",
+        run_id=info.run_id,
+        threshold=float(tags["threshold"]),
+        feature_set_version=tags.get("feature_set_version", ""),
+        metrics=metrics,
+        rows={k: int(v) for k, v in metrics.items() if k.startswith(("rows_", "positives_"))},
+        reused=True,
+    )
+
+
+def _close_interrupted_runs(settings: Settings, experiment_id: str, key: str) -> None:
+    """Mark KILLED the runs of `key` a dead process left RUNNING without registering a version."""
+    mlf = client(settings)
+    stale = mlf.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{KEY_TAG}` = '{key}' and attributes.status = 'RUNNING'",
+    )
+    for run in stale:
+        mlf.set_terminated(run.info.run_id, "KILLED")

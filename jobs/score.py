@@ -10,10 +10,11 @@ What it promises (issue 6, contracts/outputs.md):
   account with an event that day has no feature row, the day stops (`DataQualityError`) instead of
   silently leaving it out.
 - Scoring runs on the executors (`mapInPandas`): the model's files are downloaded once on the
-  driver (`mlflow.artifacts.download_artifacts`) and shipped with `SparkContext.addFile`, so each
-  executor fetches its own copy and each task loads the model once (a Python worker keeps it for
-  the next tasks). This works on a cluster too: executors never need to reach the driver's disk or
-  the MLflow store.
+  driver (`mlflow.artifacts.download_artifacts`), zipped and shipped with
+  `SparkContext.addArchive`, so each executor fetches and unpacks its own copy and each task loads
+  the model once (a Python worker keeps it for the next tasks). This works on a cluster too
+  (tests/integration/test_pipeline_cluster.py): executors never need to reach the driver's disk or
+  the MLflow store. (`addFile` of a folder is refused outside local mode, hence the archive.)
 - Re-running a day replaces exactly that day's partitions (`replaceWhere score_date = D`).
 """
 
@@ -34,7 +35,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from hydrawatch import tables
+from hydrawatch.commits import retry_conflicts
 from hydrawatch.errors import DataQualityError, HydrawatchError, NoChampionModel
+from hydrawatch.failpoints import failpoint
 from hydrawatch.settings import Settings
 from models import scoring
 
@@ -63,7 +66,7 @@ class ChampionModel:
     threshold: float
     feature_names: tuple[str, ...]
     feature_set_version: str | None
-    ship_dir: str  # unique per run: the folder handed to SparkContext.addFile
+    ship_dir: str  # unique per run: the folder zipped for SparkContext.addArchive
     model_subpath: str  # the MLflow model folder inside ship_dir
 
     @property
@@ -137,6 +140,7 @@ def _score_day(
             settings.table(tables.GOLD_ACCOUNT_SCORES),
             score_date,
         )
+        failpoint("score.after_scores")
         _write_day(
             flag_details(rolled, score_date, model),
             settings.table(tables.FLAG_DETAILS),
@@ -245,8 +249,12 @@ def resolve_champion(settings: Settings, workdir: str) -> ChampionModel:
 
 def score_on_executors(spark: SparkSession, frame: DataFrame, model: ChampionModel) -> DataFrame:
     """`frame` plus `score` and `contrib__<feature>`, predicted by the model on the executors."""
-    spark.sparkContext.addFile(model.ship_dir, recursive=True)
-    shipped = (os.path.basename(os.path.normpath(model.ship_dir)), model.model_subpath)
+    # A folder cannot be shipped with addFile to a cluster (Spark refuses local directories
+    # outside local mode); an archive is unpacked by each executor under SparkFiles.get(name).
+    ship_dir = os.path.normpath(model.ship_dir)
+    archive = shutil.make_archive(ship_dir, "zip", root_dir=ship_dir)
+    spark.sparkContext.addArchive(archive)
+    shipped = (os.path.basename(archive), model.model_subpath)
     names = list(model.feature_names)
     out_schema = StructType(
         list(frame.schema.fields)
@@ -283,11 +291,10 @@ def _predict_batches(
         if pdf.empty:
             continue
         pred = model.predict(pdf[list(names)])  # type: ignore[attr-defined]
-        out = pdf.copy()
-        out["score"] = np.clip(pred["score"].to_numpy(dtype="float64"), 0.0, 1.0)
-        for col in contrib_cols:
-            out[col] = pred[col].to_numpy(dtype="float64")
-        yield out
+        # One concat, not a column insert per feature (pandas fragments the frame otherwise).
+        added = {"score": np.clip(pred["score"].to_numpy(dtype="float64"), 0.0, 1.0)}
+        added.update({col: pred[col].to_numpy(dtype="float64") for col in contrib_cols})
+        yield pd.concat([pdf, pd.DataFrame(added, index=pdf.index)], axis=1)
 
 
 def account_scores(rolled: DataFrame, day: dt.date, model: ChampionModel) -> DataFrame:
@@ -357,13 +364,13 @@ def _require_table(spark: SparkSession, path: str, what: str, how: str) -> None:
 
 
 def _write_day(df: DataFrame, path: str, day: dt.date) -> None:
-    (
+    writer = (
         df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"score_date = DATE'{day.isoformat()}'")
         .partitionBy("score_date")
-        .save(path)
     )
+    retry_conflicts(lambda: writer.save(path), f"replace {day} in {path}")
 
 
 def _safe_uri(uri: str) -> str:

@@ -37,6 +37,7 @@ class Move:
     forced: bool
     gate: str
     run_id: str
+    move_id: str = ""  # set by the caller before the alias moves; finds the record on a re-run
 
 
 def actor() -> str:
@@ -74,6 +75,7 @@ def history(settings: Settings) -> list[Move]:
                 forced=p.get("forced") == "True",
                 gate=run.data.tags.get("gate", ""),
                 run_id=run.info.run_id,
+                move_id=p.get("move_id", ""),
             )
         )
     return sorted(moves, key=lambda m: m.seq)
@@ -102,34 +104,46 @@ def record_move(
     forced: bool,
     metrics: dict[str, float],
     gate: str,
+    move_id: str = "",
 ) -> Move:
+    """Record a move (the run, then the version's tags). With a `move_id` it is idempotent: a
+    run already recorded for that id is reused and only the tags are (re)written."""
     import mlflow
 
     mlf = client(settings)
-    seq = len(history(settings)) + 1
-    who = actor()
-    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    experiment_id = ensure_experiment(settings, REGISTRY_EXPERIMENT)
-    params = {
-        "model_name": settings.model_name,
-        "seq": seq,
-        "action": action,
-        "from_version": from_version or "",
-        "to_version": to_version,
-        "actor": who,
-        "at": when,
-        "reason": (reason or "")[:500],
-        "forced": str(bool(forced)),
-    }
+    moves = history(settings)
     clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
-    with mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=f"{action}-v{from_version or 'none'}-to-v{to_version}",
-    ) as run:
-        mlflow.log_params(params)
-        mlflow.set_tags({"gate": gate[:5000], "hydrawatch.kind": "registry_move"})
-        if clean:
-            mlflow.log_metrics(clean)
+    done = [m for m in moves if move_id and m.move_id == move_id]
+    if done:
+        # The process that recorded it died before the version's tags: finish those only.
+        seq, who, when, run_id = done[0].seq, done[0].actor, done[0].at, done[0].run_id
+    else:
+        seq = len(moves) + 1
+        who = actor()
+        when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        experiment_id = ensure_experiment(settings, REGISTRY_EXPERIMENT)
+        params = {
+            "model_name": settings.model_name,
+            "seq": seq,
+            "action": action,
+            "from_version": from_version or "",
+            "to_version": to_version,
+            "actor": who,
+            "at": when,
+            "reason": (reason or "")[:500],
+            "forced": str(bool(forced)),
+            "move_id": move_id,
+        }
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"{action}-v{from_version or 'none'}-to-v{to_version}",
+        ) as run:
+            # One batch: a run killed before it has no params and is not part of the history.
+            mlflow.log_params(params)
+            mlflow.set_tags({"gate": gate[:5000], "hydrawatch.kind": "registry_move"})
+            if clean:
+                mlflow.log_metrics(clean)
+        run_id = run.info.run_id
     tags = {
         "champion.action": action,
         "champion.from_version": from_version or "",
@@ -137,7 +151,7 @@ def record_move(
         "champion.at": when,
         "champion.reason": (reason or "")[:500],
         "champion.forced": str(bool(forced)),
-        "champion.move_run_id": run.info.run_id,
+        "champion.move_run_id": run_id,
         "champion.metrics": json.dumps(clean, sort_keys=True),
     }
     for key, value in tags.items():
@@ -152,7 +166,8 @@ def record_move(
         reason or "",
         forced,
         gate,
-        run.info.run_id,
+        run_id,
+        move_id,
     )
 
 

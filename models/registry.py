@@ -6,7 +6,8 @@ Promises:
 - An experiment created here on a SQLite store keeps its artifacts beside the database
   (`<db folder>/artifacts/<experiment>`), not in the working directory.
 - `log_model_version` registers the version from the URI `log_model` returned (never "the highest
-  version") and sets the alias on exactly that version.
+  version"), with its tags in the same registration, and sets the alias on exactly that version.
+- `versions_tagged` finds versions by a tag (retrain's idempotency key).
 - `log_and_register` trains, logs and registers a tiny model from a pandas frame: the quick path
   for other parts' tests (scoring, flows).
 """
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hydrawatch.errors import HydrawatchError, NoChampionModel
+from hydrawatch.failpoints import failpoint
 from hydrawatch.settings import Settings
 from models.pyfunc import HydrawatchModel, ModelBundle
 
@@ -103,8 +105,6 @@ def log_model_version(
             metadata=bundle.metadata(),
             pip_requirements=pip_requirements(),
         )
-    registered = mlflow.register_model(info.model_uri, settings.model_name)
-    version = str(registered.version)
     tags = {
         "threshold": repr(float(bundle.threshold)),
         "feature_names": ",".join(bundle.feature_names),
@@ -113,8 +113,14 @@ def log_model_version(
         "logged_model_uri": info.model_uri,
     }
     tags.update(version_tags or {})
-    for key, value in tags.items():
-        mlf.set_model_version_tag(settings.model_name, version, key, str(value))
+    failpoint("registry.after_log_model")
+    # The tags are part of the registration (one write): a version never exists without the
+    # threshold and feature list scoring reads, nor without the key a re-run looks it up by.
+    registered = mlflow.register_model(
+        info.model_uri, settings.model_name, tags={k: str(v) for k, v in tags.items()}
+    )
+    version = str(registered.version)
+    failpoint("registry.after_register")
     if alias:
         mlf.set_registered_model_alias(settings.model_name, alias, version)
     return f"models:/{settings.model_name}/{version}", version
@@ -154,6 +160,18 @@ def version_info(settings: Settings, version: str) -> VersionInfo:
             f"model {settings.model_name} has no version {version}; list them in MLflow"
         ) from None
     return VersionInfo(str(mv.version), mv.run_id, dict(mv.tags), tuple(mv.aliases or ()))
+
+
+def versions_tagged(settings: Settings, tag: str, value: str) -> list[str]:
+    """The versions of the model whose tag `tag` equals `value`, oldest first."""
+    mlf = client(settings)
+    try:
+        found = mlf.search_model_versions(f"name = '{settings.model_name}'")
+    except Exception:  # the model is not registered yet
+        return []
+    # Filtered here, not in the search string: tag filters differ between registry back ends.
+    hits = [mv for mv in found if (mv.tags or {}).get(tag) == value]
+    return [str(mv.version) for mv in sorted(hits, key=lambda mv: int(mv.version))]
 
 
 def alias_version(settings: Settings, alias: str) -> str | None:

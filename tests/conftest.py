@@ -126,3 +126,38 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def _settings_env(settings, failpoints: str | None = None) -> dict[str, str]:
+    """The environment under which a new process builds the same `Settings` as `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYDRAWATCH_FAILPOINTS")}
+    env.update(
+        {
+            "HYDRAWATCH_LANDING": settings.landing,
+            "HYDRAWATCH_WAREHOUSE": settings.warehouse,
+            "HYDRAWATCH_EXPORTS": settings.exports,
+            "HYDRAWATCH_TRUTH": settings.truth,
+            "MLFLOW_TRACKING_URI": settings.tracking_uri,
+            "HYDRAWATCH_SPARK_MASTER": "local[2]",
+            "HYDRAWATCH_SPARK_SHUFFLE_PARTITIONS": str(settings.spark_shuffle_partitions),
+            "HYDRAWATCH_SPARK_UI": "false",
+            # A second JVM beside the test's own: keep it small.
+            "HYDRAWATCH_SPARK_DRIVER_MEMORY": "1g",
+            "HYDRAWATCH_DAY_LOCK": settings.day_lock,
+            "HYDRAWATCH_DAY_LOCK_WAIT_SECONDS": str(settings.day_lock_wait_seconds),
+        }
+    )
+    if settings.webhook_url:
+        env["HYDRAWATCH_WEBHOOK_URL"] = str(settings.webhook_url)
+        env["HYDRAWATCH_WEBHOOK_SECRET"] = settings.webhook_secret.get_secret_value()
+    if failpoints:
+        env["HYDRAWATCH_FAILPOINTS"] = failpoints
+    return env
+
+
+@pytest.fixture(scope="session")
+def process_env():
+    """`process_env(settings, failpoints=None)`: the environment of a separate process (a crash
+    or concurrency test's second process) that builds the same Settings; with `failpoints`, the
+    named fail points (hydrawatch/failpoints.py) kill it."""
+    return _settings_env

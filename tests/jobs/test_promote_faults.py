@@ -1,0 +1,91 @@
+"""Promote killed after moving `champion` and before recording the move (a real process,
+os._exit): the re-run completes the record once, the history and rollback stay right."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hydrawatch.errors import HydrawatchError
+from hydrawatch.failpoints import EXIT_STATUS
+from jobs.promote import PENDING_TAG, run_promote, run_rollback
+from models.moves import FORCED, ROLLBACK, history
+from models.registry import alias_version, log_and_register, version_info
+
+pytestmark = pytest.mark.faults
+
+REPO = Path(__file__).resolve().parents[2]
+PROMOTE = """
+import sys
+from hydrawatch.settings import Settings
+from jobs.promote import run_promote, run_rollback
+if sys.argv[1] == "rollback":
+    run_rollback(Settings())
+else:
+    run_promote(Settings(), sys.argv[1], force=True, reason="crash test")
+"""
+
+
+def _killed(settings, process_env, arg: str, point: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROMOTE, arg],
+        cwd=REPO,
+        env=process_env(settings, point),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == EXIT_STATUS, done.stderr[-3000:]
+    assert f"fail point {point} reached" in done.stderr
+
+
+def _register(settings, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame({"f1": rng.uniform(0, 1, 200), "f2": rng.normal(0, 1, 200)})
+    _, version = log_and_register(settings, x, (x.f1 > 0.5).astype(int), seed=seed)
+    return version
+
+
+def test_promote_killed_after_the_alias_is_completed_by_the_rerun(settings, process_env):
+    first, second = _register(settings, 1), _register(settings, 2)
+    run_promote(settings, first, force=True, reason="first champion")
+
+    _killed(settings, process_env, second, "promote.after_alias")
+    # What the crash left: the alias moved, the move not recorded, the decision kept as a tag.
+    assert alias_version(settings, "champion") == second
+    assert [m.to_version for m in history(settings)] == [first]
+    assert PENDING_TAG in version_info(settings, second).tags
+
+    completed = run_promote(settings, second, force=True, reason="crash test")
+    assert (completed.action, completed.from_version, completed.to_version) == (
+        FORCED,
+        first,
+        second,
+    )
+    moves = history(settings)
+    assert [(m.seq, m.from_version, m.to_version) for m in moves] == [
+        (1, None, first),
+        (2, first, second),
+    ]
+    assert moves[1].reason == "crash test" and moves[1].run_id == completed.move_run_id
+    tags = version_info(settings, second).tags
+    assert PENDING_TAG not in tags and tags["champion.move_run_id"] == completed.move_run_id
+
+    # Re-running once more is the ordinary refusal, and the history does not grow.
+    with pytest.raises(HydrawatchError, match="already holds alias `champion`"):
+        run_promote(settings, second, force=True, reason="crash test")
+    assert len(history(settings)) == 2
+
+    # A rollback killed after moving the alias back: its re-run records it with the right
+    # versions (its target comes from the history, not from the alias).
+    _killed(settings, process_env, "rollback", "rollback.after_alias")
+    assert alias_version(settings, "champion") == first and len(history(settings)) == 2
+    back = run_rollback(settings)
+    assert (back.action, back.from_version, back.to_version) == (ROLLBACK, second, first)
+    assert alias_version(settings, "champion") == first
+    assert [m.action for m in history(settings)] == [FORCED, FORCED, ROLLBACK]
