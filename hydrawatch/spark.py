@@ -3,7 +3,8 @@
 `build_spark(settings)` returns a session with Delta Lake, loading Delta's jars from the folder
 infra/setup.sh filled with Maven (`spark.jars`, never `spark.jars.packages`), so nothing is
 downloaded at run time. The same builder serves `local[*]` and a `spark://` standalone master:
-`spark.jars` ships the jars to the executors too.
+`spark.jars` ships the jars to the executors too. With a `local` master every port the driver
+opens (RPC, block manager, web UI) listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.ansi.enabled": "true",
     }
+    if settings.is_local_master:
+        # One machine: the driver's RPC, block manager and web UI listen on loopback only. By
+        # default the UI binds every interface (0.0.0.0:4040) and the driver a LAN address.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.driver.host"] = "127.0.0.1"
     if settings.spark_event_log_dir:
         os.makedirs(settings.spark_event_log_dir, exist_ok=True)
         conf["spark.eventLog.enabled"] = "true"
