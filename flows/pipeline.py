@@ -21,6 +21,7 @@ so Prefect never hashes or serialises it (and `cache_policy=NONE`: nothing is ca
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -70,8 +71,15 @@ def ingest_task(settings: Settings, day: dt.date):
 
 @task(name="features", task_run_name="features-{day}", **IO_RETRIES)
 def features_task(settings: Settings, day: dt.date):
-    # run_features recomputes the earlier days late deliveries made stale itself, first.
-    result = job("features", "run_features")(spark_for(settings), settings, day)
+    # run_features recomputes the earlier days late deliveries made stale itself, first: those
+    # days (at most max_late_days back) are written too, so their locks are held as well, and a
+    # run of one of them (a backfill beside the daily run) cannot interleave with this one. Locks
+    # are taken latest day first: a run only ever waits for days before all it holds, so two runs
+    # never wait for each other.
+    with contextlib.ExitStack() as held:
+        for back in range(1, settings.max_late_days + 1):
+            held.enter_context(day_lock(settings, day - dt.timedelta(days=back), say=say))
+        result = job("features", "run_features")(spark_for(settings), settings, day)
     dirty = summary.lookup(result, "dirty_days")
     if dirty:
         say(f"{day} features: recomputed {', '.join(str(d) for d in dirty)} (late data arrived)")

@@ -218,8 +218,13 @@ def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date)
     """Silver and gold for `feature_date`, plus the earlier days late data made stale."""
     from features.catalogue import FEATURE_SET_VERSION
 
-    bronze, version = _bronze(spark, settings)
     first = feature_date - dt.timedelta(days=LOOKBACK_DAYS - 1)
+    # The deliveries that touched each day are read BEFORE bronze is pinned: a delivery's audit
+    # row is written after its bronze merge, so every delivery named here is in the pinned
+    # version. Read after, a delivery ingested meanwhile (another day's run) would be recorded as
+    # computed while its late events are not in this run's silver, and no run would see it dirty.
+    signatures = delivery_signatures(spark, settings, _days(first, feature_date))
+    bronze, version = _bronze(spark, settings)
     present = {
         r["event_date"]
         for r in bronze.where(
@@ -259,7 +264,6 @@ def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date)
             infra_rounds, coord_rounds = stats.infra_cc_rounds, stats.coord_cc_rounds
 
     failpoint("features.before_record")
-    signatures = delivery_signatures(spark, settings, silver_days)
     _record(
         spark,
         settings,
