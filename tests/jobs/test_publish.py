@@ -208,16 +208,63 @@ def test_webhook_signed_pointer_sent_once_and_rerun_is_byte_identical(spark, pub
     assert table.count() == 3
 
 
+def _tables_as_text(spark, settings, names) -> str:
+    out = []
+    for name in names:
+        df = spark.read.format("delta").load(settings.table(name))
+        out += [r.j for r in df.select(F.to_json(F.struct("*")).alias("j")).collect()]
+    return "\n".join(out)
+
+
+@pytest.mark.faults
 def test_nothing_personal_is_published(spark, published):
-    settings, result, _ = published
+    settings, result, rx = published
     table = spark.read.format("delta").load(settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
-    as_text = [r.j for r in table.select(F.to_json(F.struct("*")).alias("j")).collect()]
-    export_text = Path(result.export_dir, "suspicious_accounts.jsonl").read_text()
-    published_text = "\n".join(as_text) + export_text
+    written = (
+        tables.GOLD_SUSPICIOUS_ACCOUNTS,
+        tables.GOLD_ACCOUNT_SCORES,
+        tables.PUBLICATIONS,
+        tables.WEBHOOK_DELIVERIES,
+    )
+    export_text = "".join(p.read_text() for p in Path(result.export_dir).iterdir())
+    bodies = "".join(body.decode() + json.dumps(headers) for body, headers in rx.received)
+    assert bodies and export_text
+    published_text = _tables_as_text(spark, settings, written) + export_text + bodies
     for column in ("client_ip", "payment_fingerprint", "email_domain_hash", "email"):
         assert not any(column in c for c in table.columns)
     for secret_value in (*CLIENT_IPS, *PAYMENT, *EMAIL):
         assert secret_value not in published_text
+
+
+@pytest.mark.faults
+def test_webhook_secret_is_never_logged_printed_or_stored(
+    spark, make_settings, tmp_path, caplog, capfd
+):
+    """A publish with the secret set: no log record, no output on the process's stdout/stderr
+    (the JVM's included), no table and no exported file holds it; the receiver checked it."""
+    import logging
+
+    rx = Receiver()
+    try:
+        settings = make_settings(tmp_path, webhook_url=rx.url, webhook_secret=SECRET)
+        _inputs(spark, settings)
+        caplog.set_level(logging.DEBUG)
+        result = run_publish(spark, settings, D)
+    finally:
+        rx.close()
+    assert result.webhook == "sent" and len(rx.received) == 1  # signed with the secret
+    out, err = capfd.readouterr()
+    assert SECRET not in caplog.text + out + err
+    written = (tables.GOLD_SUSPICIOUS_ACCOUNTS, tables.PUBLICATIONS, tables.WEBHOOK_DELIVERIES)
+    stored = _tables_as_text(spark, settings, written)
+    stored += "".join(p.read_text() for p in Path(result.export_dir).iterdir())
+    stored += "".join(body.decode() + json.dumps(headers) for body, headers in rx.received)
+    assert SECRET not in stored
+    # nor anywhere under the warehouse and export roots, Delta logs and checkpoints included
+    for root in (settings.warehouse, settings.exports):
+        for path in Path(root).rglob("*"):
+            if path.is_file():
+                assert SECRET.encode() not in path.read_bytes(), path
 
 
 def test_gate_holds_back_a_day_whose_ingest_failed(spark, make_settings, tmp_path):
