@@ -44,6 +44,9 @@ from models.split import time_split
 from models.train import FitResult, Slice, fit
 
 KEY_TAG = "hydrawatch.retrain_key"
+# Below this many distillation rows in the calibration slice, calibration and the threshold use
+# the validation slice too (see calibration_slices).
+MIN_CALIBRATION_POSITIVES = 20
 
 
 @dataclass(frozen=True)
@@ -116,25 +119,40 @@ def _log_figures(result: FitResult, calib: pd.DataFrame, names: list[str]) -> di
     }
 
 
+def calibration_slices(rows: pd.DataFrame, slices: pd.Series) -> tuple[str, ...]:
+    """The slices calibration and the threshold are fitted on.
+
+    The calibration slice alone when it holds `MIN_CALIBRATION_POSITIVES` distillation rows;
+    else the validation and calibration slices together. Clusters are kept whole, so one large
+    labelled cluster late in time can leave the calibration slice with a handful of positives,
+    and an isotonic fit and a precision-0.99 threshold on three positives are noise. The
+    validation rows are still unseen by the trees' fitting (early stopping only picked how many
+    trees to keep on them).
+    """
+    if int(rows.loc[slices == "calib", "label"].sum()) >= MIN_CALIBRATION_POSITIVES:
+        return ("calib",)
+    return ("valid", "calib")
+
+
 def train_on(frame: TrainingFrame, settings: Settings, seed: int):
     """Split and fit; returns (fit result, per-row slice, grouping used). No I/O."""
     rows = frame.rows
     slices, grouping = time_split(rows, seed)
     names = frame.feature_names
 
-    def part(name: str) -> Slice:
-        sub = rows[slices == name]
+    def part(*names_: str, population_weight: bool = False) -> Slice:
+        sub = rows[slices.isin(names_)]
         # Training sees every row at weight 1 (imbalance is scale_pos_weight's job); the
         # population weight only enters calibration and the figures.
         s = Slice.of(sub, names, weight=None)
-        if name == "calib":
+        if population_weight:
             s.w = sub["weight_pop"].to_numpy(float)
         return s
 
     result = fit(
         part("train"),
         part("valid"),
-        part("calib"),
+        part(*calibration_slices(rows, slices), population_weight=True),
         names,
         feature_set_version=frame.feature_set_version,
         target_precision=settings.target_precision,
@@ -188,8 +206,10 @@ def run_retrain(
                 "feature_set_version": frame.feature_set_version,
                 "n_features": len(names),
                 "split_grouping": grouping,
+                "calibration_slices": "+".join(calibration_slices(rows, slices)),
                 "unlabelled_candidates": frame.unlabelled_candidates,
                 "unlabelled_fraction": round(frame.unlabelled_fraction, 6),
+                "labels_without_features": frame.labels_without_features,
                 "unlabelled_sample_cap": settings.train_unlabelled_sample,
                 **{f"data_version.{k}": v for k, v in frame.data_versions.items()},
                 **{f"lgb.{k}": v for k, v in result.params.items() if k != "metric"},

@@ -36,6 +36,9 @@ class TrainingFrame:
     data_versions: dict[str, int]
     unlabelled_candidates: int
     unlabelled_fraction: float
+    # Current decisions with no feature row dated before them (an account never seen, an appeal
+    # for a label never given, a decision about an account's first day): counted, not trained on.
+    labels_without_features: int = 0
 
 
 def delta_exists(spark: SparkSession, path: str) -> bool:
@@ -126,6 +129,7 @@ def training_frame(
 
     current = current_labels(labels, as_of)
     labelled = dataset.labelled_rows(features, current, as_of, names)
+    labels_without_features = current.count() - labelled.count()
     candidates = dataset.unlabelled_candidates(features, current, labelled, as_of)
     n_candidates = candidates.select("account_id").distinct().count()
     cap = settings.train_unlabelled_sample
@@ -134,7 +138,9 @@ def training_frame(
     rows = dataset.with_truth(labelled.unionByName(unlabelled), truth)
     # Bounded: labelled accounts + about `train_unlabelled_sample` sampled ones.
     pdf = rows.toPandas().sort_values(["account_id"], kind="mergesort").reset_index(drop=True)
-    frame = TrainingFrame(pdf, names, fsv, versions, n_candidates, fraction)
+    frame = TrainingFrame(
+        pdf, names, fsv, versions, n_candidates, fraction, labels_without_features
+    )
     while len(_FRAMES) >= _FRAMES_KEPT:
         _FRAMES.pop(next(iter(_FRAMES)))
     _FRAMES[key] = frame
@@ -147,4 +153,5 @@ def _rest(frame: TrainingFrame) -> tuple:
         dict(frame.data_versions),
         frame.unlabelled_candidates,
         frame.unlabelled_fraction,
+        frame.labels_without_features,
     )

@@ -54,6 +54,38 @@ def test_training_rows_are_point_in_time(frame, world):
     assert (unlabelled["label"] == 0).all()
 
 
+def test_labels_for_accounts_never_seen_and_appeals_never_given_are_counted(
+    spark, make_settings, tmp_path
+):
+    """A decision about an account with no feature row (never seen) and an appeal for a label
+    that was never given are kept in bronze but cannot be trained on: the frame counts them
+    (logged as `labels_without_features`) and is otherwise unchanged."""
+    import pandas as pd
+
+    from models.synthetic import write_labels
+
+    settings = make_settings(tmp_path)
+    write_synthetic(spark, settings, START, days=10)
+    before = training_frame(spark, settings, AS_OF)
+    decided = pd.Timestamp(START + dt.timedelta(days=4)) + pd.Timedelta(hours=9)
+    ghosts = pd.DataFrame(
+        {
+            "account_id": ["ghost-never-seen", "ghost-appeal"],
+            "decided_at": [decided, decided],
+            "label": ["distillation", "benign"],
+            "source": ["partner_report", "appeal"],
+            "campaign_id": ["campaign_0", None],
+            "delivery_date": [START + dt.timedelta(days=5)] * 2,
+            "source_file": ["labels/date=2026-02-06/part-9.jsonl"] * 2,
+        }
+    )
+    write_labels(spark, settings, ghosts, mode="append")
+    after = training_frame(spark, settings, AS_OF)
+    assert after.labels_without_features == before.labels_without_features + 2
+    assert not {"ghost-never-seen", "ghost-appeal"} & set(after.rows["account_id"])
+    pd.testing.assert_frame_equal(after.rows, before.rows)
+
+
 def test_fit_is_deterministic(frame, world):
     settings, _ = world
     a, slices_a, grouping = train_on(frame, settings, seed=5)
