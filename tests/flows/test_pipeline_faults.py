@@ -1,0 +1,532 @@
+"""The pipeline under crashes and concurrent runs, on a real simulated window.
+
+One prepared world per module: two simulated days (the tiny preset with a tenth of its accounts:
+every population and campaign, every landing imperfection, ~3k events a day), day 1 run end to
+end with a champion trained on its features, then day 2 run step by step, each step twice, with a
+copy of the warehouse and exports kept before each step; the end state is the clean run every
+case is compared with (every Delta table on full content, the export's data file byte for byte,
+its manifest but for `written_at`).
+
+- Crash: a real process (`os._exit(137)` at a named fail point, hydrawatch/failpoints.py) runs a
+  step from the copy taken before it, and dies; the fail points of one step are chained (each
+  process also recovers from the previous crash). Then the day is re-run from that step on, in
+  this process, and must equal the clean run. A reader polls the export folder meanwhile: no half
+  list may ever be visible.
+- A crash between two steps of the daily flow (the `hydrawatch backfill` command, killed), then
+  the same backfill re-run: it runs what was not recorded as done, and equals the clean run.
+- Re-runs: each of the day's steps run twice on the same inputs leaves identical tables and a
+  byte-identical export (only the manifest's `written_at` differs).
+- Concurrency: `hydrawatch daily` twice for day 2 and `hydrawatch backfill` of day 1, three real
+  processes at once in file-lock mode: one day-2 run writes, the other stops with one line, the
+  backfill writes day 1 beside it; no row is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from hydrawatch import tables, webhook
+from hydrawatch.export import DATA_FILE, MANIFEST_FILE, read_day
+from hydrawatch.failpoints import EXIT_STATUS
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+D1 = dt.date(2026, 2, 1)
+D2 = D1 + dt.timedelta(days=1)
+SEED = 7
+SECRET = "faults-webhook-secret"
+STEPS = ("ingest", "features", "score", "publish")
+JOBS = {"ingest": "run_ingest", "features": "run_features", "score": "run_score"}
+JOBS["publish"] = "run_publish"
+# Fail points per step, in the order a run reaches them; one process per point.
+CHAINS = {
+    "ingest": ("ingest.after_usage_events", "ingest.before_audit"),
+    "features": ("features.after_silver", "features.before_record"),
+    "score": ("score.after_scores",),
+    "publish": ("publish.after_table", "export.after_data", "publish.before_webhook"),
+}
+# Bookkeeping columns that legitimately differ between a clean run and a crashed-then-re-run one:
+# Delta versions read (a crash adds commits), wall-clock audit times, run ids, and paths under
+# each case's own roots (normalised, not dropped).
+VOLATILE = {
+    # Which run recorded a day depends on the order concurrent runs took it: day 1 is computed
+    # by its own backfill or recomputed by day 2's run (late data), the same rows either way.
+    tables.FEATURES_RUNS: ("bronze_version", "computed_for"),
+    tables.PUBLICATIONS: ("written_at",),
+    tables.WEBHOOK_DELIVERIES: ("delivered_at",),
+    tables.FLOW_PROGRESS: ("flow_run_id",),
+}
+# Written only by the flows (the clean run calls the jobs directly).
+FLOW_ONLY = {tables.FLOW_PROGRESS, tables.DRIFT}
+# Crash processes run two at a time: each is mostly one busy thread (planning, compiling).
+PARALLEL = 2
+RUNNER = """
+import datetime as dt, sys
+from flows.runtime import job
+from hydrawatch.settings import Settings
+from hydrawatch.spark import build_spark
+settings = Settings()
+spark = build_spark(settings, app_name="fault-case")
+day = dt.date.fromisoformat(sys.argv[1])
+jobs = {"ingest": "run_ingest", "features": "run_features", "score": "run_score",
+        "publish": "run_publish"}
+for step in sys.argv[2].split(","):
+    job(step, jobs[step])(spark, settings, day)
+"""
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that checks signatures and keeps what it accepted."""
+
+    def __init__(self):
+        self.received: list[tuple[str, dict]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = webhook.verify(body, SECRET, self.headers.get(webhook.SIGNATURE_HEADER))
+                if ok:
+                    outer.received.append(
+                        (self.headers.get("X-Hydrawatch-Delivery"), json.loads(body))
+                    )
+                self.send_response(200 if ok else 401)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/queue"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def for_root(self, exports: str) -> list[tuple[str, dict]]:
+        return [(d, b) for d, b in self.received if b["export_folder"].startswith(exports)]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class World:
+    root: Path
+    settings: object  # the clean run's settings (landing and MLflow are shared, read-only)
+    snapshots: dict[str, Path]  # step -> copy of warehouse + exports taken before it
+    receiver: Receiver
+    champion: str
+    # step -> (tables after its first run, after its second run, the two day-2 exports)
+    reruns: dict[str, tuple] = field(default_factory=dict)
+
+    def case(self, before: str, where: Path):
+        """Settings of a fresh copy of the state before step `before`."""
+        where.mkdir(parents=True, exist_ok=True)
+        for part in ("warehouse", "exports"):
+            src = self.snapshots[before] / part
+            if src.exists():
+                shutil.copytree(src, where / part)
+        return self.settings.model_copy(
+            update={"warehouse": str(where / "warehouse"), "exports": str(where / "exports")}
+        )
+
+
+def micro_config():
+    """The tiny preset with about a tenth of its accounts (every population and campaign kept)."""
+    import dataclasses
+
+    from hydrawatch.simulator.config import config_for
+
+    tiny = config_for("tiny")
+    populations = dataclasses.replace(
+        tiny.populations,
+        solo_dev=120,
+        product_app=4,
+        release_switcher_app=2,
+        enterprise_batch=1,
+        enterprise_batch_rate=150,
+        research_eval_teams=1,
+        research_eval_team_size=4,
+        university_classes=1,
+        university_class_size=8,
+        reseller_marketplace=1,
+        reseller_marketplace_rate=100,
+    )
+    campaigns = tuple(dataclasses.replace(c, slots=max(4, c.slots // 10)) for c in tiny.campaigns)
+    return config_for("tiny", populations=populations, campaigns=campaigns)
+
+
+def _snapshot(settings, dest: Path) -> Path:
+    for part, src in (("warehouse", settings.warehouse), ("exports", settings.exports)):
+        if Path(src).exists():
+            shutil.copytree(src, dest / part)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def world(spark, make_settings, tmp_path_factory):
+    from features.catalogue import FEATURE_SET_VERSION
+    from flows.runtime import job
+    from jobs.simulate import run_simulate
+    from models import scoring
+    from models.registry import log_and_register
+
+    root = tmp_path_factory.mktemp("faults-world")
+    receiver = Receiver()
+    settings = make_settings(
+        root / "clean", webhook_url=receiver.url, webhook_secret=SECRET, day_lock="file"
+    )
+    run_simulate(spark, settings, D1, 2, "tiny", SEED, config=micro_config())
+    for step in ("ingest", "features"):
+        job(step, JOBS[step])(spark, settings, D1)
+    # A champion trained on day 1's features against the simulator's truth: the feature set
+    # of the catalogue, so scoring accepts it; deterministic for a seed.
+    feats = spark.read.format("delta").load(settings.table(tables.FEATURES_ACCOUNT))
+    truth = spark.read.format("delta").load(f"{settings.truth_uri}/accounts")
+    names = scoring.feature_columns(feats.columns)
+    rows = (
+        feats.join(truth.select("account_id", "is_attacker"), "account_id")
+        .toPandas()
+        .sort_values("account_id")
+    )
+    _, champion = log_and_register(
+        settings,
+        rows[names],
+        rows["is_attacker"].astype(int),
+        feature_names=names,
+        feature_set_version=FEATURE_SET_VERSION,
+        alias="champion",
+    )
+    for step in ("score", "publish"):
+        job(step, JOBS[step])(spark, settings, D1)
+    world = World(root, settings, {}, receiver, champion)
+    for step in STEPS:
+        world.snapshots[step] = _snapshot(settings, root / f"before-{step}")
+        # Each step twice on the same inputs: the re-run test reads what both runs left.
+        runs = []
+        for _ in range(2):
+            job(step, JOBS[step])(spark, settings, D2)
+            runs.append(
+                (
+                    {n: _frame(spark, settings, n).collect() for n in sorted(_tables(settings))},
+                    read_day(settings.exports, D2),
+                )
+            )
+        world.reruns[step] = runs
+    yield world
+    receiver.close()
+
+
+# --- comparing a case with the clean run ---------------------------------------------------------
+
+
+def _tables(settings) -> set[str]:
+    base = Path(settings.warehouse)
+    return {str(p.parent.relative_to(base)) for p in base.rglob("_delta_log")}
+
+
+def _frame(spark, settings, name: str):
+    df = spark.read.format("delta").load(settings.table(name))
+    df = df.drop(*VOLATILE.get(name, ()))
+    # Day 1's rows of a case were copied from the clean run, so they name the clean root: every
+    # root is normalised, not just this one's.
+    for col in ("export_folder", "export_path"):
+        if col in df.columns:
+            df = df.withColumn(
+                col, F.regexp_replace(col, r"^.*/(suspicious_accounts/)", "<exports>/$1")
+            )
+    return df
+
+
+def assert_same_state(spark, clean, case, extra_ok=FLOW_ONLY):
+    """Every table of the clean run equal on full content; the export byte-identical."""
+    mine, theirs = _tables(case), _tables(clean)
+    assert theirs <= mine and mine - theirs <= set(extra_ok), (mine, theirs)
+    for name in sorted(theirs):
+        if name in extra_ok:
+            continue
+        assertDataFrameEqual(_frame(spark, case, name), _frame(spark, clean, name))
+    for day in (D1, D2):
+        ours, ref = read_day(case.exports, day), read_day(clean.exports, day)
+        assert ours is not None and ref is not None
+        assert ours.data == ref.data
+        strip = lambda m: {k: v for k, v in m.items() if k != "written_at"}  # noqa: E731
+        assert strip(ours.manifest) == strip(ref.manifest)
+    leftovers = [p.name for p in (Path(case.exports) / "suspicious_accounts").iterdir()]
+    assert sorted(leftovers) == [f"date={D1}", f"date={D2}"]
+
+
+class ExportWatch(threading.Thread):
+    """Polls the export folder of day 2 as a reader would; records anything half-written."""
+
+    def __init__(self, exports: str):
+        super().__init__(daemon=True)
+        self.folder = Path(exports) / "suspicious_accounts" / f"date={D2}"
+        self.stop = threading.Event()
+        self.looks = 0
+        self.violations: list[str] = []
+
+    def run(self):
+        while not self.stop.is_set():
+            self.looks += 1
+            try:
+                fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                time.sleep(0.001)
+                continue
+            try:
+                manifest, data = _read_at(fd, MANIFEST_FILE), _read_at(fd, DATA_FILE)
+                if os.stat(self.folder).st_ino != os.fstat(fd).st_ino:
+                    continue  # swapped out while read: a reader reads again
+                if (manifest is None) != (data is None):
+                    self.violations.append("a data file without its manifest, or the reverse")
+                elif manifest is not None:
+                    m = json.loads(manifest)
+                    if hashlib.sha256(data).hexdigest() != m["sha256"]:
+                        self.violations.append("a manifest that does not match its data")
+            except FileNotFoundError:
+                continue
+            finally:
+                os.close(fd)
+
+
+def _read_at(fd: int, name: str) -> bytes | None:
+    try:
+        with open(name, "rb", opener=lambda p, f: os.open(p, f, dir_fd=fd)) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _process(settings, process_env, args, failpoint=None, **env) -> subprocess.Popen:
+    full = {**process_env(settings, failpoint), **env}
+    # Output to files, not pipes, and a session of its own: a process killed at a fail point
+    # leaves its children (the embedded Prefect server) alive, holding any pipe open for ever.
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=full,
+        stdout=(out := tempfile.TemporaryFile(mode="w+")),  # noqa: SIM115 closed by _finish
+        stderr=(err := tempfile.TemporaryFile(mode="w+")),  # noqa: SIM115
+        text=True,
+        start_new_session=True,
+    )
+    proc.logs = (out, err)
+    return proc
+
+
+def _finish(proc: subprocess.Popen, timeout=1200) -> tuple[int, str, str]:
+    """Exit status and output of `proc`; whatever it left running is killed."""
+    try:
+        code = proc.wait(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    texts = []
+    for f in proc.logs:
+        f.seek(0)
+        texts.append(f.read())
+        f.close()
+    return code, *texts
+
+
+# --- crash inside each step ----------------------------------------------------------------------
+
+
+def _run_chain(world, step: str, where: Path, process_env) -> dict:
+    """Copy the state before `step`, then one process per fail point of the step, each killed."""
+    case = world.case(step, where)
+    watch = ExportWatch(case.exports)
+    watch.start()
+    out = {"case": case, "crashes": [], "left": {}}
+    try:
+        for point in CHAINS[step]:
+            code, _, err = _finish(
+                _process(case, process_env, ["-c", RUNNER, str(D2), step], point)
+            )
+            out["crashes"].append((point, code, f"fail point {point} reached" in err, err[-3000:]))
+            if code != EXIT_STATUS:
+                break
+            out["left"][point] = _what_is_left(point, case, world)
+    finally:
+        watch.stop.set()
+        watch.join()
+    out["watch"] = (watch.looks, watch.violations)
+    return out
+
+
+def _what_is_left(point: str, case, world) -> dict:
+    """What a crash at `point` left, read without Spark (the test's session is busy elsewhere)."""
+    day_folder = Path(case.exports) / "suspicious_accounts" / f"date={D2}"
+    seen = read_day(case.exports, D2)
+    return {
+        "export": None if seen is None else seen.data == read_day(world.settings.exports, D2).data,
+        "folder": day_folder.exists(),
+        "webhooks": len(world.receiver.for_root(case.exports)),
+    }
+
+
+def test_each_step_killed_at_each_fail_point_then_rerun_equals_the_clean_run(
+    world, spark, tmp_path, process_env
+):
+    from flows.runtime import job
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        chains = {
+            step: pool.submit(_run_chain, world, step, tmp_path / step, process_env)
+            for step in CHAINS
+        }
+        chains = {step: future.result() for step, future in chains.items()}
+
+    for step, chain in chains.items():
+        assert [(p, c, said) for p, c, said, _ in chain["crashes"]] == [
+            (p, EXIT_STATUS, True) for p in CHAINS[step]
+        ], chain["crashes"][-1][3]
+        looks, violations = chain["watch"]
+        assert violations == [] and looks > 0
+        _check_crash_left(step, chain["left"], spark, chain["case"])
+        # The re-run of the day, from the step that died on: equal to the clean run.
+        for rerun in STEPS[STEPS.index(step) :]:
+            job(rerun, JOBS[rerun])(spark, chain["case"], D2)
+        assert_same_state(spark, world.settings, chain["case"])
+    # Killed before the webhook: the re-run sent it once, like the clean run did.
+    sent = world.receiver.for_root(chains["publish"]["case"].exports)
+    assert [d for d, _ in sent] == [f"{D2}/{world.champion}"]
+
+
+def _check_crash_left(step: str, left: dict, spark, case) -> None:
+    """What each crash left, as docs/reliability.md says."""
+    day = F.lit(D2)
+
+    def rows(name, column):
+        df = spark.read.format("delta").load(case.table(name))
+        return df.where(F.col(column) == day).count()
+
+    if step == "ingest":
+        # Neither crash reached the audit row, the day's completion mark: publish would refuse
+        # the day until ingest is re-run.
+        assert rows(tables.INGEST_AUDIT, "delivery_date") == 0
+    elif step == "features":
+        assert rows(tables.FEATURES_RUNS, "day") == 0
+    elif step == "score":
+        assert rows(tables.FLAG_DETAILS, "score_date") == 0
+    else:
+        nothing = {"export": None, "folder": False, "webhooks": 0}
+        # After the table, and between the data file and the manifest: no folder for the day.
+        assert left["publish.after_table"] == nothing
+        assert left["export.after_data"] == nothing
+        # Before the webhook: the export is complete and final; nothing was sent.
+        assert left["publish.before_webhook"] == {"export": True, "folder": True, "webhooks": 0}
+
+
+# --- crash between two steps of the flow, resumed by the same command ----------------------------
+
+
+def test_backfill_killed_between_steps_resumes_to_the_clean_run(
+    world, spark, tmp_path, process_env, prefect_harness
+):
+    from flows.pipeline import backfill_flow
+    from flows.progress import completed
+
+    case = world.case("score", tmp_path)
+    args = ["-m", "hydrawatch.cli", "backfill", "--start", str(D2), "--end", str(D2)]
+    args += ["--steps", "score,publish"]
+    proc = _process(
+        case,
+        process_env,
+        args,
+        "daily.after_step@1",
+        PREFECT_HOME=str(tmp_path / "prefect"),
+    )
+    code, out, err = _finish(proc)
+    assert code == EXIT_STATUS, (out + err)[-3000:]
+    # Killed after score, before publish and before the day's progress was recorded.
+    assert (D2, "score") not in completed(spark, case)
+    assert read_day(case.exports, D2) is None
+
+    result = backfill_flow(D2, D2, ["score", "publish"], settings=case)
+    assert [d.ran for d in result.days] == [["score", "publish"]]
+    assert_same_state(spark, world.settings, case)
+    again = backfill_flow(D2, D2, ["score", "publish"], settings=case)
+    assert [d.skipped for d in again.days] == [["score", "publish"]]
+
+
+# --- re-running every step twice -----------------------------------------------------------------
+
+
+def test_every_step_run_twice_leaves_identical_tables_and_export(world):
+    for step, ((tables_1, export_1), (tables_2, export_2)) in world.reruns.items():
+        assert sorted(tables_1) == sorted(tables_2), step
+        for name in tables_1:
+            assertDataFrameEqual(tables_2[name], tables_1[name])
+        if step == "publish":
+            assert export_2.data == export_1.data and export_1.manifest["row_count"] > 0
+            changed = {k for k in export_1.manifest if export_1.manifest[k] != export_2.manifest[k]}
+            assert changed <= {"written_at"}
+        else:
+            assert export_1 is None and export_2 is None
+    # The webhook went out once for the day although publish ran twice.
+    sent = world.receiver.for_root(world.settings.exports)
+    assert [d for d, _ in sent] == [f"{D1}/{world.champion}", f"{D2}/{world.champion}"]
+
+
+# --- concurrent runs -----------------------------------------------------------------------------
+
+
+def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(world, spark, tmp_path, process_env):
+    """Three real processes, file locks: `daily` for day 2 and `backfill` of day 1 start together;
+    once the first holds day 2, a second `daily` for day 2 (no waiting allowed) starts and must
+    stop with one line. Day 2's features rewrite day 1 when late data made it dirty, so that step
+    also holds day 1's lock: it waits for the backfill instead of interleaving with it."""
+    from delta.tables import DeltaTable
+
+    case = world.case("ingest", tmp_path)
+    daily = ["-m", "hydrawatch.cli", "daily", "--date", str(D2)]
+    backfill = ["-m", "hydrawatch.cli", "backfill", "--start", str(D1), "--end", str(D1)]
+
+    def start(name, args, **env):
+        home = str(tmp_path / f"prefect-{name}")
+        return _process(case, process_env, args, PREFECT_HOME=home, **env)
+
+    first = start("daily-a", daily)
+    beside = start("backfill", backfill)
+    lock = Path(case.warehouse) / "_locks" / f"day={D2}.lock"
+    deadline = time.monotonic() + 1200
+    while not (lock.exists() and lock.read_text()) and first.poll() is None:
+        assert time.monotonic() < deadline, "the first daily run never took its day"
+        time.sleep(0.2)
+    second = start("daily-b", daily, HYDRAWATCH_DAY_LOCK_WAIT_SECONDS="0")
+    done = {"daily-b": _finish(second), "daily-a": _finish(first), "backfill": _finish(beside)}
+
+    assert done["daily-a"][0] == 0, done["daily-a"][2][-3000:]
+    assert done["backfill"][0] == 0, done["backfill"][2][-3000:]
+    code, _, err = done["daily-b"]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err[-3000:]
+    assert lines[-1].startswith(f"hydrawatch: day {D2} is being written by another run (pid ")
+    assert "run again when it has finished" in lines[-1]
+
+    # Only one run wrote day 2: one MERGE of its delivery on top of the copied history (where
+    # day 1's delivery created the table).
+    history = DeltaTable.forPath(spark, case.table(tables.BRONZE_USAGE_EVENTS)).history()
+    assert history.where(F.col("operation") == "MERGE").count() == 2  # day 1 again, day 2
+    assert_same_state(spark, world.settings, case)
