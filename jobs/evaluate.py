@@ -7,7 +7,8 @@ were flagged on days `start..as_of` (all days up to `as_of` without `start`): fr
 It joins the flags with `<truth>/accounts`, reports recall, precision, false-positive rate and days
 from a campaign's first activity (first event, else first feature row) to its first flag, logs
 the report (CSV + JSON + metrics) to one MLflow run in `settings.mlflow_experiment`, and returns
-it. Only per-group aggregates reach the driver.
+it. An account counts on the days it sent traffic (`active_days`). Only per-group aggregates
+reach the driver.
 """
 
 from __future__ import annotations
@@ -43,6 +44,23 @@ class EvaluateResult:
 def _window(df: DataFrame, col: str, start: dt.date | None, as_of: dt.date) -> DataFrame:
     df = df.where(F.col(col) <= F.lit(as_of))
     return df.where(F.col(col) >= F.lit(start)) if start else df
+
+
+# The feature that says an account sent traffic on the feature day itself.
+ACTIVE_FEATURE = "requests_1d"
+
+
+def active_days(features: DataFrame) -> DataFrame:
+    """(account_id, score_date) of the accounts that sent at least one request that day.
+
+    Gold holds a row for every account active in the 28 days before a feature date, so a banned
+    account that went silent is still scored for four weeks; the report counts an account on
+    the days it had traffic (the accounts `gold/account_scores` is promised for). A feature table
+    without `requests_1d` (the synthetic test world) counts every row.
+    """
+    if ACTIVE_FEATURE in features.columns:
+        features = features.where(F.col(ACTIVE_FEATURE) > 0)
+    return features.select("account_id", F.col("feature_date").alias("score_date")).distinct()
 
 
 def flags_from_scores(scores: DataFrame) -> DataFrame:
@@ -143,9 +161,10 @@ def run_evaluate(
             float(meta["threshold"]),
         )
         source = "features"
-    flags = flags_from_scores(scores)
-    # Only accounts scored in the window count: an attacker with no traffic in it could not
-    # have been flagged, and counting it would make a one-day report meaningless.
+    # Only accounts with traffic in the window count: an attacker with no request in it could
+    # not have been flagged (it was banned, or rotated out), and counting it would make a
+    # one-day report meaningless.
+    flags = flags_from_scores(scores.join(active_days(features), ["account_id", "score_date"]))
     accounts = (
         truth.select("account_id", "population", "campaign_id", "is_attacker")
         .join(flags, "account_id", "inner")

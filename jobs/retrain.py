@@ -149,9 +149,11 @@ def train_on(frame: TrainingFrame, settings: Settings, seed: int):
             s.w = sub["weight_pop"].to_numpy(float)
         return s
 
+    # Two-slice split (models/split.py): the held-out slice also serves early stopping.
+    valid = "valid" if (slices == "valid").any() else "calib"
     result = fit(
         part("train"),
-        part("valid"),
+        part(valid),
         part(*calibration_slices(rows, slices), population_weight=True),
         names,
         feature_set_version=frame.feature_set_version,
@@ -180,6 +182,8 @@ def run_retrain(
     metrics: dict[str, float] = {"threshold": result.bundle.threshold}
     for name, prefix in (("calib", ""), ("valid", "valid_")):
         sub = rows[slices == name]
+        if sub.empty:  # a two-slice split has no validation slice of its own
+            continue
         score = result.score(sub)["score"].to_numpy()
         metrics.update(
             slice_metrics(sub, score, result.bundle.threshold, settings.target_precision, prefix)

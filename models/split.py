@@ -7,7 +7,16 @@ median feature date of their rows (ties by a seeded hash of the group, so the or
 deterministic), and cut where the cumulative count of distillation rows passes 60 % and 80 %:
 train holds the earliest groups, validation the next, calibration the latest. If a slice would
 lack a class, the grouping falls back to coordination clusters only (infrastructure can chain a
-whole proxy network into one component); if that also fails, `TrainingDataError` says so.
+whole proxy network into one component).
+
+With few labelled campaigns a hydra cluster can hold most positives by itself: the groups with
+positives are then too few for three slices (one campaign of 72 labelled accounts in one
+infrastructure component, another of 19, a handful of singletons, on the 14-day demo window of
+seed 7). The split then keeps two slices, train and a held-out `calib` slice that serves both
+early stopping and calibration (`validation = calibration` in the grouping name). The trees
+never fit held-out rows; early stopping on them makes the held-out figures slightly optimistic,
+which is why three slices are preferred. Only when no grouping gives even two slices that each
+hold both classes does `TrainingDataError` say so.
 """
 
 from __future__ import annotations
@@ -84,24 +93,39 @@ def assign_slices(rows: pd.DataFrame, groups: pd.Series, seed: int) -> pd.Series
     return groups.map(per_group["slice"]).rename("slice")
 
 
-def _complete(rows: pd.DataFrame, slices: pd.Series) -> bool:
-    for name in SLICES:
+def _complete(rows: pd.DataFrame, slices: pd.Series, names=SLICES) -> bool:
+    for name in names:
         labels = rows.loc[slices == name, "label"]
         if labels.sum() == 0 or (labels == 0).sum() == 0:
             return False
     return True
 
 
+HELD_OUT_SUFFIX = " (validation = calibration)"
+
+
+def _two_slices(slices: pd.Series) -> pd.Series:
+    """Train and one held-out slice: the validation groups join the calibration slice."""
+    return slices.where(slices != "valid", "calib")
+
+
 def time_split(rows: pd.DataFrame, seed: int) -> tuple[pd.Series, str]:
-    """Slice name per row and the grouping used (`"infra+coord"` or `"coord"`)."""
-    for link in GROUPINGS:
-        groups = group_ids(rows, link)
-        slices = assign_slices(rows, groups, seed)
+    """Slice name per row and the grouping used (`"infra+coord"` or `"coord"`).
+
+    When only two slices can hold both classes, no row is in `valid` and the grouping name ends
+    with `HELD_OUT_SUFFIX`: the `calib` slice then also serves early stopping.
+    """
+    tries = [(link, assign_slices(rows, group_ids(rows, link), seed)) for link in GROUPINGS]
+    for link, slices in tries:
         if _complete(rows, slices):
             return slices, "+".join(c.split("_")[0] for c in link)
+    for link, slices in tries:
+        two = _two_slices(slices)
+        if _complete(rows, two, SLICES[::2]):
+            return two, "+".join(c.split("_")[0] for c in link) + HELD_OUT_SUFFIX
     counts = rows.groupby("label").size().to_dict()
     raise TrainingDataError(
         f"cannot split {len(rows)} training rows ({counts.get(1, 0)} distillation) by time "
-        "into train/validation/calibration slices that each hold both classes without cutting "
-        "a cluster: more labelled campaigns are needed"
+        "into slices (train and held-out at least) that each hold both classes without "
+        "cutting a cluster: more labelled campaigns are needed"
     )

@@ -73,3 +73,17 @@ def test_report_by_scoring_features_with_a_version(spark, world):
     assert mlf.get_run(result.run_id).data.tags["mlflow.parentRunId"] == trained_by
     # Only accounts scored in the window count.
     assert result.report["accounts"].sum() == w.features["account_id"].nunique()
+
+
+def test_accounts_count_on_the_days_they_sent_traffic(spark):
+    from pyspark.testing import assertDataFrameEqual
+
+    from jobs.evaluate import active_days
+
+    d1, d2 = START, START + dt.timedelta(days=1)
+    features = spark.createDataFrame(
+        [("a", d1, 3.0), ("a", d2, 0.0), ("b", d1, 0.0), ("c", d2, 1.0)],
+        "account_id string, feature_date date, requests_1d double",
+    )
+    expected = spark.createDataFrame([("a", d1), ("c", d2)], "account_id string, score_date date")
+    assertDataFrameEqual(active_days(features), expected)

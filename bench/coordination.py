@@ -1,0 +1,131 @@
+"""Bench: how the coordination step (MinHash LSH + connected components) grows with accounts.
+
+Synthetic silver rows (`account_id`, `event_date`, `template_counts`) for 7 days and N accounts
+are generated with Spark's own functions: most accounts send a few personal templates a day
+plus popular public ones (which the popularity cap drops), and a tenth run a shared script in
+groups of 20 (each draws 8 of its group's 30 templates a day), so LSH has real pairs to find and
+components to join. `features.coordination.coordination_features` then runs on them with the
+pipeline's default parameters, and the count of its output forces the whole plan. Each size
+runs in a fresh process (start-up excluded from the step figure, reported beside it).
+
+    .venv/bin/python -m bench.coordination --accounts 10000,50000,200000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DAY = dt.date(2026, 2, 10)
+GROUP = 20
+POOL = 30
+
+
+def synthetic_silver(spark, accounts: int, days: int = 7, seed: int = 7):
+    from pyspark.sql import functions as F
+
+    first = DAY - dt.timedelta(days=days - 1)
+    grid = spark.range(accounts).crossJoin(spark.range(days).withColumnRenamed("id", "d"))
+    a, d = F.col("id"), F.col("d")
+    in_step = (a % 10) == 0
+    k = F.sequence(F.lit(0), F.lit(7))
+
+    def h(*cols):
+        return F.pmod(F.xxhash64(F.lit(seed), *cols), F.lit(1 << 30))
+
+    personal = F.transform(k, lambda i: F.concat(F.lit("p"), h(a, d, i).cast("string")))
+    popular = F.transform(F.sequence(F.lit(0), F.lit(2)), lambda i: F.concat(F.lit("pop"), i))
+    script = F.transform(
+        k,
+        lambda i: F.concat(
+            F.lit("g"), (a / 10 / GROUP).cast("long"), F.lit("-"), h(a, d, i) % POOL
+        ),
+    )
+    tpl = F.array_distinct(F.when(in_step, script).otherwise(F.concat(personal, popular)))
+    return grid.select(
+        F.concat(F.lit("acct-"), a.cast("string")).alias("account_id"),
+        F.date_add(F.lit(first), d.cast("int")).alias("event_date"),
+        F.map_from_arrays(tpl, F.transform(tpl, lambda _: F.lit(1).cast("long"))).alias(
+            "template_counts"
+        ),
+    )
+
+
+def _one(accounts: int) -> dict:
+    from features.coordination import coordination_features
+    from features.gold import GraphParams
+    from hydrawatch.settings import Settings
+    from hydrawatch.spark import build_spark
+
+    settings = Settings(spark_master="local[2]", spark_ui=False)
+    t0 = time.perf_counter()
+    spark = build_spark(settings, app_name="hydrawatch-bench-coordination")
+    startup = time.perf_counter() - t0
+    silver = synthetic_silver(spark, accounts).localCheckpoint()
+    silver.count()
+    p = GraphParams.from_settings(settings)
+    t1 = time.perf_counter()
+    out, rounds = coordination_features(
+        silver,
+        DAY,
+        window_days=p.coord_window_days,
+        min_jaccard=p.coord_min_jaccard,
+        min_actions=p.coord_min_actions,
+        max_action_accounts=p.coord_max_action_accounts,
+        num_tables=p.lsh_tables,
+        seed=p.seed,
+        max_iter=p.cc_max_iter,
+    )
+    out = out.localCheckpoint()
+    linked = out.where("coord_cluster_id IS NOT NULL").count()
+    clusters = out.select("coord_cluster_id").distinct().count() - 1
+    secs = time.perf_counter() - t1
+    spark.stop()
+    return {
+        "accounts": accounts,
+        "startup_s": startup,
+        "step_s": secs,
+        "linked": linked,
+        "clusters": clusters,
+        "rounds": rounds,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Coordination step cost against account count")
+    p.add_argument("--accounts", default="10000,50000,200000")
+    p.add_argument("--runs", type=int, default=3)
+    a = p.parse_args(argv)
+    rows = []
+    for n in (int(x) for x in a.accounts.split(",")):
+        runs = []
+        for _ in range(a.runs):
+            cmd = [sys.executable, "-m", "bench.coordination", "_one", str(n)]
+            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr[-3000:])
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        med = statistics.median(r["step_s"] for r in runs)
+        rows.append((n, med, runs[0]))
+        print(f"{n} accounts: " + " ".join(f"{r['step_s']:.1f}" for r in runs) + f"s, {runs[0]}")
+    print("| accounts | linked | clusters | CC rounds | median step (s) | s per 10k accounts |")
+    print("|---|---|---|---|---|---|")
+    for n, med, r in rows:
+        print(
+            f"| {n} | {r['linked']} | {r['clusters']} | {r['rounds']} | {med:.1f} "
+            f"| {med / n * 10000:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "_one":
+        print(json.dumps(_one(int(sys.argv[2]))))
+    else:
+        main()
