@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from hydrawatch.contracts import SIGNUP_CHANNELS, TASK_CATEGORIES
 
-FEATURE_SET_VERSION = "fs-2026.11.2"
+FEATURE_SET_VERSION = "fs-2026.12.1"
 
 # Windows in days ending on (and including) the feature date.
 WINDOWS = (1, 7, 28)
@@ -449,6 +449,13 @@ GRAPH_NOTES = [
     "  `cmp-coding` proxy groups of ~9, product-app pairs of 2, and no solo developer linked.",
     "  With 2 shared items a reseller still bridged two campaigns (148). ASN, user agent and",
     "  e-mail domain still feed the `shared_*_max_accounts` counts, never the components.",
+    "- Hub accounts (`fs-2026.12.1`). On the 14-day demo window (seed 7) the three reseller",
+    "  accounts, whose egress spans ~800 hosting /24s a week, still shared 3 /24s with a",
+    "  `cmp-reasoning` VPS group and sat in its 84-account component, so training never saw them",
+    "  as negatives (accounts in a component with a labelled attacker are left out) and the model",
+    "  flagged all three. Campaign accounts held at most 52 /24s in a week, every other legit",
+    "  population 1: a kind of which an account holds more than",
+    "  `features_infra_max_account_items` = 200 items makes no edges for that account.",
     "- Coordination. On (template, clock hour) actions of one day, an attacker's best Jaccard",
     "  similarity to any other account had a median of ~0.1 (a hydra account spreads a few",
     "  dozen requests over a large shared pool), so at 0.5 nobody was ever linked. On the set",

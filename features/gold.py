@@ -36,6 +36,7 @@ from features.windows import lookback, release_features, window_features
 class GraphParams:
     max_item_accounts: int = 100
     infra_min_shared: int = 3
+    infra_max_account_items: int = 200
     cc_max_iter: int = 20
     coord_window_days: int = 7
     coord_min_jaccard: float = 0.25
@@ -49,6 +50,7 @@ class GraphParams:
         return cls(
             max_item_accounts=settings.features_item_max_accounts,
             infra_min_shared=settings.features_infra_min_shared,
+            infra_max_account_items=settings.features_infra_max_account_items,
             cc_max_iter=settings.features_cc_max_iter,
             coord_window_days=settings.features_coord_window_days,
             coord_min_jaccard=settings.features_coord_min_jaccard,
@@ -103,6 +105,7 @@ def gold_features(
         params.max_item_accounts,
         params.cc_max_iter,
         min_shared=params.infra_min_shared,
+        max_account_items=params.infra_max_account_items,
     )
     coord, coord_rounds = coordination_features(
         s,

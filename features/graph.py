@@ -5,7 +5,9 @@ prompt (from the 7 days up to the feature date), payment fingerprint and e-mail 
 (from the snapshot). `infra_features` gives, per account, how many other accounts share each
 kind of item with it (every kind), and its component in the graph whose edges link two active
 accounts that share at least `min_shared` distinct *strong* items (IP prefix, payment
-fingerprint, system prompt), each used by 2 to `max_item_accounts` active accounts.
+fingerprint, system prompt), each used by 2 to `max_item_accounts` active accounts, counting only
+the kinds of which the account holds at most `max_account_items` items (hub accounts: a
+reseller's egress spans hundreds of /24s and met campaign VPS ranges by chance).
 
 Why pairs sharing several strong items, and not every shared item as a hyper-edge: ASNs, SDK
 user agents and e-mail domains are shared by whole populations, and even one shared /24 chains
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from features.windows import in_window
@@ -103,6 +105,7 @@ def infra_features(
     max_item_accounts: int,
     max_iter: int,
     min_shared: int = 3,
+    max_account_items: int = 200,
 ) -> tuple[DataFrame, int]:
     """Sharing counts and the infrastructure component of every account in `active`.
 
@@ -131,9 +134,15 @@ def infra_features(
         ],
     )
     # Edges: pairs of active accounts sharing >= min_shared strong items of 2..cap accounts.
+    # An account holding more than `max_account_items` items of one kind (a reseller's or a
+    # marketplace's egress over hundreds of /24s) makes no edges through that kind: three of its
+    # hundreds of ranges in common with anyone is chance, not shared infrastructure.
     active_deg = mine.groupBy("kind", "item").agg(F.count(F.lit(1)).alias("adeg"))
+    per_account = F.count(F.lit(1)).over(Window.partitionBy("account_id", "kind"))
     strong = (
         mine.where(F.col("kind").isin(*STRONG_ITEMS))
+        .withColumn("_held", per_account)
+        .where(F.col("_held") <= max_account_items)
         .join(active_deg, ["kind", "item"])
         .where((F.col("adeg") >= 2) & (F.col("adeg") <= max_item_accounts))
         .select("account_id", F.concat_ws(":", "kind", "item").alias("g"))

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # strong items (IP prefix, payment fingerprint, system prompt); one shared /24 chains a
     # cloud's tenants and a reseller's egress into one giant component.
     features_infra_min_shared: int = Field(default=3, ge=1)
+    # Infrastructure components: an account with more items of one strong kind than this in the
+    # window (a reseller's egress over ~800 /24s a week; campaign accounts held at most 52 on the
+    # simulator, solo developers 1) makes no edges through that kind. Keep it above the most
+    # /24s a rate-limited account can reach through residential proxies in a week.
+    features_infra_max_account_items: int = Field(default=200, ge=1)
     # Features: bound on label-propagation rounds of the connected-components step.
     features_cc_max_iter: int = Field(default=20, ge=1)
     # Features, coordination (SynchroTrap): an account's actions are its prompt templates of the

@@ -91,3 +91,27 @@ def test_only_pairs_sharing_several_strong_items_are_linked(spark, make_events, 
     assert got["q3"]["shared_ip_prefix_max_accounts"] == 3
     assert got["q4"]["shared_payment_max_accounts"] == 1
     assert got["q0"]["shared_asn_max_accounts"] == 5
+
+
+def test_hub_accounts_make_no_edges_through_their_many_ranges(spark, make_events, make_accounts):
+    # h0 and h1 share three /24s (one proxy group). h2, a reseller-like hub, sends from the same
+    # three /24s and four more: with at most 5 items of a kind per account it makes no edges.
+    def event(acct, hour, ip):
+        return {"account_id": acct, "ts": f"2026-02-10T{hour:02d}:00:00", "client_ip": ip}
+
+    group = [f"198.51.{n}.7" for n in (10, 11, 12)]
+    rows = [event(a, 8 + i, ip) for a in ("h0", "h1") for i, ip in enumerate(group)]
+    rows += [event("h2", 12 + i, ip) for i, ip in enumerate(group)]
+    rows += [event("h2", 16 + i, f"203.0.{n}.9") for i, n in enumerate(range(20, 24))]
+    silver = account_daily(make_events(rows)).localCheckpoint()
+    snap = make_accounts([{"account_id": a} for a in ("h0", "h1", "h2")], D)
+    active = silver.select("account_id").distinct()
+
+    def clusters(max_account_items: int) -> dict[str, str | None]:
+        out, _ = infra_features(
+            silver, snap, active, D, 10, 10, max_account_items=max_account_items
+        )
+        return {r["account_id"]: r["infra_cluster_id"] for r in out.collect()}
+
+    assert clusters(200) == {"h0": "h0", "h1": "h0", "h2": "h0"}
+    assert clusters(5) == {"h0": "h0", "h1": "h0", "h2": None}
