@@ -86,7 +86,7 @@ def account_daily(events: DataFrame) -> DataFrame:
         F.coalesce(F.sum(F.col("gap") * F.col("gap")), F.lit(0.0)).alias("gap_sumsq"),
         F.min("t").alias("first_t"),
         F.max("t").alias("last_t"),
-        F.array_sort(F.collect_set(ip_prefix("client_ip"))).alias("ip_prefixes"),
+        F.collect_set("client_ip").alias("_ips"),
         F.array_sort(F.collect_set("asn")).alias("asns"),
         F.array_sort(F.collect_set("user_agent")).alias("user_agents"),
         F.array_sort(F.collect_set("system_prompt_hash")).alias("system_prompts"),
@@ -140,6 +140,10 @@ def account_daily(events: DataFrame) -> DataFrame:
         kind_map("m").alias("model_counts"),
         kind_map("c").alias("ip_country_counts"),
     )
+    # The prefix (several regular expressions) is cut from each distinct address of the day,
+    # not from every event: 10% of the silver stage at 1M events (bench/README.md).
+    prefixes = F.filter(F.transform("_ips", ip_prefix), lambda p: p.isNotNull())
+    main = main.withColumn("ip_prefixes", F.array_sort(F.array_distinct(prefixes))).drop("_ips")
     out = main.join(per_key, list(KEY), "inner")
     return out.select(*SILVER_COLUMNS)
 
