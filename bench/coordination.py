@@ -59,7 +59,6 @@ def synthetic_silver(spark, accounts: int, days: int = 7, seed: int = 7):
 
 
 def _one(accounts: int) -> dict:
-    from features.coordination import coordination_features
     from features.gold import GraphParams
     from hydrawatch.settings import Settings
     from hydrawatch.spark import build_spark
@@ -70,19 +69,8 @@ def _one(accounts: int) -> dict:
     startup = time.perf_counter() - t0
     silver = synthetic_silver(spark, accounts).localCheckpoint()
     silver.count()
-    p = GraphParams.from_settings(settings)
     t1 = time.perf_counter()
-    out, rounds = coordination_features(
-        silver,
-        DAY,
-        window_days=p.coord_window_days,
-        min_jaccard=p.coord_min_jaccard,
-        min_actions=p.coord_min_actions,
-        max_action_accounts=p.coord_max_action_accounts,
-        num_tables=p.lsh_tables,
-        seed=p.seed,
-        max_iter=p.cc_max_iter,
-    )
+    out, rounds = GraphParams.from_settings(settings).coordination(silver, DAY)
     out = out.localCheckpoint()
     linked = out.where("coord_cluster_id IS NOT NULL").count()
     clusters = out.select("coord_cluster_id").distinct().count() - 1

@@ -39,17 +39,10 @@ MODEL_SAMPLE = 20_000
 
 
 def _settings(root: str, master: str):
-    from hydrawatch.settings import Settings
+    from bench.feature_job import _settings as roots
 
-    return Settings(
-        landing=f"{root}/landing",
-        warehouse=f"{root}/warehouse",
-        exports=f"{root}/exports",
-        truth=f"{root}/truth",
-        mlflow_tracking_uri=f"sqlite:///{root}/mlflow/mlflow.db",
-        spark_master=master,
-        spark_ui=False,
-    )
+    db = f"sqlite:///{root}/mlflow/mlflow.db"
+    return roots(root, master, "").model_copy(update={"mlflow_tracking_uri": db})
 
 
 def _tree_rss_kb(pid: int) -> int:

@@ -60,6 +60,20 @@ class GraphParams:
             seed=settings.features_seed,
         )
 
+    def coordination(self, silver: DataFrame, feature_date: dt.date) -> tuple[DataFrame, int]:
+        """`coordination_features` with these parameters."""
+        return coordination_features(
+            silver,
+            feature_date,
+            window_days=self.coord_window_days,
+            min_jaccard=self.coord_min_jaccard,
+            min_actions=self.coord_min_actions,
+            max_action_accounts=self.coord_max_action_accounts,
+            num_tables=self.lsh_tables,
+            seed=self.seed,
+            max_iter=self.cc_max_iter,
+        )
+
 
 @dataclass(frozen=True)
 class GoldStats:
@@ -107,17 +121,7 @@ def gold_features(
         min_shared=params.infra_min_shared,
         max_account_items=params.infra_max_account_items,
     )
-    coord, coord_rounds = coordination_features(
-        s,
-        feature_date,
-        window_days=params.coord_window_days,
-        min_jaccard=params.coord_min_jaccard,
-        min_actions=params.coord_min_actions,
-        max_action_accounts=params.coord_max_action_accounts,
-        num_tables=params.lsh_tables,
-        seed=params.seed,
-        max_iter=params.cc_max_iter,
-    )
+    coord, coord_rounds = params.coordination(s, feature_date)
     joined = active
     for part in (win, rel, acc, geo, infra, coord):
         joined = joined.join(part, "account_id", "left")
