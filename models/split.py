@@ -121,7 +121,7 @@ def time_split(rows: pd.DataFrame, seed: int) -> tuple[pd.Series, str]:
             return slices, "+".join(c.split("_")[0] for c in link)
     for link, slices in tries:
         two = _two_slices(slices)
-        if _complete(rows, two, SLICES[::2]):
+        if _complete(rows, two, ("train", "calib")):
             return two, "+".join(c.split("_")[0] for c in link) + HELD_OUT_SUFFIX
     counts = rows.groupby("label").size().to_dict()
     raise TrainingDataError(
