@@ -141,7 +141,7 @@ def account_daily(events: DataFrame) -> DataFrame:
         kind_map("c").alias("ip_country_counts"),
     )
     # The prefix (several regular expressions) is cut from each distinct address of the day,
-    # not from every event: 10% of the silver stage at 1M events (bench/README.md).
+    # not from every event: 52.8 s -> 42.9 s for the silver stage at 1M events (bench/README.md).
     prefixes = F.filter(F.transform("_ips", ip_prefix), lambda p: p.isNotNull())
     main = main.withColumn("ip_prefixes", F.array_sort(F.array_distinct(prefixes))).drop("_ips")
     out = main.join(per_key, list(KEY), "inner")
