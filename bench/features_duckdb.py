@@ -1,12 +1,15 @@
-"""Bench: the day's volume and content aggregations in DuckDB against the Spark feature job.
+"""Bench: the feature job's silver step in DuckDB against Spark, same columns, checked equal.
 
 Both engines read the same bronze Delta table (DuckDB reads the parquet files of its current
 snapshot, found by replaying `_delta_log`), aggregate one event day per account and write the
-result as parquet (DuckDB) or as the silver Delta partition (Spark, `features.daily`). Each run
-is a fresh process, so JVM and Spark start-up are included; the figure is the median wall time
-of `--runs` runs per engine. Spark computes strictly more than DuckDB here (inter-arrival gaps,
-per-minute peaks, IP prefixes, infrastructure sets, coordination actions), so the ratio is an
-upper bound on Spark's overhead for the same work.
+result as parquet (DuckDB) or as the silver Delta partition (Spark, `features.daily`). The
+DuckDB side is written apart from `features.daily` and computes every silver column (counts,
+sums, inter-arrival gap moments, per-minute and per-hour peaks, the template, action, model
+and country maps, IP prefixes by Python's `ipaddress`, infrastructure sets). Each run is a
+fresh process, so JVM and Spark start-up are included; the figure is the median wall time of
+`--runs` runs per engine. Unless `--no-check`, the last run of each engine is then compared
+account by account and column by column (floats to a relative 1e-9): a silver table
+recomputed independently, which exits 1 if any value differs.
 
     .venv/bin/python -m bench.features_duckdb --events 1000000 --runs 3
     .venv/bin/python -m bench.features_duckdb --bronze data/warehouse/bronze/usage_events \
@@ -19,6 +22,7 @@ With `--events N`, synthetic bronze of N events (bench/synth_bronze.py) is writt
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import statistics
@@ -79,28 +83,33 @@ def active_files(table: str, partition: tuple[str, str] | None = None) -> list[s
 
 DUCKDB_SQL = """
 CREATE OR REPLACE TEMP VIEW ev AS
-  SELECT * FROM read_parquet($files);
+  SELECT *, epoch_us(ts) / 1e6 AS t, hour(ts)::INTEGER AS hod FROM read_parquet($files);
 COPY (
-  WITH main AS (
+  WITH gapped AS (
+    SELECT *, t - lag(t) OVER (PARTITION BY account_id ORDER BY ts, event_id) AS gap FROM ev
+  ),
+  main AS (
     SELECT account_id,
       count(*) AS requests,
-      sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-      count(*) FILTER (status = 'ok') AS n_ok,
-      count(*) FILTER (status = 'rate_limited') AS n_rate_limited,
-      count(*) FILTER (status = 'refused') AS n_refused,
-      count(*) FILTER (status = 'error') AS n_error,
+      sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
+      {statuses},
       {categories},
       count(*) FILTER (cot_elicitation) AS n_cot,
       count(*) FILTER (rubric_grading) AS n_rubric,
       count(*) FILTER (tool_count > 0) AS n_tool_use,
-      sum(tool_count) AS tool_count_sum,
+      sum(tool_count)::BIGINT AS tool_count_sum,
       count(*) FILTER (has_image) AS n_image,
-      sum(turns) AS turns_sum
-    FROM ev GROUP BY account_id
+      sum(turns)::BIGINT AS turns_sum,
+      count(gap) AS gap_n,
+      coalesce(sum(gap), 0.0) AS gap_sum,
+      coalesce(sum(gap * gap), 0.0) AS gap_sumsq,
+      min(t) AS first_t, max(t) AS last_t,
+      list_sort(list_distinct(list(asn))) AS asns,
+      list_sort(list_distinct(list(user_agent))) AS user_agents,
+      list_sort(list_distinct(list(system_prompt_hash))) AS system_prompts
+    FROM gapped GROUP BY account_id
   ),
-  per_hour AS (
-    SELECT account_id, hour(ts) AS hod, count(*) AS n FROM ev GROUP BY ALL
-  ),
+  per_hour AS (SELECT account_id, hod, count(*) AS n FROM ev GROUP BY ALL),
   hours AS (
     SELECT account_id, max(n) AS peak_per_hour, count(*) AS active_hours,
       map(list(hod ORDER BY hod), list(n ORDER BY hod)) AS hour_counts
@@ -111,37 +120,90 @@ COPY (
       SELECT account_id, date_trunc('minute', ts) AS m, count(*) AS n FROM ev GROUP BY ALL
     ) GROUP BY account_id
   ),
-  per_template AS (
-    SELECT account_id, prompt_template_hash AS t, count(*) AS n FROM ev GROUP BY ALL
+  per_action AS (
+    SELECT account_id, prompt_template_hash AS k, hod, count(*) AS n FROM ev GROUP BY ALL
   ),
+  per_template AS (SELECT account_id, k, sum(n)::BIGINT AS n FROM per_action GROUP BY ALL),
   templates AS (
-    SELECT account_id, count(*) AS distinct_templates, max(n) AS top_template_n,
-      map(list(t ORDER BY t), list(n ORDER BY t)) AS template_counts
+    SELECT account_id, map(list(k ORDER BY k), list(n ORDER BY k)) AS template_counts
     FROM per_template GROUP BY account_id
+  ),
+  actions AS (
+    SELECT account_id, list_sort(list(k || '@' || hod::VARCHAR)) AS actions
+    FROM per_action GROUP BY account_id
+  ),
+  per_model AS (SELECT account_id, model AS k, count(*) AS n FROM ev GROUP BY ALL),
+  models AS (
+    SELECT account_id, map(list(k ORDER BY k), list(n ORDER BY k)) AS model_counts
+    FROM per_model GROUP BY account_id
+  ),
+  per_country AS (
+    SELECT account_id, coalesce(ip_country, '--') AS k, count(*) AS n FROM ev GROUP BY ALL
+  ),
+  countries AS (
+    SELECT account_id, map(list(k ORDER BY k), list(n ORDER BY k)) AS ip_country_counts
+    FROM per_country GROUP BY account_id
+  ),
+  prefixes AS (
+    SELECT account_id, list_sort(list_distinct(list(ip_prefix(client_ip)))) AS ip_prefixes
+    FROM (SELECT DISTINCT account_id, client_ip FROM ev) GROUP BY account_id
   )
-  SELECT * FROM main
+  SELECT {columns} FROM main
     JOIN hours USING (account_id)
     JOIN per_minute USING (account_id)
     JOIN templates USING (account_id)
+    JOIN actions USING (account_id)
+    JOIN models USING (account_id)
+    JOIN countries USING (account_id)
+    JOIN prefixes USING (account_id)
 ) TO $out (FORMAT parquet);
 """
 
 
+def ip_prefix(text: str | None) -> str | None:
+    """/24 of an IPv4 address, /48 of an IPv6 one (the silver spelling), by Python's `ipaddress`.
+
+    Written apart from `features.ip` on purpose: the parity check compares two implementations.
+    """
+    if text is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(text.split("%")[0].strip().lower())
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 4:
+        return ".".join(str(ip).split(".")[:3]) + ".0/24"
+    return ":".join(g.lstrip("0") or "0" for g in ip.exploded.split(":")[:3]) + "::/48"
+
+
 def run_duckdb(bronze: str, day: str, out: str) -> int:
     import duckdb
+    import pyarrow as pa
 
-    from hydrawatch.contracts import TASK_CATEGORIES
+    from features.daily import SILVER_COLUMNS
+    from hydrawatch.contracts import STATUSES, TASK_CATEGORIES
 
     files = active_files(bronze, ("event_date", day))
     if not files:
         raise SystemExit(f"no bronze files for event_date={day} in {bronze}")
+    statuses = ",\n      ".join(f"count(*) FILTER (status = '{s}') AS n_{s}" for s in STATUSES)
     cats = ",\n      ".join(
         f"count(*) FILTER (task_category = '{c}') AS n_cat_{c}" for c in TASK_CATEGORIES
     )
+    columns = ", ".join(c for c in SILVER_COLUMNS if c != "event_date")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+
+    # No annotations: duckdb evaluates them, and `pa` is a local name here.
+    def prefixes(ips):
+        return pa.array([ip_prefix(x) for x in ips.to_pylist()], type=pa.string())
+
+    con.create_function("ip_prefix", prefixes, ["VARCHAR"], "VARCHAR", type="arrow")
     quoted = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
-    sql = DUCKDB_SQL.format(categories=cats).replace("$files", quoted).replace("$out", f"'{out}'")
+    sql = DUCKDB_SQL.format(statuses=statuses, categories=cats, columns=columns)
+    sql = sql.replace("$files", quoted).replace("$out", f"'{out}'")
     for stmt in sql.split(";"):
         if stmt.strip():
             con.execute(stmt)
@@ -197,7 +259,51 @@ def stage_times(event_log: str, top: int = 12) -> list[tuple[float, str, int]]:
     return sorted(out, reverse=True)[:top]
 
 
-def _one_run(engine: str, bronze: str, day: str, event_log: str) -> tuple[float, int]:
+# Columns compared with a relative tolerance (sums of float gaps depend on summation order).
+FLOAT_COLUMNS = ("gap_sum", "gap_sumsq", "first_t", "last_t")
+MAP_COLUMNS = ("hour_counts", "template_counts", "model_counts", "ip_country_counts")
+
+
+def compare(duck_out: str, spark_silver: str) -> dict[str, int]:
+    """Per column, how many accounts differ between the DuckDB result and Spark's silver rows.
+
+    `_accounts_only_in_one` counts accounts that one side has and the other has not.
+    """
+    import duckdb
+
+    from features.daily import SILVER_COLUMNS
+
+    con = duckdb.connect()
+    files = "[" + ", ".join(f"'{f}'" for f in active_files(spark_silver)) + "]"
+    con.execute(f"CREATE VIEW s AS SELECT * FROM read_parquet({files})")
+    con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet('{duck_out}')")
+    tests = []
+    for c in SILVER_COLUMNS:
+        if c in ("account_id", "event_date"):
+            continue
+        if c in FLOAT_COLUMNS:
+            bad = f"abs(s.{c} - d.{c}) > 1e-9 * greatest(1.0, abs(s.{c})) OR s.{c} IS NULL"
+        elif c in MAP_COLUMNS:
+            bad = f"map_entries(s.{c}) IS DISTINCT FROM map_entries(d.{c})"
+        else:
+            bad = f"s.{c} IS DISTINCT FROM d.{c}"
+        tests.append(
+            f"count(*) FILTER (WHERE s.account_id IS NOT NULL AND d.account_id IS NOT NULL AND ({bad})) AS {c}"
+        )
+    only = "count(*) FILTER (WHERE s.account_id IS NULL OR d.account_id IS NULL)"
+    sql = (
+        f"SELECT {only} AS _accounts_only_in_one, count(*) AS _accounts, {', '.join(tests)} "
+        "FROM s FULL OUTER JOIN d USING (account_id)"
+    )
+    row = con.execute(sql)
+    names = [x[0] for x in row.description]
+    return dict(zip(names, row.fetchone(), strict=True))
+
+
+def _one_run(
+    engine: str, bronze: str, day: str, event_log: str, keep: bool = False
+) -> tuple[float, int, str]:
+    """Wall time and result rows of one fresh-process run; its output is removed unless `keep`."""
     out = tempfile.mkdtemp(prefix=f"hw-bench-{engine}-")
     target = os.path.join(out, "result.parquet" if engine == "duckdb" else "silver")
     cmd = [sys.executable, "-m", "bench.features_duckdb", "_run", engine, bronze, day, target]
@@ -208,8 +314,9 @@ def _one_run(engine: str, bronze: str, day: str, event_log: str) -> tuple[float,
     if proc.returncode != 0:
         raise SystemExit(f"{engine} run failed:\n{proc.stderr[-3000:]}")
     rows = int(proc.stdout.strip().splitlines()[-1])
-    subprocess.run(["rm", "-rf", out], check=False)
-    return wall, rows
+    if not keep:
+        subprocess.run(["rm", "-rf", out], check=False)
+    return wall, rows, target
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -229,6 +336,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--engines", default="duckdb,spark")
     p.add_argument("--workdir", default="/tmp/hydrawatch-bench")
     p.add_argument("--event-log", default="", help="folder for Spark event logs")
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip comparing the last runs' outputs column by column",
+    )
     a = p.parse_args(argv)
     if not (a.bronze or a.events):
         p.error("give --bronze or --events")
@@ -243,11 +355,14 @@ def main(argv: list[str] | None = None) -> None:
                 cmd += ["--accounts", str(a.accounts)]
             subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
             print(f"synthetic bronze: {a.events} events in {time.perf_counter() - t0:.1f}s")
-    results = {}
-    for engine in a.engines.split(","):
+    results, kept = {}, {}
+    engines = a.engines.split(",")
+    check = not a.no_check and set(engines) == {"duckdb", "spark"}
+    for engine in engines:
         walls, rows = [], 0
-        for _ in range(a.runs):
-            wall, rows = _one_run(engine, bronze, a.date, a.event_log)
+        for run in range(a.runs):
+            keep = check and run == a.runs - 1
+            wall, rows, kept[engine] = _one_run(engine, bronze, a.date, a.event_log, keep)
             walls.append(wall)
         results[engine] = statistics.median(walls)
         print(
@@ -261,6 +376,17 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {secs:7.1f}  {name}  ({tasks} tasks)")
     if "duckdb" in results and "spark" in results:
         print(f"spark / duckdb = {results['spark'] / results['duckdb']:.2f}x (target <= 1.5x)")
+    if check:
+        diff = compare(kept["duckdb"], kept["spark"])
+        for engine_out in kept.values():
+            subprocess.run(["rm", "-rf", os.path.dirname(engine_out)], check=False)
+        bad = {c: n for c, n in diff.items() if n and not c.startswith("_accounts")}
+        if diff["_accounts_only_in_one"]:
+            bad["_accounts_only_in_one"] = diff["_accounts_only_in_one"]
+        verdict = "identical" if not bad else f"DIFFERENT {bad}"
+        print(f"parity, {diff['_accounts']} accounts, every silver column: {verdict}")
+        if bad:
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":
