@@ -6,9 +6,11 @@ a map of counts, so any window of days is rebuilt from these rows alone (sums ad
 the max, maps add key-wise, sets union): gold never reads raw events of earlier days, and a day
 recomputed from its own bronze partition replaces exactly its own rows.
 
-The events are shuffled once, by (account_id, event_date); the gap window and every grouping
-below reuse that partitioning, so the whole day costs one exchange of raw rows. Maps and sets
-are stored sorted, so a re-run writes identical rows whatever the shuffle order.
+The events are repartitioned by (account_id, event_date); the gap window and every grouping
+below reuse that partitioning, with no further exchange. The plan still holds that exchange
+twice, once per branch (the main aggregates and the keyed counts read different columns), so
+the raw rows cross two shuffles (bench/README.md, 2026-12-01). Maps and sets are stored
+sorted, so a re-run writes identical rows whatever the shuffle order.
 """
 
 from __future__ import annotations
