@@ -27,20 +27,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _run(landing: str, day: dt.date, master: str, event_log: str) -> dict:
     from bench import sparklog
-    from hydrawatch.settings import Settings
+    from bench.feature_job import _settings as roots
     from hydrawatch.spark import build_spark
     from jobs.ingest import run_ingest
 
     work = tempfile.mkdtemp(prefix="hw-bench-ingest-")
-    settings = Settings(
-        landing=landing,
-        warehouse=f"{work}/warehouse",
-        exports=f"{work}/exports",
-        truth=f"{work}/truth",
-        spark_master=master,
-        spark_ui=False,
-        spark_event_log_dir=event_log,
-    )
+    settings = roots(work, master, event_log).model_copy(update={"landing": landing})
     t0 = time.time()
     spark = build_spark(
         settings, app_name="hydrawatch-bench-ingest", **{"spark.eventLog.compress": "false"}
