@@ -282,7 +282,11 @@ def compare(duck_out: str, spark_silver: str) -> dict[str, int]:
         if c in ("account_id", "event_date"):
             continue
         if c in FLOAT_COLUMNS:
-            bad = f"abs(s.{c} - d.{c}) > 1e-9 * greatest(1.0, abs(s.{c})) OR s.{c} IS NULL"
+            # A NULL on either side differs (abs() of NULL would hide it), both NULL is equal.
+            bad = (
+                f"(s.{c} IS NULL) <> (d.{c} IS NULL) "
+                f"OR abs(s.{c} - d.{c}) > 1e-9 * greatest(1.0, abs(s.{c}))"
+            )
         elif c in MAP_COLUMNS:
             bad = f"map_entries(s.{c}) IS DISTINCT FROM map_entries(d.{c})"
         else:

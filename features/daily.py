@@ -8,7 +8,7 @@ recomputed from its own bronze partition replaces exactly its own rows.
 
 The events are repartitioned by (account_id, event_date); the gap window and every grouping
 below reuse that partitioning, with no further exchange. The plan still holds that exchange
-twice, once per branch (the main aggregates and the keyed counts read different columns), so
+twice, once per branch (most likely because the two branches are pruned to different columns), so
 the raw rows cross two shuffles (bench/README.md, 2026-12-01). Maps and sets are stored
 sorted, so a re-run writes identical rows whatever the shuffle order.
 """
