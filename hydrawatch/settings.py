@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # Training: unlabelled accounts enter as negatives through a deterministic sample of at most
     # this many (bounds what reaches the driver; docs/model.md says why they are used at all).
     train_unlabelled_sample: int = Field(default=50_000, ge=0)
+    # Training: an unlabelled account becomes a negative only once it has been seen this many
+    # days (label maturity: decisions arrive days after the behaviour, 3 to 10 on the simulator).
+    train_label_maturity_days: int = Field(default=7, ge=0)
     train_seed: int = 7
     # Promotion gate: the recent labelled period both models are compared on, in feature days.
     gate_period_days: int = Field(default=14, ge=1)

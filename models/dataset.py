@@ -11,7 +11,8 @@ Promises (docs/model.md explains the choices):
 - `unlabelled_rows` gives a deterministic, bounded sample of accounts without a decision as
   negatives (one pseudo-randomly chosen feature day each, so they spread over time like the
   labelled rows), leaving out accounts that share a cluster with a labelled distillation account
-  (likely attackers not yet labelled). `weight_pop` = 1 / sampling fraction lets the sample stand
+  (likely attackers not yet labelled) and accounts first seen less than the label-maturity
+  window before `as_of` (too new to have been labelled yet). `weight_pop` = 1 / sampling fraction lets the sample stand
   for all unlabelled accounts when precision and false-positive rates are estimated.
 """
 
@@ -102,12 +103,30 @@ def suspect_clusters(labelled: DataFrame) -> DataFrame:
 
 
 def unlabelled_candidates(
-    features: DataFrame, current: DataFrame, labelled: DataFrame, as_of: dt.date
+    features: DataFrame,
+    current: DataFrame,
+    labelled: DataFrame,
+    as_of: dt.date,
+    maturity_days: int = 0,
 ) -> DataFrame:
-    """Feature rows (up to `as_of`) of accounts with no decision and no suspect cluster."""
+    """Feature rows (up to `as_of`) of accounts with no decision, no suspect cluster, and a first
+    feature row at least `maturity_days` before `as_of`."""
     rows = features.where(F.col("feature_date") <= F.lit(as_of)).join(
         current.select("account_id"), "account_id", "left_anti"
     )
+    if maturity_days > 0:
+        # Labels arrive days after the behaviour: an account first seen in the last
+        # `maturity_days` had no time to be labelled, so it is unknown, not a negative. (On the
+        # demo window every unlabelled campaign account among the negatives was 1-2 days old:
+        # replacements for banned accounts, pushing the threshold above a whole campaign.)
+        cutoff = as_of - dt.timedelta(days=maturity_days)
+        mature = (
+            rows.groupBy("account_id")
+            .agg(F.min("feature_date").alias("_first"))
+            .where(F.col("_first") <= F.lit(cutoff))
+            .select("account_id")
+        )
+        rows = rows.join(mature, "account_id")
     # An account linked to a suspect cluster on any day stays out on every day.
     tainted = (
         rows.select(

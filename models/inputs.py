@@ -108,6 +108,7 @@ def training_frame(
         since,
         seed,
         settings.train_unlabelled_sample,
+        settings.train_label_maturity_days,
     )
     if key in _FRAMES:
         hit = _FRAMES[key]
@@ -130,7 +131,9 @@ def training_frame(
     current = current_labels(labels, as_of)
     labelled = dataset.labelled_rows(features, current, as_of, names)
     labels_without_features = current.count() - labelled.count()
-    candidates = dataset.unlabelled_candidates(features, current, labelled, as_of)
+    candidates = dataset.unlabelled_candidates(
+        features, current, labelled, as_of, settings.train_label_maturity_days
+    )
     n_candidates = candidates.select("account_id").distinct().count()
     cap = settings.train_unlabelled_sample
     fraction = 1.0 if n_candidates <= cap else cap / n_candidates

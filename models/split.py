@@ -30,6 +30,13 @@ from models.train import TrainingDataError
 
 TRAIN_SHARE = 0.6
 VALID_SHARE = 0.2
+# A held-out slice with one or two positives calibrates nothing: its isotonic map has one step
+# and the target-precision threshold lands on whichever account happens to sit there (on the
+# demo window, a three-slice split whose calibration slice held one positive missed a whole
+# campaign). Splits whose every slice holds this many of each class are preferred, with two
+# slices if need be, before splits that merely hold both classes.
+MIN_SLICE_POSITIVES = 10
+MIN_SLICE_NEGATIVES = 20
 GROUPINGS = (("infra_cluster_id", "coord_cluster_id"), ("coord_cluster_id",))
 SLICES = ("train", "valid", "calib")
 
@@ -93,10 +100,12 @@ def assign_slices(rows: pd.DataFrame, groups: pd.Series, seed: int) -> pd.Series
     return groups.map(per_group["slice"]).rename("slice")
 
 
-def _complete(rows: pd.DataFrame, slices: pd.Series, names=SLICES) -> bool:
+def _complete(
+    rows: pd.DataFrame, slices: pd.Series, names=SLICES, min_pos: int = 1, min_neg: int = 1
+) -> bool:
     for name in names:
         labels = rows.loc[slices == name, "label"]
-        if labels.sum() == 0 or (labels == 0).sum() == 0:
+        if labels.sum() < min_pos or (labels == 0).sum() < min_neg:
             return False
     return True
 
@@ -116,13 +125,14 @@ def time_split(rows: pd.DataFrame, seed: int) -> tuple[pd.Series, str]:
     with `HELD_OUT_SUFFIX`: the `calib` slice then also serves early stopping.
     """
     tries = [(link, assign_slices(rows, group_ids(rows, link), seed)) for link in GROUPINGS]
-    for link, slices in tries:
-        if _complete(rows, slices):
-            return slices, "+".join(c.split("_")[0] for c in link)
-    for link, slices in tries:
-        two = _two_slices(slices)
-        if _complete(rows, two, ("train", "calib")):
-            return two, "+".join(c.split("_")[0] for c in link) + HELD_OUT_SUFFIX
+    for mins in ((MIN_SLICE_POSITIVES, MIN_SLICE_NEGATIVES), (1, 1)):
+        for link, slices in tries:
+            if _complete(rows, slices, SLICES, *mins):
+                return slices, "+".join(c.split("_")[0] for c in link)
+        for link, slices in tries:
+            two = _two_slices(slices)
+            if _complete(rows, two, ("train", "calib"), *mins):
+                return two, "+".join(c.split("_")[0] for c in link) + HELD_OUT_SUFFIX
     counts = rows.groupby("label").size().to_dict()
     raise TrainingDataError(
         f"cannot split {len(rows)} training rows ({counts.get(1, 0)} distillation) by time "

@@ -69,6 +69,19 @@ def test_two_slices_when_one_campaign_holds_most_positives():
     assert rows.assign(s=slices).groupby("infra_cluster_id")["s"].nunique().max() == 1
 
 
+def test_two_slices_rather_than_a_calibration_slice_of_two_positives():
+    # Three slices exist (30 / 10 / 2 positives), but two positives calibrate nothing: the
+    # validation groups join the calibration slice instead (12 positives).
+    rows = _rows(
+        [("a", 0, 30, 20), ("b", 3, 10, 1), ("c", 5, 1, 1), ("d", 7, 1, 1)], coordinated=True
+    )
+    slices, grouping = time_split(rows, seed=7)
+    assert grouping == "infra+coord" + HELD_OUT_SUFFIX
+    per = _per_slice(rows, slices)
+    assert per["train"][0] == 30 and per["calib"][0] == 12
+    assert min(neg for _, neg in per.values()) >= 20
+
+
 def test_one_cluster_of_positives_cannot_be_split():
     rows = _rows([("big", 3, 40, 2)], coordinated=True)
     with pytest.raises(

@@ -1,0 +1,60 @@
+"""Unlabelled negatives: no suspect cluster, and old enough to have been labelled."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.testing import assertDataFrameEqual
+
+from models.dataset import unlabelled_candidates
+
+AS_OF = dt.date(2026, 2, 14)
+
+
+def _features(spark):
+    d = lambda k: AS_OF - dt.timedelta(days=k)  # noqa: E731
+    rows = [
+        # (account, feature day, infra cluster, coord cluster)
+        ("old", d(10), "old", "old"),
+        ("old", d(1), "old", "old"),
+        ("edge", d(7), "edge", "edge"),  # first seen exactly 7 days before: mature
+        ("new", d(6), "new", "new"),  # first seen 6 days before: too new to be a negative
+        ("new", d(0), "new", "new"),
+        ("linked", d(12), "atk", "linked"),  # shares an infrastructure cluster with an attacker
+        ("atk", d(12), "atk", "atk"),
+        ("future", AS_OF + dt.timedelta(days=1), "future", "future"),
+    ]
+    return spark.createDataFrame(
+        rows,
+        "account_id string, feature_date date, infra_cluster_id string, coord_cluster_id string",
+    )
+
+
+def _labels(spark):
+    current = spark.createDataFrame([("atk",)], "account_id string")
+    labelled = spark.createDataFrame(
+        [("atk", 1, "atk", "atk")],
+        "account_id string, label int, infra_cluster_id string, coord_cluster_id string",
+    )
+    return current, labelled
+
+
+def test_accounts_first_seen_inside_the_maturity_window_are_not_negatives(spark):
+    current, labelled = _labels(spark)
+    out = unlabelled_candidates(_features(spark), current, labelled, AS_OF, maturity_days=7)
+    assertDataFrameEqual(
+        out.select("account_id", "feature_date"),
+        [
+            ("old", AS_OF - dt.timedelta(days=10)),
+            ("old", AS_OF - dt.timedelta(days=1)),
+            ("edge", AS_OF - dt.timedelta(days=7)),
+        ],
+        checkRowOrder=False,
+    )
+
+
+def test_without_a_maturity_window_new_accounts_are_candidates(spark):
+    current, labelled = _labels(spark)
+    out = unlabelled_candidates(_features(spark), current, labelled, AS_OF, maturity_days=0)
+    got = {r.account_id for r in out.select("account_id").distinct().collect()}
+    assert got == {"old", "edge", "new"}
