@@ -29,7 +29,7 @@ from features.catalogue import (
 )
 from features.coordination import coordination_features
 from features.graph import cluster_aggregates, infra_features
-from features.windows import lookback, release_features, window_features
+from features.windows import lookback, ratio, release_features, window_features
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,21 @@ def gold_features(
     joined = active
     for part in (win, rel, acc, geo, infra, coord):
         joined = joined.join(part, "account_id", "left")
+    # IP diversity per request: the counts grow with volume (a reseller's egress), the ratios
+    # single out light accounts seen from many places (a hydra account behind proxies).
+    per_request = (
+        ("ip_countries_per_request_7d", "distinct_ip_countries_7d", "requests_7d"),
+        ("ip_countries_per_request_28d", "distinct_ip_countries_28d", "requests_28d"),
+        ("ip_prefixes_per_request_7d", "distinct_ip_prefixes_7d", "requests_7d"),
+        ("asns_per_request_7d", "distinct_asns_7d", "requests_7d"),
+    )
+    joined = joined.select(
+        "*",
+        *[
+            ratio(F.coalesce(F.col(n), F.lit(0)), F.coalesce(F.col(d), F.lit(0))).alias(name)
+            for name, n, d in per_request
+        ],
+    )
     own = F.col("account_id")
     base = joined.select(
         "account_id",

@@ -176,6 +176,9 @@ def _write_partitions(df: DataFrame, path: str, column: str, days) -> None:
     writer = (
         df.write.format("delta")
         .mode("overwrite")
+        # A new feature set version may add columns: the table gains them (older rows read as
+        # null and are never mixed with the new version's rows by training or scoring).
+        .option("mergeSchema", "true")
         .option("replaceWhere", f"{column} IN ({_sql_dates(days)})")
         .partitionBy(column)
     )

@@ -2,7 +2,8 @@
 
 Promises (docs/model.md explains the choices):
 - `feature_columns(df)` is the model's feature list: every numeric column of
-  `gold/account_features` except the key and the trailing metadata columns, in table order.
+  `gold/account_features` except the key, the trailing metadata columns and `MODEL_EXCLUDED`,
+  in table order.
 - `labelled_rows` gives one row per labelled account: its current decision as of `as_of` (the
   caller passes `current_labels(labels, as_of)`, restricted to decisions taken by `as_of`) joined
   with the account's latest feature row dated strictly before the day of that decision and not
@@ -25,6 +26,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 KEY_COLUMNS = ("account_id", "feature_date")
+# Catalogue features the model does not read. Raw IP-diversity counts grow with volume: trees on
+# them alone flagged resellers (17 countries, hundreds of /24s) like hydra accounts, and at tiny
+# scale too few resellers reach training to teach otherwise. The model reads the same counts per
+# request (`*_per_request_*`) instead; the raw counts stay in the table for analysts.
+MODEL_EXCLUDED = (
+    "distinct_ip_countries_7d",
+    "distinct_ip_countries_28d",
+    "distinct_ip_prefixes_7d",
+    "distinct_asns_7d",
+)
 META_COLUMNS = ("feature_set_version", "infra_cluster_id", "coord_cluster_id")
 POSITIVE_LABEL = "distillation"
 # Columns every training row carries besides the features.
@@ -42,7 +53,7 @@ _NUMERIC = (T.DoubleType, T.FloatType, T.LongType, T.IntegerType, T.ShortType, T
 
 
 def feature_columns(features: DataFrame) -> list[str]:
-    skip = set(KEY_COLUMNS) | set(META_COLUMNS)
+    skip = set(KEY_COLUMNS) | set(META_COLUMNS) | set(MODEL_EXCLUDED)
     return [
         f.name
         for f in features.schema.fields

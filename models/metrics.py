@@ -37,11 +37,17 @@ def pr_auc(y, s, w=None) -> float:
 
 
 def choose_threshold(y, s, target_precision: float, w=None) -> ThresholdChoice:
-    """Lowest score threshold whose flagged set (score >= t) has precision >= target.
+    """The threshold of the largest flagged set (score >= t) whose precision reaches the target.
 
-    The lowest such threshold gives the most recall at the target. When no threshold reaches the
-    target, the one with the best precision is returned with `reached_target=False` so the gate
-    can refuse the model rather than scoring silently ship a weaker one.
+    That set is every row scoring at least some `s_k`; the threshold is set halfway between `s_k`
+    and the next lower score present, since any value in between flags the same rows here and
+    the middle leaves room on both sides for accounts not seen yet. (With `s_k` itself, an
+    account of an unlabelled campaign scoring a little under the lowest labelled one is missed:
+    on a demo window whose calibration positives all scored 1.0 and negatives 0.0 the threshold
+    1.0 missed all 122 accounts of a campaign scoring 0.9; halfway, 0.5, caught them.) When no
+    threshold reaches the target, the one with the best precision is returned (at `s_k`) with
+    `reached_target=False` so the gate can refuse the model rather than silently ship a
+    weaker one.
     """
     y, s, w = _arrays(y, s, w)
     pos_total = float((w * y).sum())
@@ -59,7 +65,8 @@ def choose_threshold(y, s, target_precision: float, w=None) -> ThresholdChoice:
     ok = np.flatnonzero(precision >= target_precision)
     if len(ok):
         i = ok[-1]
-        return ThresholdChoice(float(cut_scores[i]), float(precision[i]), float(recall[i]), True)
+        t = cut_scores[i] if i + 1 == len(cut_scores) else (cut_scores[i] + cut_scores[i + 1]) / 2
+        return ThresholdChoice(float(t), float(precision[i]), float(recall[i]), True)
     best = precision.max()
     i = np.flatnonzero(precision == best)[-1]
     return ThresholdChoice(float(cut_scores[i]), float(precision[i]), float(recall[i]), False)

@@ -45,10 +45,15 @@ def test_choose_threshold_takes_the_most_recall_at_the_target():
     y = np.array([1, 1, 1, 0, 1, 0, 0])
     s = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.1])
     choice = choose_threshold(y, s, 0.99)
-    assert (choice.threshold, choice.recall, choice.reached_target) == (0.7, 0.75, True)
+    # the three top rows are flagged; the threshold sits halfway to the next score (0.6)
+    assert (choice.recall, choice.reached_target) == (0.75, True)
+    assert choice.threshold == pytest.approx(0.65)
+    assert rates_at(y, s, choice.threshold)["precision"] == 1.0
     # a lower target reaches further down, past the first negative
-    assert choose_threshold(y, s, 0.8).threshold == 0.5
-    assert rates_at(y, s, 0.5)["fpr"] == pytest.approx(1 / 3)
+    assert choose_threshold(y, s, 0.8).threshold == pytest.approx(0.45)
+    assert rates_at(y, s, 0.45)["fpr"] == pytest.approx(1 / 3)
+    # the lowest score of all is its own threshold: there is nothing below to split with
+    assert choose_threshold(np.array([1, 1]), np.array([0.9, 0.2]), 0.99).threshold == 0.2
     never = choose_threshold(np.array([0, 1]), np.array([0.9, 0.1]), 0.99)
     assert not never.reached_target
 
