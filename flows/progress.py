@@ -2,9 +2,9 @@
 
 Lets a backfill continue where it stopped. A row says: step S of day D finished with inputs
 fingerprint F. The fingerprint of a day is its landing files (names, sizes, modification times,
-for every per-day feed plus the release calendar) and, for score and publish, the champion model
-version. A run skips a (day, step) only while everything before it in the run was skipped too
-and the recorded fingerprint matches; from the first step it has to run, it runs everything
+for every per-day feed plus the release calendar), for features, score and publish the feature
+set version, and for score and publish the champion model version. A run skips a (day, step)
+only while everything before it in the run was skipped too and the recorded fingerprint matches; from the first step it has to run, it runs everything
 after it, because later days' windows read the earlier days. Running a step removes the records
 of that step and of everything after it (later days included), so the table never
 claims a day is done on inputs that have since changed. Recording and forgetting happen in one
@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from features.catalogue import FEATURE_SET_VERSION
 from hydrawatch import tables
 from hydrawatch.commits import retry_conflicts
 from hydrawatch.contracts import FEEDS
@@ -28,6 +29,7 @@ STEPS = ("ingest", "features", "score", "publish")
 SCHEMA = "day date, step string, step_rank int, fingerprint string, flow_run_id string"
 # What a step's output depends on besides the landing files.
 NEEDS_MODEL = {"score", "publish"}
+NEEDS_FEATURES = {"features", "score", "publish"}
 
 
 def _list_files(spark, uri: str) -> list[tuple[str, int, int]]:
@@ -60,8 +62,11 @@ def landing_fingerprint(spark, settings: Settings, day: dt.date) -> str:
 
 
 def step_fingerprint(landing_fp: str, step: str, champion: str | None) -> str:
+    # Features and what reads them depend on the feature definitions too: after an upgrade to a
+    # new feature set version, a resumed backfill must recompute them, not skip them.
+    fs = f"|fs={FEATURE_SET_VERSION}" if step in NEEDS_FEATURES else ""
     model = f"|model={champion}" if step in NEEDS_MODEL else ""
-    return f"{landing_fp}{model}"
+    return f"{landing_fp}{fs}{model}"
 
 
 def _exists(spark, settings: Settings) -> bool:
