@@ -279,8 +279,7 @@ def _build() -> tuple[Feature, ...]:
         add(f"distinct_ip_countries_{w}", f"distinct IP countries over {w}", w, GEO, acc)
         add(
             f"ip_countries_per_request_{w}",
-            f"distinct IP countries over {w} per request over {w} (a light user seen from many "
-            "countries; a reseller's many countries come with its volume)",
+            f"distinct IP countries per request over {w}",
             w,
             GEO,
             acc,
@@ -305,10 +304,10 @@ def _build() -> tuple[Feature, ...]:
         )
     add("distinct_ip_prefixes_7d", "distinct IP /24 or /48 prefixes over 7d", "7d", INFRA, inf)
     add("distinct_asns_7d", "distinct ASNs over 7d", "7d", INFRA, inf)
-    for item in ("ip_prefixes", "asns"):
+    for item, what in (("ip_prefixes", "IP /24 or /48 prefixes"), ("asns", "ASNs")):
         add(
             f"{item}_per_request_7d",
-            f"distinct_{item}_7d per request over 7d (proxy rotation of a light account)",
+            f"distinct {what} per request over 7d",
             "7d",
             INFRA,
             inf,
