@@ -68,7 +68,23 @@ class FitResult:
         return score_frame(self.booster, self.bundle.calibration, self.bundle.feature_names, frame)
 
 
-def lgb_params(seed: int, scale_pos_weight: float, overrides: dict | None = None) -> dict:
+# Each tree draws this share of the features, so the ensemble cannot rest on one family: with 0.9
+# every tree split on the IP-country count, and a reseller (many countries, nothing else of an
+# attacker) scored like a campaign; with 0.5 content, account and cluster features vote too
+# (docs/model.md, "Robustness"). A tree still sees at least MIN_FEATURES_PER_TREE features: with
+# a handful of features, half of them is a coin toss over which signal a tree may use.
+FEATURE_FRACTION = 0.5
+MIN_FEATURES_PER_TREE = 8
+
+
+def feature_fraction(n_features: int) -> float:
+    return min(1.0, max(FEATURE_FRACTION, MIN_FEATURES_PER_TREE / max(n_features, 1)))
+
+
+def lgb_params(
+    seed: int, scale_pos_weight: float, overrides: dict | None = None, n_features: int = 0
+) -> dict:
+    """LightGBM parameters; `n_features` sets the per-tree feature share (0: the plain share)."""
     params = {
         "objective": "binary",
         # Early stopping watches log loss: smoother than PR-AUC, which saturates on small slices.
@@ -77,11 +93,7 @@ def lgb_params(seed: int, scale_pos_weight: float, overrides: dict | None = None
         "num_leaves": 31,
         "min_data_in_leaf": 20,
         "min_sum_hessian_in_leaf": 1e-3,
-        # Each tree sees half the features, so the ensemble cannot rest on one family: with 0.9
-        # every tree split on the IP-country count, and a reseller (many countries, nothing else
-        # of an attacker) scored like a campaign; with 0.5 content, account and cluster features
-        # vote too (docs/model.md, "Robustness").
-        "feature_fraction": 0.5,
+        "feature_fraction": feature_fraction(n_features) if n_features else FEATURE_FRACTION,
         "bagging_fraction": 0.9,
         "bagging_freq": 1,
         "lambda_l2": 1.0,
@@ -130,7 +142,7 @@ def fit(
     pos_w = float((train.w * train.y).sum())
     neg_w = float((train.w * (1 - train.y)).sum())
     spw = float(min(MAX_SCALE_POS_WEIGHT, max(1.0, neg_w / pos_w)))
-    full_params = lgb_params(seed, spw, params)
+    full_params = lgb_params(seed, spw, params, n_features=len(feature_names))
 
     dtrain = lgb.Dataset(
         train.x, label=train.y, weight=train.w, feature_name=feature_names, free_raw_data=False
