@@ -136,7 +136,8 @@ def gold_features(
     joined = joined.select(
         "*",
         *[
-            ratio(F.coalesce(F.col(n), F.lit(0)), F.coalesce(F.col(d), F.lit(0))).alias(name)
+            # A null count (no row in that part) gives null here, filled with the default below.
+            ratio(F.col(n), F.col(d)).alias(name)
             for name, n, d in per_request
         ],
     )

@@ -4,8 +4,9 @@ Lets a backfill continue where it stopped. A row says: step S of day D finished 
 fingerprint F. The fingerprint of a day is its landing files (names, sizes, modification times,
 for every per-day feed plus the release calendar), for features, score and publish the feature
 set version, and for score and publish the champion model version. A run skips a (day, step)
-only while everything before it in the run was skipped too and the recorded fingerprint matches; from the first step it has to run, it runs everything
-after it, because later days' windows read the earlier days. Running a step removes the records
+only while everything before it in the run was skipped too and the recorded fingerprint
+matches; from the first step it has to run, it runs everything after it, because later days'
+windows read the earlier days. Running a step removes the records
 of that step and of everything after it (later days included), so the table never
 claims a day is done on inputs that have since changed. Recording and forgetting happen in one
 Delta MERGE at the end of each day (`settle`), so a run killed mid-day leaves the records of the

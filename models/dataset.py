@@ -13,8 +13,9 @@ Promises (docs/model.md explains the choices):
   negatives (one pseudo-randomly chosen feature day each, so they spread over time like the
   labelled rows), leaving out accounts that share a cluster with a labelled distillation account
   (likely attackers not yet labelled) and accounts first seen less than the label-maturity
-  window before `as_of` (too new to have been labelled yet). `weight_pop` = 1 / sampling fraction lets the sample stand
-  for all unlabelled accounts when precision and false-positive rates are estimated.
+  window before `as_of` (too new to have been labelled yet). `weight_pop` = 1 / sampling
+  fraction lets the sample stand for all unlabelled accounts when precision and false-positive
+  rates are estimated.
 """
 
 from __future__ import annotations

@@ -43,10 +43,10 @@ def choose_threshold(y, s, target_precision: float, w=None) -> ThresholdChoice:
     and the next lower score present, since any value in between flags the same rows here and
     the middle leaves room on both sides for accounts not seen yet. (With `s_k` itself, an
     account of an unlabelled campaign scoring a little under the lowest labelled one is missed:
-    on a demo window whose calibration positives all scored 1.0 and negatives 0.0 the threshold
-    1.0 missed all 122 accounts of a campaign scoring 0.9; halfway, 0.5, caught them.) When no
-    threshold reaches the target, the one with the best precision is returned (at `s_k`) with
-    `reached_target=False` so the gate can refuse the model rather than silently ship a
+    on the seed-23 demo window, whose calibration positives all scored 1.0 and negatives 0.0, the
+    threshold 1.0 missed all 122 accounts of a campaign scoring 0.9; halfway, 0.5, caught them.)
+    When no threshold reaches the target, the one with the best precision is returned (at `s_k`)
+    with `reached_target=False` so the gate can refuse the model rather than silently ship a
     weaker one.
     """
     y, s, w = _arrays(y, s, w)

@@ -82,9 +82,9 @@ def feature_fraction(n_features: int) -> float:
 
 
 def lgb_params(
-    seed: int, scale_pos_weight: float, overrides: dict | None = None, n_features: int = 0
+    seed: int, scale_pos_weight: float, overrides: dict | None = None, *, n_features: int
 ) -> dict:
-    """LightGBM parameters; `n_features` sets the per-tree feature share (0: the plain share)."""
+    """LightGBM parameters; `n_features` (the model's feature count) sets the per-tree share."""
     params = {
         "objective": "binary",
         # Early stopping watches log loss: smoother than PR-AUC, which saturates on small slices.
@@ -93,7 +93,7 @@ def lgb_params(
         "num_leaves": 31,
         "min_data_in_leaf": 20,
         "min_sum_hessian_in_leaf": 1e-3,
-        "feature_fraction": feature_fraction(n_features) if n_features else FEATURE_FRACTION,
+        "feature_fraction": feature_fraction(n_features),
         "bagging_fraction": 0.9,
         "bagging_freq": 1,
         "lambda_l2": 1.0,
