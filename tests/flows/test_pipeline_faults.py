@@ -492,11 +492,30 @@ def test_every_step_run_twice_leaves_identical_tables_and_export(world):
 # --- concurrent runs -----------------------------------------------------------------------------
 
 
+def _printed(proc: subprocess.Popen) -> str:
+    """What `proc` has printed so far, read without moving the offset its writes share."""
+    fd = proc.logs[0].fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+
+
+def _wait_for(proc: subprocess.Popen, what: str, ready) -> None:
+    deadline = time.monotonic() + 1200
+    while not ready():
+        assert proc.poll() is None, f"{what}: the process ended first ({proc.returncode})"
+        assert time.monotonic() < deadline, f"{what}: never happened"
+        time.sleep(0.2)
+
+
 def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(world, spark, tmp_path, process_env):
-    """Three real processes, file locks: `daily` for day 2 and `backfill` of day 1 start together;
-    once the first holds day 2, a second `daily` for day 2 (no waiting allowed) starts and must
-    stop with one line. Day 2's features rewrite day 1 when late data made it dirty, so that step
-    also holds day 1's lock: it waits for the backfill instead of interleaving with it."""
+    """Three real processes, file locks: a `backfill` of day 1, and once its features are done a
+    `daily` for day 2 beside it; once that holds day 2, a second `daily` for day 2 (no waiting
+    allowed) starts and must stop with one line. Day 2's features rewrite day 1 when late data
+    made it dirty, so that step also holds day 1's lock: it waits for the backfill (still scoring
+    and publishing day 1) instead of interleaving with it.
+
+    The daily run starts after the backfill's features because the other order is a different,
+    equally valid end state: day 2's ingest lands day 1's late events, and a day-1 run that reads
+    them scores day 1 with them, where the clean run (day 1, then day 2) scored it without."""
     from delta.tables import DeltaTable
 
     case = world.case("ingest", tmp_path)
@@ -507,13 +526,11 @@ def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(world, spark, tmp_
         home = str(tmp_path / f"prefect-{name}")
         return _process(case, process_env, args, PREFECT_HOME=home, **env)
 
-    first = start("daily-a", daily)
     beside = start("backfill", backfill)
+    _wait_for(beside, "day 1's features", lambda: f"{D1} features: done" in _printed(beside))
+    first = start("daily-a", daily)
     lock = Path(case.warehouse) / "_locks" / f"day={D2}.lock"
-    deadline = time.monotonic() + 1200
-    while not (lock.exists() and lock.read_text()) and first.poll() is None:
-        assert time.monotonic() < deadline, "the first daily run never took its day"
-        time.sleep(0.2)
+    _wait_for(first, "the first daily run took its day", lambda: lock.exists() and lock.read_text())
     second = start("daily-b", daily, HYDRAWATCH_DAY_LOCK_WAIT_SECONDS="0")
     done = {"daily-b": _finish(second), "daily-a": _finish(first), "backfill": _finish(beside)}
 
