@@ -351,15 +351,24 @@ def check_lines(
     )
 
 
-def rank_duplicates(checked: DataFrame, key: tuple[str, ...]) -> DataFrame:
+def rank_duplicates(checked: DataFrame, key: tuple[str, ...], fields: tuple[str, ...]) -> DataFrame:
     """Add `dup_rank`: 1 for the valid line of a key that is kept, 2.. for its duplicates.
 
-    The kept line is the first by (source_file, raw_line), so the choice does not depend on how
+    The kept line is the first by source file, then by a 64-bit hash of the raw line, then by
+    its typed `fields` (for the vanishingly rare hash tie), so the choice does not depend on how
     Spark split the files. Quarantined lines get NULL.
+
+    Only a quarantined line keeps its `raw_line` (the quarantine table stores it); a valid line's
+    is NULL from here on: the ranking's shuffle and the cached frame after it would otherwise
+    carry every line's text, the largest column by far.
     """
     valid = F.col("reason").isNull()
-    order = Window.partitionBy(valid, *key).orderBy("source_file", "raw_line")
-    return checked.withColumn("dup_rank", F.when(valid, F.row_number().over(order)))
+    hashed = checked.withColumn("_line_hash", F.when(valid, F.xxhash64("raw_line"))).withColumn(
+        "raw_line", F.when(~valid, F.col("raw_line"))
+    )
+    order = Window.partitionBy(valid, *key).orderBy("source_file", "_line_hash", *fields)
+    ranked = hashed.withColumn("dup_rank", F.when(valid, F.row_number().over(order)))
+    return ranked.drop("_line_hash")
 
 
 def classify_lines(

@@ -518,9 +518,9 @@ def _classified(
     """A feed's landing lines checked, ranked and classified (`classify_lines`), cached: the
     counting action and the writes after it read it."""
     checked = check_lines(_read_lines(spark, files), feed, event_window)
-    return classify_lines(rank_duplicates(checked, feed.key), feed.key, day, prior).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    return classify_lines(
+        rank_duplicates(checked, feed.key, feed.names), feed.key, day, prior
+    ).persist(StorageLevel.MEMORY_AND_DISK)
 
 
 def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date) -> IngestResult:

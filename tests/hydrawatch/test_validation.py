@@ -226,7 +226,9 @@ def test_duplicates_keep_first_line_and_earlier_deliveries_win(spark):
         [("y", D, D - dt.timedelta(days=1)), ("z", D, D + dt.timedelta(days=1))],
         "event_id string, event_date date, delivery_date date",
     )
-    ranked = rank_duplicates(check_lines(lines, USAGE_EVENTS, WINDOW), ("event_id",))
+    ranked = rank_duplicates(
+        check_lines(lines, USAGE_EVENTS, WINDOW), ("event_id",), USAGE_EVENTS.names
+    )
     classified = classify_lines(ranked, ("event_id", "event_date"), D, prior)
     assertDataFrameEqual(
         classified.select("event_id", "model", "line_status"),
@@ -239,6 +241,27 @@ def test_duplicates_keep_first_line_and_earlier_deliveries_win(spark):
             Row(event_id=None, model=None, line_status="quarantined"),
         ],
     )
+
+
+def test_duplicates_in_one_file_keep_the_same_copy_whatever_the_split(spark):
+    """Copies of one event_id in one file: the kept copy is the same however the lines are
+    ordered and partitioned; only quarantined lines keep their raw text."""
+    rows = [("a.jsonl", _j(_event("x", model=f"copy-{i}"))) for i in range(6)]
+    rows += [("a.jsonl", "{broken")]
+    kept = set()
+    for order, parts in ((rows, 1), (rows[::-1], 3), (rows[2:] + rows[:2], 2)):
+        lines = spark.createDataFrame(order, "source_file string, raw_line string")
+        ranked = rank_duplicates(
+            check_lines(lines.repartition(parts), USAGE_EVENTS, WINDOW),
+            ("event_id",),
+            USAGE_EVENTS.names,
+        )
+        got = ranked.select("event_id", "model", "raw_line", "dup_rank").collect()
+        assert sorted(r.dup_rank for r in got if r.event_id) == [1, 2, 3, 4, 5, 6]
+        assert [r.raw_line for r in got if r.event_id is None] == ["{broken"]
+        assert all(r.raw_line is None for r in got if r.event_id)
+        kept |= {r.model for r in got if r.dup_rank == 1}
+    assert len(kept) == 1, kept
 
 
 def test_current_labels_latest_decision_wins_appeals_included(spark):
