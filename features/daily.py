@@ -50,8 +50,14 @@ EVENT_COLUMNS = (
 )
 
 
-def _kv(kind: str, key: F.Column) -> F.Column:
-    return F.struct(F.lit(kind).alias("kind"), key.cast("string").alias("key"))
+def _kv(kind: str, num: F.Column | None = None, text: F.Column | None = None) -> F.Column:
+    """One keyed count's key: a number, a text, or both (template at an hour), never built
+    into a new string per event (the minute, hour and template@hour keys used to be)."""
+    return F.struct(
+        F.lit(kind).alias("kind"),
+        (num if num is not None else F.lit(None)).cast("bigint").alias("num"),
+        (text if text is not None else F.lit(None)).cast("string").alias("text"),
+    )
 
 
 def _count(cond: F.Column) -> F.Column:
@@ -101,16 +107,23 @@ def account_daily(events: DataFrame) -> DataFrame:
         *KEY,
         F.explode(
             F.array(
-                _kv("n", F.col("minute")),
-                _kv("h", F.col("hod")),
-                _kv("t", F.col("prompt_template_hash")),
-                _kv("a", F.concat_ws("@", "prompt_template_hash", F.col("hod").cast("string"))),
-                _kv("m", F.col("model")),
-                _kv("c", F.coalesce("ip_country", F.lit(UNKNOWN_COUNTRY))),
+                _kv("n", num=F.col("minute")),
+                _kv("h", num=F.col("hod")),
+                _kv("t", text=F.col("prompt_template_hash")),
+                _kv("a", num=F.col("hod"), text=F.col("prompt_template_hash")),
+                _kv("m", text=F.col("model")),
+                _kv("c", text=F.coalesce("ip_country", F.lit(UNKNOWN_COUNTRY))),
             )
         ).alias("k"),
-    ).select(*KEY, "k.kind", "k.key")
-    counts = keyed.groupBy(*KEY, "kind", "key").count()
+    ).select(*KEY, "k.kind", "k.num", "k.text")
+    counts = keyed.groupBy(*KEY, "kind", "num", "text").count()
+    # The string keys of the maps, built once per distinct key of an account-day, not per event.
+    key = (
+        F.when(F.col("kind") == "a", F.concat_ws("@", "text", F.col("num").cast("string")))
+        .when(F.col("text").isNotNull(), F.col("text"))
+        .otherwise(F.col("num").cast("string"))
+    )
+    counts = counts.select(*KEY, "kind", key.alias("key"), "count")
 
     # One collected list per account (not one per map): a single object-aggregation buffer.
     is_hour = F.col("kind") == "h"
