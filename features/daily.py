@@ -95,9 +95,9 @@ def account_daily(events: DataFrame) -> DataFrame:
         F.min("t").alias("first_t"),
         F.max("t").alias("last_t"),
         F.collect_set("client_ip").alias("_ips"),
-        F.array_sort(F.collect_set("asn")).alias("asns"),
-        F.array_sort(F.collect_set("user_agent")).alias("user_agents"),
-        F.array_sort(F.collect_set("system_prompt_hash")).alias("system_prompts"),
+        F.sort_array(F.collect_set("asn")).alias("asns"),
+        F.sort_array(F.collect_set("user_agent")).alias("user_agents"),
+        F.sort_array(F.collect_set("system_prompt_hash")).alias("system_prompts"),
     )
 
     # Every per-key count of the day (minute, hour of day, template, template at an hour,
@@ -117,48 +117,33 @@ def account_daily(events: DataFrame) -> DataFrame:
         ).alias("k"),
     ).select(*KEY, "k.kind", "k.num", "k.text")
     counts = keyed.groupBy(*KEY, "kind", "num", "text").count()
-    # The string keys of the maps, built once per distinct key of an account-day, not per event.
-    key = (
-        F.when(F.col("kind") == "a", F.concat_ws("@", "text", F.col("num").cast("string")))
-        .when(F.col("text").isNotNull(), F.col("text"))
-        .otherwise(F.col("num").cast("string"))
-    )
-    counts = counts.select(*KEY, "kind", key.alias("key"), "count")
 
-    # One collected list per account (not one per map): a single object-aggregation buffer.
-    is_hour = F.col("kind") == "h"
+    # Each map is collected by its own aggregate and sorted by `sort_array`, not filtered out
+    # of one list with lambdas: higher-order functions run interpreted, and in Spark 4.2 every
+    # element they read looks the SQL conf up anew (`PhysicalDataType` -> `SQLConf.get` builds a
+    # `ReadOnlySQLConf` per call on executors). That was 36 % of the stage's CPU (bench/README.md).
+    kind = F.col("kind")
+
+    def counts_map(k: str, key: F.Column) -> F.Column:
+        entry = F.struct(key.alias("key"), F.col("count"))
+        return F.map_from_entries(F.sort_array(F.collect_list(F.when(kind == k, entry))))
+
+    # The string keys are built once per distinct key of an account-day, not per event.
+    action = F.concat_ws("@", "text", F.col("num").cast("string"))
     per_key = counts.groupBy(*KEY).agg(
-        F.max(F.when(F.col("kind") == "n", F.col("count"))).alias("peak_per_minute"),
-        F.max(F.when(is_hour, F.col("count"))).alias("peak_per_hour"),
-        F.count(F.when(is_hour, True)).alias("active_hours"),
-        F.collect_list(F.when(F.col("kind") != "n", F.struct("kind", "key", "count"))).alias("_e"),
-    )
-
-    def of_kind(kind: str) -> F.Column:
-        return F.filter("_e", lambda e: e["kind"] == kind)
-
-    def kind_map(kind: str) -> F.Column:
-        entries = F.transform(of_kind(kind), lambda e: F.struct(e["key"].alias("key"), e["count"]))
-        return F.map_from_entries(F.array_sort(entries))
-
-    hours = F.transform(
-        of_kind("h"), lambda e: F.struct(e["key"].cast("int").alias("key"), e["count"])
-    )
-    per_key = per_key.select(
-        *KEY,
-        "peak_per_minute",
-        "peak_per_hour",
-        "active_hours",
-        F.map_from_entries(F.array_sort(hours)).alias("hour_counts"),
-        kind_map("t").alias("template_counts"),
-        F.array_sort(F.transform(of_kind("a"), lambda e: e["key"])).alias("actions"),
-        kind_map("m").alias("model_counts"),
-        kind_map("c").alias("ip_country_counts"),
+        F.max(F.when(kind == "n", F.col("count"))).alias("peak_per_minute"),
+        F.max(F.when(kind == "h", F.col("count"))).alias("peak_per_hour"),
+        F.count(F.when(kind == "h", True)).alias("active_hours"),
+        counts_map("h", F.col("num").cast("int")).alias("hour_counts"),
+        counts_map("t", F.col("text")).alias("template_counts"),
+        F.sort_array(F.collect_list(F.when(kind == "a", action))).alias("actions"),
+        counts_map("m", F.col("text")).alias("model_counts"),
+        counts_map("c", F.col("text")).alias("ip_country_counts"),
     )
     # The prefix (several regular expressions) is cut from each distinct address of the day,
     # not from every event: 52.8 s -> 42.9 s for the silver stage at 1M events (bench/README.md).
     prefixes = F.filter(F.transform("_ips", ip_prefix), lambda p: p.isNotNull())
-    main = main.withColumn("ip_prefixes", F.array_sort(F.array_distinct(prefixes))).drop("_ips")
+    main = main.withColumn("ip_prefixes", F.sort_array(F.array_distinct(prefixes))).drop("_ips")
     out = main.join(per_key, list(KEY), "inner")
     return out.select(*SILVER_COLUMNS)
 
