@@ -19,6 +19,7 @@ import datetime as dt
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from hydrawatch.contracts import SPARK_TYPE, Feed, FieldSpec
 
@@ -125,15 +126,24 @@ def _s(name: str) -> str:
 
 
 def _typed(spec: FieldSpec) -> Column:
-    """The field's value in its bronze type (NULL when absent, JSON null or not castable)."""
-    x = F.col(_x(spec.name))
+    """The field's value in its bronze type (NULL when absent, JSON null or not castable).
+
+    Read from `_j`, the line parsed a second time by `from_json` with every field as a string
+    (a JSON string's text, any other value's JSON text), and cast with `try_cast`: that is
+    only trusted when the VARIANT says the field has the contract's JSON type, and then the text
+    is the value. Casting each field out of the VARIANT (`try_variant_get`) builds a `Literal`
+    and a `Cast` per value and cost twice the second parse (bench/README.md, ingest).
+    """
+    text = F.col("_j")[spec.name]
     if spec.kind == "timestamp":
         # RFC 3339 allows a lower-case "t" and "z"; Spark's cast only reads upper case.
-        ts = F.upper(F.try_variant_get(x, "$", "string")).try_cast("timestamp")
+        ts = F.upper(text).try_cast("timestamp")
         # An instant outside 0001-01-02..9999-12-31 UTC (9999-12-31T23:00:00-05:00) casts, but
         # no Python reader downstream can hold it: it is no usable instant (bad_timestamp).
         return F.when(F.unix_micros(ts).between(EARLIEST_MICROS, LATEST_MICROS), ts)
-    return F.try_variant_get(x, "$", SPARK_TYPE[spec.kind])
+    if SPARK_TYPE[spec.kind] == "string":
+        return text
+    return text.try_cast(SPARK_TYPE[spec.kind])
 
 
 def _field_reason(spec: FieldSpec) -> Column:
@@ -261,19 +271,28 @@ def check_lines(
     raw = F.col("raw_line")
     # A prefix test and a substring, not a regular expression (which copies every line).
     stripped = F.when(raw.startswith(_BOM), F.substring(raw, 2, 1 << 30)).otherwise(raw)
+    # One VARIANT parse for the JSON checks and the field types, one struct of the fields as
+    # VARIANTs (one read of the object, not one `variant_get` per field), and one `from_json`
+    # with every field as text for the values (see `_typed`).
+    fields = F.try_variant_get(
+        v, "$", "struct<" + ", ".join(f"`{f.name}`: variant" for f in feed.fields) + ">"
+    )
+    texts = StructType([StructField(f.name, StringType()) for f in feed.fields])
     parsed = lines.select(
         "source_file",
         "raw_line",
         F.try_parse_json(stripped).alias("_v"),
+        F.from_json(stripped, texts).alias("_j"),
         F.ltrim(stripped, F.lit(_JSON_SPACE)).startswith("{").alias("_opens_object"),
     )
     parsed = parsed.select(
         "source_file",
         "raw_line",
         "_v",
+        "_j",
         "_opens_object",
         _closed_early(raw).alias("_closed_early"),
-        *[F.variant_get(v, f"$.{f.name}", "variant").alias(_x(f.name)) for f in feed.fields],
+        fields.alias("_fields"),
     )
     timestamps = [f for f in feed.fields if f.kind == "timestamp"]
     typed = parsed.select(
@@ -282,12 +301,9 @@ def check_lines(
         "_v",
         "_opens_object",
         "_closed_early",
-        *[_x(f.name) for f in feed.fields],
-        *[F.schema_of_variant(F.col(_x(f.name))).alias(_t(f.name)) for f in feed.fields],
-        *[
-            F.try_variant_get(F.col(_x(f.name)), "$", "string").alias(_s(f.name))
-            for f in timestamps
-        ],
+        *[F.col("_fields")[f.name].alias(_x(f.name)) for f in feed.fields],
+        *[F.schema_of_variant(F.col("_fields")[f.name]).alias(_t(f.name)) for f in feed.fields],
+        *[F.col("_j")[f.name].alias(_s(f.name)) for f in timestamps],
         *[_typed(f).alias(f.name) for f in feed.fields],
     )
     line_reason, line_detail = _line_reason()

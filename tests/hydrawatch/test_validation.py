@@ -64,6 +64,8 @@ def _j(record: dict) -> str:
     return json.dumps(record)
 
 
+ESCAPED = 'say "hi" \\ C:\\dir, caf\u00e9, tab\t, \u2603'
+
 # (line, expected reason, expected detail) for every kind of bad line the contract names.
 CASES = [
     (_j(_event("ok1")), None, None),
@@ -123,6 +125,13 @@ CASES = [
     # far but usable instants are outside the event window.
     (_j(_event("y9999", ts="9999-12-31T23:59:59Z")), "ts_out_of_window", None),
     (_j(_event("y1", ts="0001-01-02T00:00:00Z")), "ts_out_of_window", None),
+    # Values come from a second parse with every field as text (`_typed`): escapes are undone,
+    # keys match exactly, and a value of the wrong JSON type is caught by the VARIANT's type.
+    (_j(_event("esc", user_agent=ESCAPED)), None, None),
+    (_j({**_drop(_event("case"), "account_id"), "Account_ID": "acc-1"}), "missing_field", None),
+    (_j(_event("obj", model={"name": "m"})), "wrong_type", 'model={"name":"m"}'),
+    (_j(_event("big", input_tokens=2**70)), "wrong_type", "input_tokens=1180591620717411303424"),
+    (_j(_event("numtext", latency_ms="7")), "wrong_type", 'latency_ms="7"'),
 ]
 
 
@@ -146,6 +155,8 @@ def test_check_lines_gives_each_bad_line_its_reason_and_types_good_ones(spark):
     assert (ok1["input_tokens"], ok1["cot_elicitation"], ok1["latency_ms"]) == (10, True, None)
     assert ok1["client_ip"] == "2001:db8::1"
     assert got["f32.jsonl"]["event_date"] == dt.date(2026, 2, 7)
+    esc = next(r for r in got.values() if r["event_id"] == "esc")
+    assert esc["user_agent"] == ESCAPED
 
 
 def test_far_account_timestamps_are_kept_when_python_can_hold_them(spark):
