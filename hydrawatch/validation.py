@@ -181,7 +181,8 @@ def _line_reason() -> tuple[Column, Column]:
     line = F.col("raw_line")
     checks = [
         (
-            ~F.is_valid_utf8(line) | (F.instr(line, _REPLACEMENT_CHAR) > 0),
+            # `contains` is a byte search; `instr` walks the line character by character.
+            ~F.is_valid_utf8(line) | line.contains(_REPLACEMENT_CHAR),
             INVALID_UTF8,
             F.lit("bytes that are not valid UTF-8 (or U+FFFD, their replacement)"),
         ),
@@ -204,7 +205,10 @@ def _line_reason() -> tuple[Column, Column]:
         # try_parse_json stops after the first value; anything after it is not JSON Lines
         # (two records glued on one line would otherwise lose the second without a trace).
         (
-            ~F.rtrim(line, F.lit(_REGEX_SPACE)).endswith("}") | F.col("_closed_early"),
+            # The suffix test first: `rtrim` with a trim set allocates two int arrays of the
+            # line's length and walks all of it, and only a line with trailing space needs it.
+            ~(line.endswith("}") | F.rtrim(line, F.lit(_REGEX_SPACE)).endswith("}"))
+            | F.col("_closed_early"),
             NOT_JSON,
             F.lit("characters after the JSON object"),
         ),
@@ -283,7 +287,10 @@ def check_lines(
         "raw_line",
         F.try_parse_json(stripped).alias("_v"),
         F.from_json(stripped, texts).alias("_j"),
-        F.ltrim(stripped, F.lit(_JSON_SPACE)).startswith("{").alias("_opens_object"),
+        # The prefix test first: `ltrim` with a trim set may copy the line.
+        (stripped.startswith("{") | F.ltrim(stripped, F.lit(_JSON_SPACE)).startswith("{")).alias(
+            "_opens_object"
+        ),
     )
     parsed = parsed.select(
         "source_file",
