@@ -82,11 +82,9 @@ def _one(accounts: int, event_log: str = "") -> dict:
     out = out.localCheckpoint()
     linked = out.where("coord_cluster_id IS NOT NULL").count()
     clusters = out.select("coord_cluster_id").distinct().count() - 1
-    t2 = time.perf_counter()
-    secs = t2 - t1
-    epoch2 = time.time()
+    secs, epoch2 = time.perf_counter() - t1, time.time()
     spark.stop()
-    out = {
+    result = {
         "accounts": accounts,
         "startup_s": startup,
         "step_s": secs,
@@ -95,8 +93,8 @@ def _one(accounts: int, event_log: str = "") -> dict:
         "rounds": rounds,
     }
     if event_log:
-        out["stages"] = _stage_profile(event_log, epoch1, epoch2)
-    return out
+        result["stages"] = _stage_profile(event_log, epoch1, epoch2)
+    return result
 
 
 def _stage_profile(event_log: str, t1: float, t2: float) -> dict:
@@ -152,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{n} accounts: "
             + " ".join(f"{r['step_s']:.1f}" for r in runs)
-            + f"s, {dict((k, v) for k, v in runs[0].items() if k != 'stages')}"
+            + f"s, { {k: v for k, v in runs[0].items() if k != 'stages'} }"
         )
     print("| accounts | linked | clusters | CC rounds | median step (s) | s per 10k accounts |")
     print("|---|---|---|---|---|---|")
