@@ -6,17 +6,42 @@ a map of counts, so any window of days is rebuilt from these rows alone (sums ad
 the max, maps add key-wise, sets union): gold never reads raw events of earlier days, and a day
 recomputed from its own bronze partition replaces exactly its own rows.
 
-The events are repartitioned by (account_id, event_date); the gap window and every grouping
-below reuse that partitioning, with no further exchange. The plan still holds that exchange
-twice, once per branch (most likely because the two branches are pruned to different columns), so
-the raw rows cross two shuffles (bench/README.md, 2026-12-01). Maps and sets are stored
-sorted, so a re-run writes identical rows whatever the shuffle order.
+How it runs: the events cross one exchange, hash-partitioned by (account_id, event_date), and
+each partition is aggregated in one vectorised Arrow pass (`mapInArrow`): its rows are sorted by
+account, day and time, every account-day becomes a contiguous segment, and numpy and Arrow
+compute kernels give each column per segment (`features.segments`). No Python runs per row.
+This replaces a plan of built-in Spark expressions (a window for the gaps, a six-way explode of
+keyed counts, two groupings and a join) that spent 4.6x DuckDB's time on the same aggregation
+at 10M events: Spark has no built-in aggregate for a map of counts, so each map cost a shuffle
+of exploded rows, and the rows were sorted and hashed once per branch (bench/README.md). One
+partition's events are held in its Python worker while it is aggregated: about 200 bytes an
+event, so `spark.sql.shuffle.partitions` bounds the memory (10M events over 8 partitions:
+about 250 MB a worker).
+
+The gaps are the differences between consecutive event times of an account-day in time order;
+events at the same instant give a gap of 0 whatever their order, so no tie-breaker is needed.
+Maps and sets are stored sorted (strings by their UTF-8 bytes, as Spark's `sort_array`), so a
+re-run writes identical rows whatever the shuffle order. IP prefixes are cut in Spark
+(`features.ip`) from each account-day's distinct addresses after the pass.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from collections.abc import Iterator
+
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 from features.ip import ip_prefix
 from hydrawatch.contracts import STATUSES, TASK_CATEGORIES
@@ -27,7 +52,6 @@ UNKNOWN_COUNTRY = "--"
 
 # Bronze columns the aggregation reads (partition pruning plus column pruning).
 EVENT_COLUMNS = (
-    "event_id",
     "ts",
     "event_date",
     "account_id",
@@ -49,103 +73,166 @@ EVENT_COLUMNS = (
     "turns",
 )
 
-
-def _kv(kind: str, num: F.Column | None = None, text: F.Column | None = None) -> F.Column:
-    """One keyed count's key: a number, a text, or both (template at an hour), never built
-    into a new string per event (the minute, hour and template@hour keys used to be)."""
-    return F.struct(
-        F.lit(kind).alias("kind"),
-        (num if num is not None else F.lit(None)).cast("bigint").alias("num"),
-        (text if text is not None else F.lit(None)).cast("string").alias("text"),
-    )
+_COUNTS = MapType(StringType(), LongType(), valueContainsNull=False)
+_STRINGS = ArrayType(StringType(), containsNull=False)
 
 
-def _count(cond: F.Column) -> F.Column:
-    return F.count(F.when(cond, True))
+def _long(name: str, nullable: bool = False) -> StructField:
+    return StructField(name, LongType(), nullable)
+
+
+# What the Arrow pass returns: silver without `ip_prefixes`, plus the day's distinct addresses.
+# Nullability is silver's: sums of a nullable field and the time columns may be NULL.
+_PASS_SCHEMA = StructType(
+    [
+        StructField("account_id", StringType(), True),
+        StructField("event_date", DateType(), True),
+        _long("requests"),
+        _long("input_tokens", True),
+        _long("output_tokens", True),
+        *[_long(f"n_{s}") for s in STATUSES],
+        *[_long(f"n_cat_{c}") for c in TASK_CATEGORIES],
+        _long("n_cot"),
+        _long("n_rubric"),
+        _long("n_tool_use"),
+        _long("tool_count_sum", True),
+        _long("n_image"),
+        _long("turns_sum", True),
+        _long("gap_n"),
+        StructField("gap_sum", DoubleType(), False),
+        StructField("gap_sumsq", DoubleType(), False),
+        StructField("first_t", DoubleType(), True),
+        StructField("last_t", DoubleType(), True),
+        _long("peak_per_minute", True),
+        _long("peak_per_hour", True),
+        _long("active_hours"),
+        StructField(
+            "hour_counts", MapType(IntegerType(), LongType(), valueContainsNull=False), False
+        ),
+        StructField("template_counts", _COUNTS, False),
+        StructField("actions", _STRINGS, False),
+        StructField("model_counts", _COUNTS, False),
+        StructField("ip_country_counts", _COUNTS, False),
+        StructField("_ips", _STRINGS, False),
+        StructField("asns", ArrayType(LongType(), containsNull=False), False),
+        StructField("user_agents", _STRINGS, False),
+        StructField("system_prompts", _STRINGS, False),
+    ]
+)
+
+_US_PER_HOUR = 3_600_000_000
 
 
 def account_daily(events: DataFrame) -> DataFrame:
     """Per (account_id, event_date) partial aggregates of bronze usage events."""
-    ev = (
+    passed = (
         events.select(*EVENT_COLUMNS)
         .repartition(*KEY)
-        .withColumn("t", F.unix_micros("ts").cast("double") / 1e6)
-        .withColumn("hod", F.hour("ts"))
-        .withColumn("minute", F.floor(F.col("t") / 60))
-    )
-    by_time = Window.partitionBy(*KEY).orderBy("ts", "event_id")
-    gap = F.col("t") - F.lag("t").over(by_time)
-    ev_gaps = ev.withColumn("gap", gap)
-
-    main = ev_gaps.groupBy(*KEY).agg(
-        F.count(F.lit(1)).alias("requests"),
-        F.sum("input_tokens").alias("input_tokens"),
-        F.sum("output_tokens").alias("output_tokens"),
-        *[_count(F.col("status") == s).alias(f"n_{s}") for s in STATUSES],
-        *[_count(F.col("task_category") == c).alias(f"n_cat_{c}") for c in TASK_CATEGORIES],
-        _count(F.col("cot_elicitation")).alias("n_cot"),
-        _count(F.col("rubric_grading")).alias("n_rubric"),
-        _count(F.col("tool_count") > 0).alias("n_tool_use"),
-        F.sum("tool_count").alias("tool_count_sum"),
-        _count(F.col("has_image")).alias("n_image"),
-        F.sum("turns").alias("turns_sum"),
-        F.count("gap").alias("gap_n"),
-        F.coalesce(F.sum("gap"), F.lit(0.0)).alias("gap_sum"),
-        F.coalesce(F.sum(F.col("gap") * F.col("gap")), F.lit(0.0)).alias("gap_sumsq"),
-        F.min("t").alias("first_t"),
-        F.max("t").alias("last_t"),
-        F.collect_set("client_ip").alias("_ips"),
-        F.sort_array(F.collect_set("asn")).alias("asns"),
-        F.sort_array(F.collect_set("user_agent")).alias("user_agents"),
-        F.sort_array(F.collect_set("system_prompt_hash")).alias("system_prompts"),
-    )
-
-    # Every per-key count of the day (minute, hour of day, template, template at an hour,
-    # model, IP country) comes from one exploded stream and one grouping, which reuse the
-    # partitioning above: no further exchange of raw rows.
-    keyed = ev.select(
-        *KEY,
-        F.explode(
-            F.array(
-                _kv("n", num=F.col("minute")),
-                _kv("h", num=F.col("hod")),
-                _kv("t", text=F.col("prompt_template_hash")),
-                _kv("a", num=F.col("hod"), text=F.col("prompt_template_hash")),
-                _kv("m", text=F.col("model")),
-                _kv("c", text=F.coalesce("ip_country", F.lit(UNKNOWN_COUNTRY))),
-            )
-        ).alias("k"),
-    ).select(*KEY, "k.kind", "k.num", "k.text")
-    counts = keyed.groupBy(*KEY, "kind", "num", "text").count()
-
-    # Each map is collected by its own aggregate and sorted by `sort_array`, not filtered out
-    # of one list with lambdas: higher-order functions run interpreted, and in Spark 4.2 every
-    # element they read looks the SQL conf up anew (`PhysicalDataType` -> `SQLConf.get` builds a
-    # `ReadOnlySQLConf` per call on executors). That was 36 % of the stage's CPU (bench/README.md).
-    kind = F.col("kind")
-
-    def counts_map(k: str, key: F.Column) -> F.Column:
-        entry = F.struct(key.alias("key"), F.col("count"))
-        return F.map_from_entries(F.sort_array(F.collect_list(F.when(kind == k, entry))))
-
-    # The string keys are built once per distinct key of an account-day, not per event.
-    action = F.concat_ws("@", "text", F.col("num").cast("string"))
-    per_key = counts.groupBy(*KEY).agg(
-        F.max(F.when(kind == "n", F.col("count"))).alias("peak_per_minute"),
-        F.max(F.when(kind == "h", F.col("count"))).alias("peak_per_hour"),
-        F.count(F.when(kind == "h", True)).alias("active_hours"),
-        counts_map("h", F.col("num").cast("int")).alias("hour_counts"),
-        counts_map("t", F.col("text")).alias("template_counts"),
-        F.sort_array(F.collect_list(F.when(kind == "a", action))).alias("actions"),
-        counts_map("m", F.col("text")).alias("model_counts"),
-        counts_map("c", F.col("text")).alias("ip_country_counts"),
+        .mapInArrow(_aggregate_partition, _PASS_SCHEMA)
     )
     # The prefix (several regular expressions) is cut from each distinct address of the day,
-    # not from every event: 52.8 s -> 42.9 s for the silver stage at 1M events (bench/README.md).
+    # not from every event.
     prefixes = F.filter(F.transform("_ips", ip_prefix), lambda p: p.isNotNull())
-    main = main.withColumn("ip_prefixes", F.sort_array(F.array_distinct(prefixes))).drop("_ips")
-    out = main.join(per_key, list(KEY), "inner")
-    return out.select(*SILVER_COLUMNS)
+    return passed.withColumn("ip_prefixes", F.sort_array(F.array_distinct(prefixes))).select(
+        *SILVER_COLUMNS
+    )
+
+
+def _aggregate_partition(batches: Iterator) -> Iterator:
+    """One shuffle partition's events (Arrow batches) -> one silver row per account-day."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from features.segments import Groups, count_map, distinct_list, keyed_counts, ranks
+
+    batches = [b for b in batches if b.num_rows]
+    if not batches:
+        return
+    table = pa.Table.from_batches(batches).combine_chunks()
+    n = table.num_rows
+
+    def column(name: str) -> pa.Array:
+        return table.column(name).combine_chunks()
+
+    def flags(mask: pa.Array) -> np.ndarray:
+        return mask.fill_null(False).to_numpy(zero_copy_only=False)
+
+    ts = column("ts")
+    if ts.null_count:
+        raise ValueError("silver: a usage event without ts reached the feature job")
+    micros = ts.cast(pa.int64()).to_numpy()
+
+    # The group of a row is its (account, day); a NULL in either is a key of its own, as in
+    # Spark's grouping.
+    account, day = column("account_id"), column("event_date")
+    _, account_rank, account_valid = ranks(account)
+    day_num = day.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    day_valid = flags(day.is_valid())
+    day_code = np.where(
+        day_valid, day_num - (day_num[day_valid].min() if day_valid.any() else 0) + 1, 0
+    )
+    account_code = np.where(account_valid, account_rank + 1, 0)
+    groups = Groups.from_codes(account_code * (int(day_code.max()) + 1) + day_code)
+    order, segs = groups.in_time_order(micros)
+    first_rows = pa.array(order[segs.starts])
+    sizes = groups.sizes
+
+    def count_if(mask: pa.Array) -> pa.Array:
+        return pa.array(groups.count_true(flags(mask)), pa.int64())
+
+    def total(name: str) -> pa.Array:
+        # NULL when no event of the group has a value, as Spark's sum.
+        values = column(name)
+        sums = groups.sum(values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
+        present = groups.count_true(flags(values.is_valid()))
+        return pa.array(sums, pa.int64(), mask=present == 0)
+
+    t = micros[order].astype(np.float64) / 1e6
+    gap = np.zeros(n)
+    gap[1:] = t[1:] - t[:-1]
+    gap[segs.starts] = 0.0
+    hod = (micros // _US_PER_HOUR) % 24
+    hour_offsets, hours, hour_n = keyed_counts(groups, hod, np.ones(n, dtype=bool), 24)
+
+    status, category = column("status"), column("task_category")
+    template = column("prompt_template_hash")
+    action = pc.binary_join_element_wise(template, pa.array(hod).cast(pa.string()), "@")
+    out = {
+        "account_id": account.take(first_rows),
+        "event_date": day.take(first_rows),
+        "requests": pa.array(sizes, pa.int64()),
+        "input_tokens": total("input_tokens"),
+        "output_tokens": total("output_tokens"),
+        **{f"n_{s}": count_if(pc.equal(status, s)) for s in STATUSES},
+        **{f"n_cat_{c}": count_if(pc.equal(category, c)) for c in TASK_CATEGORIES},
+        "n_cot": count_if(column("cot_elicitation")),
+        "n_rubric": count_if(column("rubric_grading")),
+        "n_tool_use": count_if(pc.greater(column("tool_count"), 0)),
+        "tool_count_sum": total("tool_count"),
+        "n_image": count_if(column("has_image")),
+        "turns_sum": total("turns"),
+        "gap_n": pa.array(sizes - 1, pa.int64()),
+        "gap_sum": pa.array(segs.sum(gap)),
+        "gap_sumsq": pa.array(segs.sum(gap * gap)),
+        "first_t": pa.array(segs.first(t)),
+        "last_t": pa.array(segs.last(t)),
+        "peak_per_minute": pa.array(segs.longest_run(np.floor(t / 60)), pa.int64()),
+        "peak_per_hour": pa.array(np.maximum.reduceat(hour_n, hour_offsets[:-1]), pa.int64()),
+        "active_hours": pa.array(np.diff(hour_offsets).astype(np.int64)),
+        "hour_counts": pa.MapArray.from_arrays(
+            pa.array(hour_offsets), pa.array(hours.astype(np.int32)), pa.array(hour_n)
+        ),
+        "template_counts": count_map(groups, template),
+        "actions": distinct_list(groups, action),
+        "model_counts": count_map(groups, column("model")),
+        "ip_country_counts": count_map(groups, column("ip_country").fill_null(UNKNOWN_COUNTRY)),
+        "_ips": distinct_list(groups, column("client_ip")),
+        "asns": distinct_list(groups, column("asn")),
+        "user_agents": distinct_list(groups, column("user_agent")),
+        "system_prompts": distinct_list(groups, column("system_prompt_hash")),
+    }
+    yield pa.RecordBatch.from_pydict(out)
 
 
 SILVER_COLUMNS = (
