@@ -29,6 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -44,6 +47,7 @@ from pyspark.sql.types import (
 )
 
 from features.ip import ip_prefix
+from features.segments import Groups, count_map, distinct_list, keyed_counts, ranks
 from hydrawatch.contracts import STATUSES, TASK_CATEGORIES
 
 KEY = ("account_id", "event_date")
@@ -123,10 +127,43 @@ _PASS_SCHEMA = StructType(
 _US_PER_HOUR = 3_600_000_000
 
 
+# The fields that only feed counts cross the exchange as one integer (`_flags`), not as two
+# strings and four booleans: the rows to shuffle and to convert to Arrow are the cost of this
+# step (10M events: 31 -> 24 s for the exchange and the transfer alone, bench/README.md).
+# Layout, low bits first: the status's 1-based position in STATUSES (0: none), the task
+# category's in TASK_CATEGORIES, then one bit each for the FLAG_BITS conditions.
+STATUS_BITS = len(STATUSES).bit_length()
+CATEGORY_BITS = len(TASK_CATEGORIES).bit_length()
+FLAG_BITS = ("n_cot", "n_rubric", "n_tool_use", "n_image")
+
+
+def _position(values: tuple[str, ...], col: str) -> F.Column:
+    return F.coalesce(F.array_position(F.array(*[F.lit(v) for v in values]), F.col(col)), F.lit(0))
+
+
+def _flags() -> F.Column:
+    conditions = {
+        "n_cot": F.col("cot_elicitation"),
+        "n_rubric": F.col("rubric_grading"),
+        "n_tool_use": F.col("tool_count") > 0,
+        "n_image": F.col("has_image"),
+    }
+    packed = _position(STATUSES, "status") + F.shiftleft(
+        _position(TASK_CATEGORIES, "task_category"), STATUS_BITS
+    )
+    for i, name in enumerate(FLAG_BITS):
+        bit = F.when(F.coalesce(conditions[name], F.lit(False)), 1).otherwise(0)
+        packed = packed + F.shiftleft(bit, STATUS_BITS + CATEGORY_BITS + i)
+    return packed.cast("int")
+
+
 def account_daily(events: DataFrame) -> DataFrame:
     """Per (account_id, event_date) partial aggregates of bronze usage events."""
+    counted_only = {"status", "task_category", "cot_elicitation", "rubric_grading", "has_image"}
     passed = (
-        events.select(*EVENT_COLUMNS)
+        events.select(
+            *[c for c in EVENT_COLUMNS if c not in counted_only], _flags().alias("_flags")
+        )
         .repartition(*KEY)
         .mapInArrow(_aggregate_partition, _PASS_SCHEMA)
     )
@@ -138,14 +175,32 @@ def account_daily(events: DataFrame) -> DataFrame:
     )
 
 
-def _aggregate_partition(batches: Iterator) -> Iterator:
+def _actions(groups: Groups, template: pa.Array, hod: np.ndarray) -> pa.ListArray:
+    """Per group, the distinct "template@hour" texts, sorted as Spark sorts strings."""
+    lengths = pc.binary_length(template)
+    if template.null_count or pc.min(lengths) != pc.max(lengths):
+        text = pc.binary_join_element_wise(template, pa.array(hod).cast(pa.string()), "@")
+        return distinct_list(groups, text)
+    # Templates of one length (hex16, as the contract says): no template is a prefix of
+    # another, so the texts sort by template, then by the hour's decimal text ("10" < "9"),
+    # and only the distinct pairs are spelled out.
+    templates, template_rank, valid = ranks(template)
+    offsets, keys, _ = keyed_counts(
+        groups, template_rank * 24 + _HOUR_TEXT_RANK[hod], valid, len(templates) * 24
+    )
+    hour_text = pa.array(_HOURS_BY_TEXT)
+    text = pc.binary_join_element_wise(
+        templates.take(pa.array(keys // 24)), hour_text.take(pa.array(keys % 24)), "@"
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets), text)
+
+
+_HOURS_BY_TEXT = sorted(str(h) for h in range(24))
+_HOUR_TEXT_RANK = np.array([_HOURS_BY_TEXT.index(str(h)) for h in range(24)])
+
+
+def _aggregate_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """One shuffle partition's events (Arrow batches) -> one silver row per account-day."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from features.segments import Groups, count_map, distinct_list, keyed_counts, ranks
-
     batches = [b for b in batches if b.num_rows]
     if not batches:
         return
@@ -178,8 +233,8 @@ def _aggregate_partition(batches: Iterator) -> Iterator:
     first_rows = pa.array(order[segs.starts])
     sizes = groups.sizes
 
-    def count_if(mask: pa.Array) -> pa.Array:
-        return pa.array(groups.count_true(flags(mask)), pa.int64())
+    def counts(mask: np.ndarray) -> pa.Array:
+        return pa.array(groups.count_true(mask), pa.int64())
 
     def total(name: str) -> pa.Array:
         # NULL when no event of the group has a value, as Spark's sum.
@@ -195,22 +250,28 @@ def _aggregate_partition(batches: Iterator) -> Iterator:
     hod = (micros // _US_PER_HOUR) % 24
     hour_offsets, hours, hour_n = keyed_counts(groups, hod, np.ones(n, dtype=bool), 24)
 
-    status, category = column("status"), column("task_category")
+    packed = column("_flags").to_numpy(zero_copy_only=False)
+    status = packed & ((1 << STATUS_BITS) - 1)
+    category = (packed >> STATUS_BITS) & ((1 << CATEGORY_BITS) - 1)
+
+    def count_bit(name: str) -> pa.Array:
+        bit = STATUS_BITS + CATEGORY_BITS + FLAG_BITS.index(name)
+        return pa.array(groups.count_true((packed >> bit) & 1 == 1), pa.int64())
+
     template = column("prompt_template_hash")
-    action = pc.binary_join_element_wise(template, pa.array(hod).cast(pa.string()), "@")
     out = {
         "account_id": account.take(first_rows),
         "event_date": day.take(first_rows),
         "requests": pa.array(sizes, pa.int64()),
         "input_tokens": total("input_tokens"),
         "output_tokens": total("output_tokens"),
-        **{f"n_{s}": count_if(pc.equal(status, s)) for s in STATUSES},
-        **{f"n_cat_{c}": count_if(pc.equal(category, c)) for c in TASK_CATEGORIES},
-        "n_cot": count_if(column("cot_elicitation")),
-        "n_rubric": count_if(column("rubric_grading")),
-        "n_tool_use": count_if(pc.greater(column("tool_count"), 0)),
+        **{f"n_{s}": counts(status == i + 1) for i, s in enumerate(STATUSES)},
+        **{f"n_cat_{c}": counts(category == i + 1) for i, c in enumerate(TASK_CATEGORIES)},
+        "n_cot": count_bit("n_cot"),
+        "n_rubric": count_bit("n_rubric"),
+        "n_tool_use": count_bit("n_tool_use"),
         "tool_count_sum": total("tool_count"),
-        "n_image": count_if(column("has_image")),
+        "n_image": count_bit("n_image"),
         "turns_sum": total("turns"),
         "gap_n": pa.array(sizes - 1, pa.int64()),
         "gap_sum": pa.array(segs.sum(gap)),
@@ -224,7 +285,7 @@ def _aggregate_partition(batches: Iterator) -> Iterator:
             pa.array(hour_offsets), pa.array(hours.astype(np.int32)), pa.array(hour_n)
         ),
         "template_counts": count_map(groups, template),
-        "actions": distinct_list(groups, action),
+        "actions": _actions(groups, template, hod),
         "model_counts": count_map(groups, column("model")),
         "ip_country_counts": count_map(groups, column("ip_country").fill_null(UNKNOWN_COUNTRY)),
         "_ips": distinct_list(groups, column("client_ip")),
