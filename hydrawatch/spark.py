@@ -50,6 +50,11 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
         # Delta's log replay defaults to 50 partitions, far too many for small tables.
         "spark.databricks.delta.snapshotPartitions": str(max(1, settings.spark_shuffle_partitions)),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Batches to Python workers are bounded by rows (maxRecordsPerBatch, 10,000). With a
+        # byte bound as well (64 MB by default), Spark 4.2 measures the whole batch after every
+        # row it adds, walking every column vector: a fifth of the silver step's task CPU
+        # (JFR, bench/README.md). Int.MaxValue is the value that turns the measuring off.
+        "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1),
         "spark.sql.ansi.enabled": "true",
     }
     if settings.is_local_master:
