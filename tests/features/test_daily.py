@@ -75,3 +75,48 @@ def test_account_daily_by_hand(make_events):
         ),
     ]  # fmt: skip
     assertDataFrameEqual(out.select(*cols), expected, checkRowOrder=False)
+
+
+def test_ties_batches_days_and_hour_order(spark, make_events):
+    """Events at one instant, an account-day spread over many Arrow batches, two days of one
+    account, and actions sorted as text ("a@10" before "a@9")."""
+    a = "aaaaaaaaaaaaaaaa"
+    rows = [
+        {"account_id": "c", "ts": "2026-02-10T09:00:00"},
+        {"account_id": "c", "ts": "2026-02-10T09:00:00"},
+        {"account_id": "c", "ts": "2026-02-10T09:00:30"},
+        {"account_id": "c", "ts": "2026-02-10T10:00:00"},
+        {"account_id": "c", "ts": "2026-02-11T01:00:00"},
+    ]
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "2")
+    try:
+        out = account_daily(make_events(rows)).collect()
+    finally:
+        spark.conf.set(key, before)
+    cols = [
+        "account_id", "event_date", "requests", "gap_n", "gap_sum", "gap_sumsq",
+        "first_t", "peak_per_minute", "peak_per_hour", "active_hours", "hour_counts", "actions",
+    ]  # fmt: skip
+    t9 = dt.datetime(2026, 2, 10, 9, tzinfo=dt.UTC).timestamp()
+    t1 = dt.datetime(2026, 2, 11, 1, tzinfo=dt.UTC).timestamp()
+    expected = [
+        ("c", D, 4, 3, 3600.0, 30.0**2 + 3570.0**2, t9, 3, 3, 2, {9: 3, 10: 1},
+         [f"{a}@10", f"{a}@9"]),
+        ("c", D + dt.timedelta(days=1), 1, 0, 0.0, 0.0, t1, 1, 1, 1, {1: 1}, [f"{a}@1"]),
+    ]  # fmt: skip
+    got = sorted((tuple(r[c] for c in cols) for r in out), key=lambda r: r[1])
+    assert got == expected
+
+
+def test_templates_of_different_lengths_sort_their_actions_as_text(make_events):
+    rows = [
+        {"account_id": "d", "ts": "2026-02-10T01:00:00", "prompt_template_hash": "ab"},
+        {"account_id": "d", "ts": "2026-02-10T01:00:01", "prompt_template_hash": "ab0"},
+        {"account_id": "d", "ts": "2026-02-10T12:00:00", "prompt_template_hash": "ab"},
+    ]
+    out = account_daily(make_events(rows)).select("actions", "template_counts").first()
+    # Byte order: "0" (0x30) sorts before "@" (0x40), so "ab0@1" comes first.
+    assert out["actions"] == ["ab0@1", "ab@1", "ab@12"]
+    assert out["template_counts"] == {"ab": 2, "ab0": 1}
