@@ -7,16 +7,17 @@ the max, maps add key-wise, sets union): gold never reads raw events of earlier 
 recomputed from its own bronze partition replaces exactly its own rows.
 
 How it runs: the events cross one exchange, hash-partitioned by (account_id, event_date), and
-each partition is aggregated in one vectorised Arrow pass (`mapInArrow`): its rows are sorted by
-account, day and time, every account-day becomes a contiguous segment, and numpy and Arrow
-compute kernels give each column per segment (`features.segments`). No Python runs per row.
-This replaces a plan of built-in Spark expressions (a window for the gaps, a six-way explode of
-keyed counts, two groupings and a join) that spent 4.6x DuckDB's time on the same aggregation
-at 10M events: Spark has no built-in aggregate for a map of counts, so each map cost a shuffle
-of exploded rows, and the rows were sorted and hashed once per branch (bench/README.md). One
-partition's events are held in its Python worker while it is aggregated: about 200 bytes an
-event, so `spark.sql.shuffle.partitions` bounds the memory (10M events over 8 partitions:
-about 250 MB a worker).
+each partition is aggregated in one vectorised Arrow pass (`mapInArrow`). Its rows are numbered
+by account-day and sorted by time within it, and numpy and Arrow compute kernels give every
+column per account-day (`features.segments`); no Python runs per row. This replaces a plan of
+built-in Spark expressions (a window for the gaps, a six-way explode of keyed counts, two
+groupings and a join) that took 2.9x DuckDB's time on the same aggregation at 10M events:
+Spark has no built-in aggregate for a map of counts, so each map cost a grouping of exploded
+rows, and the raw rows were shuffled and sorted once per branch (bench/README.md).
+
+Memory: a partition's events are held in its Python worker during the pass, about 400 bytes an
+event at the peak (1.24M events: 180 MB of Arrow, 480 MB more resident), so the number of
+shuffle partitions bounds it (10M events over the default 8: about 600 MB a worker).
 
 The gaps are the differences between consecutive event times of an account-day in time order;
 events at the same instant give a gap of 0 whatever their order, so no tie-breaker is needed.
@@ -129,7 +130,7 @@ _US_PER_HOUR = 3_600_000_000
 
 # The fields that only feed counts cross the exchange as one integer (`_flags`), not as two
 # strings and four booleans: the rows to shuffle and to convert to Arrow are the cost of this
-# step (10M events: 31 -> 24 s for the exchange and the transfer alone, bench/README.md).
+# step (10M events, warm session: 31 -> 24 s for the exchange and the transfer alone).
 # Layout, low bits first: the status's 1-based position in STATUSES (0: none), the task
 # category's in TASK_CATEGORIES, then one bit each for the FLAG_BITS conditions.
 STATUS_BITS = len(STATUSES).bit_length()
@@ -205,6 +206,7 @@ def _aggregate_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
     if not batches:
         return
     table = pa.Table.from_batches(batches).combine_chunks()
+    del batches  # the combined copy is all that is read from here on
     n = table.num_rows
 
     def column(name: str) -> pa.Array:
