@@ -120,17 +120,12 @@ COPY (
       SELECT account_id, date_trunc('minute', ts) AS m, count(*) AS n FROM ev GROUP BY ALL
     ) GROUP BY account_id
   ),
-  per_action AS (
-    SELECT account_id, prompt_template_hash AS k, hod, count(*) AS n FROM ev GROUP BY ALL
+  per_template AS (
+    SELECT account_id, prompt_template_hash AS k, count(*) AS n FROM ev GROUP BY ALL
   ),
-  per_template AS (SELECT account_id, k, sum(n)::BIGINT AS n FROM per_action GROUP BY ALL),
   templates AS (
     SELECT account_id, map(list(k ORDER BY k), list(n ORDER BY k)) AS template_counts
     FROM per_template GROUP BY account_id
-  ),
-  actions AS (
-    SELECT account_id, list_sort(list(k || '@' || hod::VARCHAR)) AS actions
-    FROM per_action GROUP BY account_id
   ),
   per_model AS (SELECT account_id, model AS k, count(*) AS n FROM ev GROUP BY ALL),
   models AS (
@@ -152,7 +147,6 @@ COPY (
     JOIN hours USING (account_id)
     JOIN per_minute USING (account_id)
     JOIN templates USING (account_id)
-    JOIN actions USING (account_id)
     JOIN models USING (account_id)
     JOIN countries USING (account_id)
     JOIN prefixes USING (account_id)

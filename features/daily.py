@@ -32,7 +32,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -115,7 +114,6 @@ _PASS_SCHEMA = StructType(
             "hour_counts", MapType(IntegerType(), LongType(), valueContainsNull=False), False
         ),
         StructField("template_counts", _COUNTS, False),
-        StructField("actions", _STRINGS, False),
         StructField("model_counts", _COUNTS, False),
         StructField("ip_country_counts", _COUNTS, False),
         StructField("_ips", _STRINGS, False),
@@ -174,30 +172,6 @@ def account_daily(events: DataFrame) -> DataFrame:
     return passed.withColumn("ip_prefixes", F.sort_array(F.array_distinct(prefixes))).select(
         *SILVER_COLUMNS
     )
-
-
-def _actions(groups: Groups, template: pa.Array, hod: np.ndarray) -> pa.ListArray:
-    """Per group, the distinct "template@hour" texts, sorted as Spark sorts strings."""
-    lengths = pc.binary_length(template)
-    if template.null_count or pc.min(lengths) != pc.max(lengths):
-        text = pc.binary_join_element_wise(template, pa.array(hod).cast(pa.string()), "@")
-        return distinct_list(groups, text)
-    # Templates of one length (hex16, as the contract says): no template is a prefix of
-    # another, so the texts sort by template, then by the hour's decimal text ("10" < "9"),
-    # and only the distinct pairs are spelled out.
-    templates, template_rank, valid = ranks(template)
-    offsets, keys, _ = keyed_counts(
-        groups, template_rank * 24 + _HOUR_TEXT_RANK[hod], valid, len(templates) * 24
-    )
-    hour_text = pa.array(_HOURS_BY_TEXT)
-    text = pc.binary_join_element_wise(
-        templates.take(pa.array(keys // 24)), hour_text.take(pa.array(keys % 24)), "@"
-    )
-    return pa.ListArray.from_arrays(pa.array(offsets), text)
-
-
-_HOURS_BY_TEXT = sorted(str(h) for h in range(24))
-_HOUR_TEXT_RANK = np.array([_HOURS_BY_TEXT.index(str(h)) for h in range(24)])
 
 
 def _aggregate_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -260,7 +234,6 @@ def _aggregate_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
         bit = STATUS_BITS + CATEGORY_BITS + FLAG_BITS.index(name)
         return pa.array(groups.count_true((packed >> bit) & 1 == 1), pa.int64())
 
-    template = column("prompt_template_hash")
     out = {
         "account_id": account.take(first_rows),
         "event_date": day.take(first_rows),
@@ -286,8 +259,7 @@ def _aggregate_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
         "hour_counts": pa.MapArray.from_arrays(
             pa.array(hour_offsets), pa.array(hours.astype(np.int32)), pa.array(hour_n)
         ),
-        "template_counts": count_map(groups, template),
-        "actions": _actions(groups, template, hod),
+        "template_counts": count_map(groups, column("prompt_template_hash")),
         "model_counts": count_map(groups, column("model")),
         "ip_country_counts": count_map(groups, column("ip_country").fill_null(UNKNOWN_COUNTRY)),
         "_ips": distinct_list(groups, column("client_ip")),
@@ -322,7 +294,6 @@ SILVER_COLUMNS = (
     "active_hours",
     "hour_counts",
     "template_counts",
-    "actions",
     "model_counts",
     "ip_country_counts",
     "ip_prefixes",

@@ -52,7 +52,6 @@ def test_account_daily_by_hand(make_events):
         "active_hours",
         "hour_counts",
         "template_counts",
-        "actions",
         "model_counts",
         "ip_country_counts",
         "ip_prefixes",
@@ -63,13 +62,13 @@ def test_account_daily_by_hand(make_events):
     expected = [
         (
             "a", D, 3, 210, 1400, 1, 1, 1, 3, 1, 2, 40.0 + 12560.0, 40.0**2 + 12560.0**2,
-            2, 2, 2, {10: 2, 13: 1}, {a: 2, b: 1}, [f"{a}@10", f"{b}@13"],
+            2, 2, 2, {10: 2, 13: 1}, {a: 2, b: 1},
             {"atlas-3": 2, "atlas-3.5": 1}, {"--": 1, "DE": 2},
             ["2001:db8:1::/48", "203.0.113.0/24"], [64500], ["sdk/1.0"],
         ),
         (
             "b", D, 1, 100, 200, 0, 0, 0, 0, 0, 0, 0.0, 0.0,
-            1, 1, 1, {23: 1}, {a: 1}, [f"{a}@23"],
+            1, 1, 1, {23: 1}, {a: 1},
             {"atlas-3": 1}, {"DE": 1},
             ["203.0.113.0/24"], [], [],
         ),
@@ -79,8 +78,7 @@ def test_account_daily_by_hand(make_events):
 
 def test_ties_batches_days_and_hour_order(spark, make_events):
     """Events at one instant, an account-day spread over many Arrow batches, two days of one
-    account, and actions sorted as text ("a@10" before "a@9")."""
-    a = "aaaaaaaaaaaaaaaa"
+    account."""
     rows = [
         {"account_id": "c", "ts": "2026-02-10T09:00:00"},
         {"account_id": "c", "ts": "2026-02-10T09:00:00"},
@@ -97,26 +95,25 @@ def test_ties_batches_days_and_hour_order(spark, make_events):
         spark.conf.set(key, before)
     cols = [
         "account_id", "event_date", "requests", "gap_n", "gap_sum", "gap_sumsq",
-        "first_t", "peak_per_minute", "peak_per_hour", "active_hours", "hour_counts", "actions",
+        "first_t", "peak_per_minute", "peak_per_hour", "active_hours", "hour_counts",
     ]  # fmt: skip
     t9 = dt.datetime(2026, 2, 10, 9, tzinfo=dt.UTC).timestamp()
     t1 = dt.datetime(2026, 2, 11, 1, tzinfo=dt.UTC).timestamp()
     expected = [
-        ("c", D, 4, 3, 3600.0, 30.0**2 + 3570.0**2, t9, 3, 3, 2, {9: 3, 10: 1},
-         [f"{a}@10", f"{a}@9"]),
-        ("c", D + dt.timedelta(days=1), 1, 0, 0.0, 0.0, t1, 1, 1, 1, {1: 1}, [f"{a}@1"]),
+        ("c", D, 4, 3, 3600.0, 30.0**2 + 3570.0**2, t9, 3, 3, 2, {9: 3, 10: 1}),
+        ("c", D + dt.timedelta(days=1), 1, 0, 0.0, 0.0, t1, 1, 1, 1, {1: 1}),
     ]  # fmt: skip
     got = sorted((tuple(r[c] for c in cols) for r in out), key=lambda r: r[1])
     assert got == expected
 
 
-def test_templates_of_different_lengths_sort_their_actions_as_text(make_events):
+def test_template_counts_sort_keys_by_their_bytes(make_events):
     rows = [
-        {"account_id": "d", "ts": "2026-02-10T01:00:00", "prompt_template_hash": "ab"},
-        {"account_id": "d", "ts": "2026-02-10T01:00:01", "prompt_template_hash": "ab0"},
+        {"account_id": "d", "ts": "2026-02-10T01:00:00", "prompt_template_hash": "ab0"},
+        {"account_id": "d", "ts": "2026-02-10T01:00:01", "prompt_template_hash": "ab"},
         {"account_id": "d", "ts": "2026-02-10T12:00:00", "prompt_template_hash": "ab"},
+        {"account_id": "d", "ts": "2026-02-10T12:00:01", "prompt_template_hash": "aB"},
     ]
-    out = account_daily(make_events(rows)).select("actions", "template_counts").first()
-    # Byte order: "0" (0x30) sorts before "@" (0x40), so "ab0@1" comes first.
-    assert out["actions"] == ["ab0@1", "ab@1", "ab@12"]
-    assert out["template_counts"] == {"ab": 2, "ab0": 1}
+    out = account_daily(make_events(rows)).select("template_counts").first()
+    # A prefix sorts before its extensions and "B" (0x42) before "b" (0x62), as Spark sorts.
+    assert list(out["template_counts"].items()) == [("aB", 1), ("ab", 2), ("ab0", 1)]

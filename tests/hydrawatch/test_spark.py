@@ -1,7 +1,7 @@
 import pytest
 
 from hydrawatch.errors import HydrawatchError
-from hydrawatch.spark import build_spark, delta_jars
+from hydrawatch.spark import CLASS_ARCHIVE, build_spark, delta_jars, driver_java_options
 
 
 def test_session_writes_and_reads_delta_in_utc(spark, tmp_path):
@@ -18,3 +18,12 @@ def test_missing_jars_is_a_one_line_error(make_settings, tmp_path):
         delta_jars(str(tmp_path))
     with pytest.raises(HydrawatchError):
         build_spark(make_settings(tmp_path, jars_dir=str(tmp_path / "nope")))
+
+
+def test_driver_maps_the_class_archive_only_when_setup_made_one(make_settings, tmp_path):
+    settings = make_settings(tmp_path, jars_dir=str(tmp_path))
+    assert driver_java_options(settings) == ""
+    (tmp_path / CLASS_ARCHIVE).write_bytes(b"")
+    options = driver_java_options(settings).split()
+    assert options[0] == f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}"
+    assert "-Xlog:cds=off" in options
