@@ -8,7 +8,7 @@ opens (RPC, block manager, web UI) listens on 127.0.0.1 only.
 
 Start-up: when infra/setup.sh has made a class-data archive of the driver JVM
 (`CLASS_ARCHIVE` in the jars folder, `python -m hydrawatch.spark`), the driver maps Spark's
-classes from it instead of loading them one by one, about 4 s less per fresh process
+classes from it instead of loading them one by one, 4-8 s less per fresh process
 (bench/README.md). A missing or stale archive (another JVM or pyspark) is ignored by the JVM.
 """
 

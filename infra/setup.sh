@@ -37,16 +37,16 @@ if [ ! -f "$stamp_jars" ] || [ "$(cat "$stamp_jars")" != "$want_jars" ]; then
 fi
 
 # The driver JVM's class-data archive (hydrawatch/spark.py): Spark's classes mapped in at start-up
-# instead of loaded one by one, about 4 s less per fresh process. Made by a warm-up run (about a
-# minute); remade when Java, pyspark or the jars change. Optional: without it Spark starts as usual.
+# instead of loaded one by one, 4-8 s less per fresh process. Made by a warm-up run (about a
+# minute); remade when Java, pyspark or the jars change. Optional: without it Spark starts as
+# usual, and a failed attempt is stamped too, so it is not retried at every set-up.
 stamp_cds=.jars/.class-archive
 want_cds=$( (java -version 2>&1; cat "$stamp_jars"; cat "$stamp_py") | sha256sum | cut -c1-16)
-if [ ! -f .jars/spark-classes.jsa ] || [ ! -f "$stamp_cds" ] || [ "$(cat "$stamp_cds")" != "$want_cds" ]; then
+if [ ! -f "$stamp_cds" ] || [ "$(cat "$stamp_cds")" != "$want_cds" ]; then
   echo "setup: archiving the Spark driver's classes (a one-minute warm-up run)"
-  rm -f .jars/spark-classes.jsa "$stamp_cds"
-  if SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python -m hydrawatch.spark >.jars/class-archive.log 2>&1; then
-    echo "$want_cds" > "$stamp_cds"
-  else
+  rm -f .jars/spark-classes.jsa
+  if ! .venv/bin/python -m hydrawatch.spark >.jars/class-archive.log 2>&1; then
     echo "setup: warning: no class archive (Spark starts without it); see .jars/class-archive.log" >&2
   fi
+  echo "$want_cds" > "$stamp_cds"
 fi
