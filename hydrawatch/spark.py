@@ -50,8 +50,12 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
+    jars = delta_jars(settings.jars_dir)
     conf: dict[str, str] = {
-        "spark.jars": ",".join(delta_jars(settings.jars_dir)),
+        "spark.jars": ",".join(jars),
+        # The driver (always on this machine) also has them on its class path, so the class-data
+        # archive can hold Delta's classes: those a jar added at run time loads are never archived.
+        "spark.driver.extraClassPath": os.pathsep.join(jars),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         # Every timestamp in the contracts is UTC; day boundaries are UTC days.
@@ -72,6 +76,22 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
         # (JFR, bench/README.md). Int.MaxValue is the value that turns the measuring off.
         "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1),
         "spark.sql.ansi.enabled": "true",
+        # upper/lower by the JVM, not ICU: the first ICU case mapping in a JVM initialises
+        # Spark's collation tables, about 7 s of one task's CPU (JFR, bench/README.md), and
+        # every text the jobs case-map is ASCII (timestamps, type names), where both agree.
+        "spark.sql.icu.caseMappings.enabled": "false",
+        # Python workers (the silver pass, scoring) allocate with 4 KiB pages. By default numpy
+        # asks the kernel for transparent huge pages for every array over 4 MB, and pyarrow's
+        # mimalloc uses them too; on a machine whose memory is backed lazily by its host (a
+        # VM, as the bench box), a fresh 2 MiB page costs about 10 ms against 2.5 us for 512
+        # small ones: a 1 GiB array 11.7 s against 0.8 s. The silver pass spent 5-7 s of
+        # system time per task in its first wave on them (bench/README.md).
+        "spark.executorEnv.NUMPY_MADVISE_HUGEPAGE": "0",
+        "spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
+        # and keeps what it frees (pyarrow's jemalloc returns pages to the OS at once by
+        # default), so the next task of a worker reuses pages instead of faulting in new ones;
+        # an idle worker exits after a minute, which bounds what it keeps.
+        "spark.executorEnv.JE_ARROW_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
     }
     if settings.is_local_master:
         # One machine: the driver's RPC, block manager and web UI listen on loopback only. By

@@ -41,7 +41,9 @@ fi
 # minute); remade when Java, pyspark or the jars change. Optional: without it Spark starts as
 # usual, and a failed attempt is stamped too, so it is not retried at every set-up.
 stamp_cds=.jars/.class-archive
-want_cds=$( (java -version 2>&1; cat "$stamp_jars"; cat "$stamp_py") | sha256sum | cut -c1-16)
+# hydrawatch/spark.py is in the stamp: the driver's class path is set there, and an archive made
+# for another class path is ignored by the JVM.
+want_cds=$( (java -version 2>&1; cat "$stamp_jars" "$stamp_py" hydrawatch/spark.py) | sha256sum | cut -c1-16)
 if [ ! -f "$stamp_cds" ] || [ "$(cat "$stamp_cds")" != "$want_cds" ]; then
   echo "setup: archiving the Spark driver's classes (a one-minute warm-up run)"
   rm -f .jars/spark-classes.jsa

@@ -16,7 +16,11 @@ CASES = {
     "1::2:3:4:5:6:7": "1:0:2::/48",
     "fe80::1%eth0": "fe80:0:0::/48",
     "::ffff:198.51.100.9": "198.51.100.0/24",
+    "::FFFF:198.51.100.9": "198.51.100.0/24",
+    "FE80::1%ETH0": "fe80:0:0::/48",
     "not an ip": None,
+    # Letters past f stay invalid whatever their case.
+    "2001:DB8::G": None,
 }
 
 
