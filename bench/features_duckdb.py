@@ -4,9 +4,10 @@ Both engines read the same bronze Delta table (DuckDB reads the parquet files of
 snapshot, found by replaying `_delta_log`), aggregate one event day per account and write the
 result as parquet (DuckDB) or as the silver Delta partition (Spark, `features.daily`). The
 DuckDB side is written apart from `features.daily` and computes every silver column (counts,
-sums, inter-arrival gap moments, per-minute and per-hour peaks, the template, action, model
+sums, inter-arrival gap moments, per-minute and per-hour peaks, the hour, template, model
 and country maps, IP prefixes by Python's `ipaddress`, infrastructure sets). Each run is a
-fresh process, so JVM and Spark start-up are included; the figure is the median wall time of
+fresh process that reads, aggregates and writes (JVM and Spark start-up included); its rows are
+counted afterwards from the written files' footers. The figure is the median wall time of
 `--runs` runs per engine. Unless `--no-check`, the last run of each engine is then compared
 account by account and column by column (floats to a relative 1e-9): a silver table
 recomputed independently, which exits 1 if any value differs.

@@ -10,6 +10,13 @@ Start-up: when infra/setup.sh has made a class-data archive of the driver JVM
 (`CLASS_ARCHIVE` in the jars folder, `python -m hydrawatch.spark`), the driver maps Spark's
 classes from it instead of loading them one by one, 4-8 s less per fresh process
 (bench/README.md). A missing or stale archive (another JVM or pyspark) is ignored by the JVM.
+Delta's jars are on the driver's class path as well as in `spark.jars`, so the archive holds
+their classes too.
+
+Python workers get an allocation environment (`spark.executorEnv.*`): 4 KiB pages instead of
+transparent huge pages, and a pyarrow pool that keeps the pages it frees. On a machine whose
+memory its host backs lazily (a VM) each fresh huge page costs milliseconds; the silver pass's
+first tasks lost seconds to them.
 """
 
 from __future__ import annotations
