@@ -13,6 +13,9 @@ classes from it instead of loading them one by one, 4-8 s less per fresh process
 Delta's jars are on the driver's class path as well as in `spark.jars`, so the archive holds
 their classes too.
 
+The JVMs compile with C2 later than HotSpot's server defaults (`BATCH_JIT`): a job's JVM lives
+minutes, not days, and C2 compilations were a fifth of its CPU.
+
 Python workers get an allocation environment (`spark.executorEnv.*`): 4 KiB pages instead of
 transparent huge pages, and a pyarrow pool that keeps the pages it frees. On a machine whose
 memory its host backs lazily (a VM) each fresh huge page costs milliseconds; the silver pass's
@@ -43,10 +46,24 @@ CLASS_ARCHIVE = "spark-classes.jsa"
 _QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 
+# C2 (the optimising JIT) compiles a method once it has run 5,000 times or looped 40,000 times
+# (HotSpot's defaults, tuned for servers that run for days). A batch job's JVM lives for minutes
+# and spent a fifth of all its CPU in the C2 compiler thread on methods that never repaid it:
+# 30 s of 135 s on the 10M-event silver step, on 2 cores. Ten times the thresholds (C1's
+# compiled code runs meanwhile) halve that and keep the hot loops compiled; 30 times made the
+# tasks themselves slower (bench/README.md, 2026-12-04 night).
+BATCH_JIT = (
+    "-XX:Tier4InvocationThreshold=50000 -XX:Tier4CompileThreshold=60000 "
+    "-XX:Tier4BackEdgeThreshold=400000"
+)
+
+
 def driver_java_options(settings: Settings) -> str:
-    """Extra JVM options of the driver: the class-data archive of the jars folder, if made."""
+    """Extra JVM options of the driver: the batch JIT thresholds, and the class-data archive of
+    the jars folder if set-up made one."""
     archive = os.path.join(settings.jars_dir, CLASS_ARCHIVE)
-    return f"-XX:SharedArchiveFile={archive} {_QUIET_CDS}" if os.path.isfile(archive) else ""
+    cds = f" -XX:SharedArchiveFile={archive} {_QUIET_CDS}" if os.path.isfile(archive) else ""
+    return BATCH_JIT + cds
 
 
 def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: str):
@@ -106,8 +123,9 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
-    if options := driver_java_options(settings):
-        conf["spark.driver.extraJavaOptions"] = options
+    conf["spark.driver.extraJavaOptions"] = driver_java_options(settings)
+    # A standalone cluster's executors are JVMs of this application alone, as short-lived.
+    conf["spark.executor.extraJavaOptions"] = BATCH_JIT
     if settings.spark_event_log_dir:
         os.makedirs(settings.spark_event_log_dir, exist_ok=True)
         conf["spark.eventLog.enabled"] = "true"

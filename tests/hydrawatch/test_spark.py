@@ -1,7 +1,7 @@
 import pytest
 
 from hydrawatch.errors import HydrawatchError
-from hydrawatch.spark import CLASS_ARCHIVE, build_spark, delta_jars, driver_java_options
+from hydrawatch.spark import BATCH_JIT, CLASS_ARCHIVE, build_spark, delta_jars, driver_java_options
 
 
 def test_session_writes_and_reads_delta_in_utc(spark, tmp_path):
@@ -13,6 +13,12 @@ def test_session_writes_and_reads_delta_in_utc(spark, tmp_path):
     assert "spark.jars.packages" not in dict(spark.sparkContext.getConf().getAll())
 
 
+def test_driver_jvm_runs_with_the_batch_jit_thresholds(spark):
+    mx = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    flags = set(mx.getInputArguments())
+    assert set(BATCH_JIT.split()) <= flags
+
+
 def test_missing_jars_is_a_one_line_error(make_settings, tmp_path):
     with pytest.raises(HydrawatchError, match="make setup"):
         delta_jars(str(tmp_path))
@@ -22,8 +28,9 @@ def test_missing_jars_is_a_one_line_error(make_settings, tmp_path):
 
 def test_driver_maps_the_class_archive_only_when_setup_made_one(make_settings, tmp_path):
     settings = make_settings(tmp_path, jars_dir=str(tmp_path))
-    assert driver_java_options(settings) == ""
+    assert driver_java_options(settings) == BATCH_JIT
     (tmp_path / CLASS_ARCHIVE).write_bytes(b"")
     options = driver_java_options(settings).split()
-    assert options[0] == f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}"
+    assert options[:3] == BATCH_JIT.split()
+    assert options[3] == f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}"
     assert "-Xlog:cds=off" in options
