@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     spark_driver_memory: str = "6g"
     spark_shuffle_partitions: int = Field(default=8, ge=1)
     spark_ui: bool = True
+    # JVMs compile with C2 at ten times HotSpot's thresholds (hydrawatch.spark.BATCH_JIT), for
+    # a job's minutes-long JVM; off for executors that outlive many jobs.
+    spark_batch_jit: bool = True
     # Folder for Spark event logs ("" = off); the bench reads them to say where time goes.
     spark_event_log_dir: str = ""
     # Ingest: a day whose share of quarantined usage lines passes this fails and commits nothing.

@@ -62,8 +62,9 @@ def driver_java_options(settings: Settings) -> str:
     """Extra JVM options of the driver: the batch JIT thresholds, and the class-data archive of
     the jars folder if set-up made one."""
     archive = os.path.join(settings.jars_dir, CLASS_ARCHIVE)
-    cds = f" -XX:SharedArchiveFile={archive} {_QUIET_CDS}" if os.path.isfile(archive) else ""
-    return BATCH_JIT + cds
+    jit = [BATCH_JIT] if settings.spark_batch_jit else []
+    cds = [f"-XX:SharedArchiveFile={archive}", _QUIET_CDS] if os.path.isfile(archive) else []
+    return " ".join(jit + cds)
 
 
 def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: str):
@@ -123,9 +124,11 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
-    conf["spark.driver.extraJavaOptions"] = driver_java_options(settings)
-    # A standalone cluster's executors are JVMs of this application alone, as short-lived.
-    conf["spark.executor.extraJavaOptions"] = BATCH_JIT
+    if options := driver_java_options(settings):
+        conf["spark.driver.extraJavaOptions"] = options
+    if settings.spark_batch_jit:
+        # A standalone cluster's executors are JVMs of this application alone, as short-lived.
+        conf["spark.executor.extraJavaOptions"] = BATCH_JIT
     if settings.spark_event_log_dir:
         os.makedirs(settings.spark_event_log_dir, exist_ok=True)
         conf["spark.eventLog.enabled"] = "true"

@@ -34,3 +34,8 @@ def test_driver_maps_the_class_archive_only_when_setup_made_one(make_settings, t
     assert options[:3] == BATCH_JIT.split()
     assert options[3] == f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}"
     assert "-Xlog:cds=off" in options
+    no_jit = make_settings(tmp_path, jars_dir=str(tmp_path), spark_batch_jit=False)
+    assert (
+        driver_java_options(no_jit).split()[0]
+        == f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}"
+    )
