@@ -83,12 +83,15 @@ def _one(accounts: int, event_log: str = "") -> dict:
     linked = out.where("coord_cluster_id IS NOT NULL").count()
     clusters = out.select("coord_cluster_id").distinct().count() - 1
     secs, epoch2 = time.perf_counter() - t1, time.time()
+    # Outside the timed step. Each similar pair adds one to the degree of both of its accounts.
+    pairs = (out.agg({"coord_degree": "sum"}).first()[0] or 0) // 2
     spark.stop()
     result = {
         "accounts": accounts,
         "startup_s": startup,
         "step_s": secs,
         "linked": linked,
+        "pairs": pairs,
         "clusters": clusters,
         "rounds": rounds,
     }
@@ -108,8 +111,18 @@ def _stage_profile(event_log: str, t1: float, t2: float) -> dict:
         "wall_s": sum(st.wall_s for st in stages),
         "cpu_s": sum(st.cpu_s for st in stages),
         "shuffle_write_mb": sum(st.shuffle_write_mb for st in stages),
+        "spill_disk_mb": sum(st.spill_disk_mb for st in stages),
         "top": [
-            [st.wall_s, st.cpu_s, st.tasks, st.shuffle_read_mb, st.shuffle_write_mb, st.name[:60]]
+            [
+                st.wall_s,
+                st.cpu_s,
+                st.tasks,
+                st.shuffle_read_mb,
+                st.shuffle_write_mb,
+                st.shuffle_write_records,
+                st.spill_disk_mb,
+                st.name[:60],
+            ]
             for st in top
         ],
     }
@@ -118,11 +131,15 @@ def _stage_profile(event_log: str, t1: float, t2: float) -> dict:
 def _print_profile(accounts: int, prof: dict) -> None:
     print(
         f"{accounts} accounts: {prof['count']} stages, {prof['wall_s']:.1f}s summed stage wall, "
-        f"{prof['cpu_s']:.1f}s executor CPU, {prof['shuffle_write_mb']:.0f} MB shuffle written"
+        f"{prof['cpu_s']:.1f}s executor CPU, {prof['shuffle_write_mb']:.0f} MB shuffle written, "
+        f"{prof['spill_disk_mb']:.0f} MB spilled to disk"
     )
-    print("  wall s   CPU s  tasks  shuffle read MB  write MB  stage")
-    for wall, cpu, tasks, rd, wr, name in prof["top"]:
-        print(f"  {wall:6.1f} {cpu:7.1f} {tasks:6d} {rd:16.1f} {wr:9.1f}  {name}")
+    print("  wall s   CPU s  tasks  shuffle read MB  write MB  write rows  spill MB  stage")
+    for wall, cpu, tasks, rd, wr, recs, spill, name in prof["top"]:
+        print(
+            f"  {wall:6.1f} {cpu:7.1f} {tasks:6d} {rd:16.1f} {wr:9.1f} {recs:11d} {spill:9.1f}"
+            f"  {name}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,11 +169,14 @@ def main(argv: list[str] | None = None) -> None:
             + " ".join(f"{r['step_s']:.1f}" for r in runs)
             + f"s, { {k: v for k, v in runs[0].items() if k != 'stages'} }"
         )
-    print("| accounts | linked | clusters | CC rounds | median step (s) | s per 10k accounts |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| accounts | linked | similar pairs | clusters | CC rounds | median step (s) "
+        "| s per 10k accounts |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for n, med, r in rows:
         print(
-            f"| {n} | {r['linked']} | {r['clusters']} | {r['rounds']} | {med:.1f} "
+            f"| {n} | {r['linked']} | {r['pairs']} | {r['clusters']} | {r['rounds']} | {med:.1f} "
             f"| {med / n * 10000:.2f} |"
         )
 

@@ -156,7 +156,17 @@ def _bench_model(spark, settings, day: dt.date) -> dict:
     rows = feats.join(truth.select("account_id", "is_attacker"), "account_id")
     n = rows.count()
     frac = min(1.0, MODEL_SAMPLE / max(n, 1))
-    pdf = rows.sample(fraction=frac, seed=7).select(*names, "is_attacker").toPandas()
+    # By a hash of the account, not `sample`: which rows `sample` keeps depends on their order
+    # in each partition after the join, so every run trained another model and flagged another
+    # count (5,010 against 5,033 on the same day).
+    kept = F.pmod(F.xxhash64("account_id", F.lit(7)), F.lit(1_000_000)) < F.lit(frac * 1_000_000)
+    pdf = (
+        rows.where(kept)
+        .select("account_id", *names, "is_attacker")
+        .toPandas()
+        .sort_values("account_id", kind="mergesort")
+        .reset_index(drop=True)
+    )
     version = feats.select("feature_set_version").first()[0]
     _, v = log_and_register(
         settings,

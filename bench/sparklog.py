@@ -27,6 +27,8 @@ class Stage:
     shuffle_read_mb: float = 0.0
     shuffle_write_mb: float = 0.0
     input_mb: float = 0.0
+    spill_disk_mb: float = 0.0  # what its tasks spilled to disk (sorts, aggregations over memory)
+    shuffle_write_records: int = 0
 
     @property
     def wall_s(self) -> float:
@@ -81,7 +83,7 @@ def load(app: Path) -> AppLog:
     files = sorted(app.rglob("events_*")) if app.is_dir() else [app]
     jobs: dict[int, Job] = {}
     stages: dict[int, Stage] = {}
-    task_sums: dict[int, list[float]] = defaultdict(lambda: [0.0] * 5)
+    task_sums: dict[int, list[float]] = defaultdict(lambda: [0.0] * 7)
     sql_desc: dict[str, str] = {}
     start = end = 0.0
     for f in files:
@@ -141,7 +143,9 @@ def load(app: Path) -> AppLog:
                 ).get("Local Bytes Read", 0)
                 sums[3] += (m.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0)
                 sums[4] += (m.get("Input Metrics") or {}).get("Bytes Read", 0)
-    for sid, (run, cpu, sr, sw, inp) in task_sums.items():
+                sums[5] += m.get("Disk Bytes Spilled", 0)
+                sums[6] += (m.get("Shuffle Write Metrics") or {}).get("Shuffle Records Written", 0)
+    for sid, (run, cpu, sr, sw, inp, spill, recs) in task_sums.items():
         if sid in stages:
             st = stages[sid]
             st.run_s, st.cpu_s = run, cpu
@@ -150,6 +154,7 @@ def load(app: Path) -> AppLog:
                 sw / 2**20,
                 inp / 2**20,
             )
+            st.spill_disk_mb, st.shuffle_write_records = spill / 2**20, int(recs)
     ordered = sorted(jobs.values(), key=lambda j: j.job_id)
     if not end and ordered:
         end = max(j.completed for j in ordered)
