@@ -146,6 +146,7 @@ def _bench_model(spark, settings, day: dt.date) -> dict:
     from pyspark.sql import functions as F
 
     from hydrawatch import tables
+    from models.dataset import account_sample
     from models.registry import CHAMPION, log_and_register
     from models.scoring import feature_columns
 
@@ -159,9 +160,8 @@ def _bench_model(spark, settings, day: dt.date) -> dict:
     # By a hash of the account, not `sample`: which rows `sample` keeps depends on their order
     # in each partition after the join, so every run trained another model and flagged another
     # count (5,010 against 5,033 on the same day).
-    kept = F.pmod(F.xxhash64("account_id", F.lit(7)), F.lit(1_000_000)) < F.lit(frac * 1_000_000)
     pdf = (
-        rows.where(kept)
+        account_sample(rows, frac, seed=7)
         .select("account_id", *names, "is_attacker")
         .toPandas()
         .sort_values("account_id", kind="mergesort")

@@ -152,13 +152,22 @@ def unlabelled_candidates(
     return rows.join(tainted, "account_id", "left_anti")
 
 
+def account_sample(rows: DataFrame, fraction: float, seed: int) -> DataFrame:
+    """The rows of a deterministic `fraction` of accounts, chosen by a hash of `account_id`.
+
+    Unlike `DataFrame.sample`, which rows are kept does not depend on how they are partitioned
+    or ordered, so the same inputs and seed always give the same sample.
+    """
+    bucket = F.pmod(F.xxhash64(F.col("account_id"), F.lit(seed)), F.lit(1_000_000))
+    return rows.where(bucket < F.lit(round(fraction * 1_000_000)))
+
+
 def unlabelled_rows(
     candidates: DataFrame, feature_names: list[str], fraction: float, seed: int
 ) -> DataFrame:
     """A deterministic `fraction` of candidate accounts, one pseudo-random feature day each."""
     fraction = min(1.0, max(0.0, fraction))
-    bucket = F.pmod(F.xxhash64(F.col("account_id"), F.lit(seed)), F.lit(1_000_000))
-    sampled = candidates.where(bucket < F.lit(round(fraction * 1_000_000)))
+    sampled = account_sample(candidates, fraction, seed)
     pick = Window.partitionBy("account_id").orderBy(
         F.xxhash64(F.col("account_id"), F.col("feature_date"), F.lit(seed + 1)),
         F.col("feature_date"),

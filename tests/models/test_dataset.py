@@ -6,7 +6,7 @@ import datetime as dt
 
 from pyspark.testing import assertDataFrameEqual
 
-from models.dataset import unlabelled_candidates
+from models.dataset import account_sample, unlabelled_candidates
 
 AS_OF = dt.date(2026, 2, 14)
 
@@ -58,3 +58,15 @@ def test_without_a_maturity_window_new_accounts_are_candidates(spark):
     out = unlabelled_candidates(_features(spark), current, labelled, AS_OF, maturity_days=0)
     got = {r.account_id for r in out.select("account_id").distinct().collect()}
     assert got == {"old", "edge", "new"}
+
+
+def test_account_sample_does_not_depend_on_partitioning_or_order(spark):
+    rows = spark.createDataFrame([(f"acct-{i}", i) for i in range(400)], "account_id string, v int")
+    one = account_sample(rows.coalesce(1), 0.25, seed=7)
+    shuffled = account_sample(rows.repartition(5).orderBy((rows.v * 7919) % 400), 0.25, seed=7)
+    assertDataFrameEqual(one, shuffled)
+    kept = one.count()
+    assert 60 <= kept <= 140  # a quarter of 400, give or take the hash
+    assert account_sample(rows, 0.25, seed=8).exceptAll(one).count() > 0  # the seed matters
+    assert account_sample(rows, 1.0, seed=7).count() == 400
+    assert account_sample(rows, 0.0, seed=7).count() == 0
