@@ -17,6 +17,14 @@ def test_groups_number_rows_in_code_order_and_count_and_sum():
     assert groups.count_true(np.array([True, False, True, True, False])).tolist() == [1, 2, 0]
 
 
+def test_groups_number_wide_and_negative_codes_in_code_order_too():
+    # Codes far wider than the rows take the sorting path; dense ones the presence table.
+    wide = Groups.from_codes(np.array([10**12, -5, 10**12, 3]))
+    assert (wide.count, wide.ids.tolist()) == (3, [2, 0, 2, 1])
+    dense = Groups.from_codes(np.array([4, 0, 4, 2]))
+    assert (dense.count, dense.ids.tolist()) == (3, [2, 0, 2, 1])
+
+
 def test_in_time_order_sorts_each_group_by_time_into_contiguous_segments():
     groups = Groups.from_codes(np.array([2, 1, 2, 1, 2]))
     time = np.array([30, 20, 10, 5, 20])
