@@ -22,8 +22,8 @@ shuffle partitions bounds it (10M events over the default 8: about 600 MB a work
 The gaps are the differences between consecutive event times of an account-day in time order;
 events at the same instant give a gap of 0 whatever their order, so no tie-breaker is needed.
 Maps and sets are stored sorted (strings by their UTF-8 bytes, as Spark's `sort_array`), so a
-re-run writes identical rows whatever the shuffle order. IP prefixes are cut in Spark
-(`features.ip`) from each account-day's distinct addresses after the pass.
+re-run writes identical rows whatever the shuffle order. IP prefixes (`features.ip`) are cut
+once per distinct address of a partition.
 """
 
 from __future__ import annotations
@@ -46,8 +46,15 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from features.ip import ip_prefix
-from features.segments import Groups, count_map, distinct_list, keyed_counts, ranks
+from features.ip import prefix_of
+from features.segments import (
+    Groups,
+    count_map,
+    distinct_list,
+    distinct_mapped_list,
+    keyed_counts,
+    ranks,
+)
 from hydrawatch.contracts import STATUSES, TASK_CATEGORIES
 
 KEY = ("account_id", "event_date")
@@ -85,8 +92,8 @@ def _long(name: str, nullable: bool = False) -> StructField:
     return StructField(name, LongType(), nullable)
 
 
-# What the Arrow pass returns: silver without `ip_prefixes`, plus the day's distinct addresses.
-# Nullability is silver's: sums of a nullable field and the time columns may be NULL.
+# What the Arrow pass returns: silver's columns and types. Nullability is silver's: sums of a
+# nullable field and the time columns may be NULL.
 _PASS_SCHEMA = StructType(
     [
         StructField("account_id", StringType(), True),
@@ -116,7 +123,8 @@ _PASS_SCHEMA = StructType(
         StructField("template_counts", _COUNTS, False),
         StructField("model_counts", _COUNTS, False),
         StructField("ip_country_counts", _COUNTS, False),
-        StructField("_ips", _STRINGS, False),
+        # Element nullability as the Spark expression that built this column before wrote it.
+        StructField("ip_prefixes", ArrayType(StringType(), True), False),
         StructField("asns", ArrayType(LongType(), containsNull=False), False),
         StructField("user_agents", _STRINGS, False),
         StructField("system_prompts", _STRINGS, False),
@@ -159,18 +167,13 @@ def _flags() -> F.Column:
 def account_daily(events: DataFrame) -> DataFrame:
     """Per (account_id, event_date) partial aggregates of bronze usage events."""
     counted_only = {"status", "task_category", "cot_elicitation", "rubric_grading", "has_image"}
-    passed = (
+    return (
         events.select(
             *[c for c in EVENT_COLUMNS if c not in counted_only], _flags().alias("_flags")
         )
         .repartition(*KEY)
         .mapInArrow(_aggregate_partition, _PASS_SCHEMA)
-    )
-    # The prefix (several regular expressions) is cut from each distinct address of the day,
-    # not from every event.
-    prefixes = F.filter(F.transform("_ips", ip_prefix), lambda p: p.isNotNull())
-    return passed.withColumn("ip_prefixes", F.sort_array(F.array_distinct(prefixes))).select(
-        *SILVER_COLUMNS
+        .select(*SILVER_COLUMNS)
     )
 
 
@@ -262,7 +265,8 @@ def _aggregate_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
         "template_counts": count_map(groups, column("prompt_template_hash")),
         "model_counts": count_map(groups, column("model")),
         "ip_country_counts": count_map(groups, column("ip_country").fill_null(UNKNOWN_COUNTRY)),
-        "_ips": distinct_list(groups, column("client_ip")),
+        # The prefix is cut once per distinct address of the partition, not per event.
+        "ip_prefixes": distinct_mapped_list(groups, column("client_ip"), prefix_of, pa.string()),
         "asns": distinct_list(groups, column("asn")),
         "user_agents": distinct_list(groups, column("user_agent")),
         "system_prompts": distinct_list(groups, column("system_prompt_hash")),

@@ -5,12 +5,14 @@ The silver step (`features.daily`) hands one shuffle partition's events to these
 row order; `Groups.in_time_order` sorts the groups' rows by time into contiguous `Segments`,
 which give first and last values, sums in time order and the longest run of equal values.
 `count_map` and `distinct_list` give per group the sorted counts of each key, or its sorted
-distinct values, as Arrow map and list arrays. Every result has one entry per group, in group
+distinct values, as Arrow map and list arrays; `distinct_mapped_list` the sorted distinct images
+of its values under a Python function called once per distinct value. Every result has one entry per group, in group
 number order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,3 +154,20 @@ def distinct_list(groups: Groups, values: pa.Array) -> pa.ListArray:
     keys, row_ranks, valid = ranks(values)
     offsets, key_ranks, _ = keyed_counts(groups, row_ranks, valid, len(keys))
     return pa.ListArray.from_arrays(pa.array(offsets), keys.take(pa.array(key_ranks)))
+
+
+def distinct_mapped_list(
+    groups: Groups, values: pa.Array, fn: Callable[[object], object], type_: pa.DataType
+) -> pa.ListArray:
+    """Per group, the distinct non-null `fn(value)` of its non-null values, ascending.
+
+    `fn` runs once per distinct value of the whole array, in Python (for mappings no Arrow
+    kernel has); a None from it drops the value.
+    """
+    keys, row_ranks, valid = ranks(values)
+    if not len(keys):
+        return distinct_list(groups, pa.nulls(len(values), type_))
+    mapped, key_rank, key_valid = ranks(pa.array([fn(k) for k in keys.to_pylist()], type_))
+    rows = valid & key_valid[row_ranks]
+    offsets, mapped_ranks, _ = keyed_counts(groups, key_rank[row_ranks], rows, len(mapped))
+    return pa.ListArray.from_arrays(pa.array(offsets), mapped.take(pa.array(mapped_ranks)))

@@ -91,6 +91,13 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
         "spark.driver.memory": settings.spark_driver_memory,
         # Re-running a day overwrites exactly the partitions it owns.
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # A task writing a partitioned Delta table keeps one open file per partition value, up
+        # to four, instead of first sorting all its rows by the partition column: a job writes
+        # one day, or a few in a backfill, and the sort copied every row (about 1 s of the
+        # 10M-event silver step's task CPU, JFR; bench/README.md). Past four values in one
+        # task Spark sorts the rest, as without it. Spark's own file writes plan their sort
+        # ahead and are not affected.
+        "spark.sql.maxConcurrentOutputFileWriters": "4",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Delta's log replay defaults to 50 partitions, far too many for small tables.
         "spark.databricks.delta.snapshotPartitions": str(max(1, settings.spark_shuffle_partitions)),

@@ -65,10 +65,13 @@ _JSON_TYPE = {
     "bool": "BOOLEAN",
 }
 
-HEX16_RE = r"^[0-9a-fA-F]{16}$"
-COUNTRY_RE = r"^[A-Z]{2}$"
+# The end of the text. Not `$`: in Java's regular expressions (Spark's `rlike`) as in Python's,
+# `$` also matches before a final line terminator, so "1.2.3.4\n" passed as an IP address.
+_END = r"(?![\s\S])"
+HEX16_RE = rf"^[0-9a-fA-F]{{16}}{_END}"
+COUNTRY_RE = rf"^[A-Z]{{2}}{_END}"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-IPV4_RE = rf"^{_OCTET}(\.{_OCTET}){{3}}$"
+IPV4_RE = rf"^{_OCTET}(\.{_OCTET}){{3}}{_END}"
 _H = "[0-9a-fA-F]{1,4}"
 _V4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
 # Every textual IPv6 form of RFC 4291 section 2.2 (with :: compression and an IPv4 tail).
@@ -86,12 +89,12 @@ IPV6_RE = (
     rf"|({_H}:){{6}}{_V4}"
     rf"|::({_H}:){{0,5}}{_V4}"
     rf"|({_H}:){{1,5}}:({_H}:){{0,4}}{_V4}"
-    ")$"
+    f"){_END}"
 )
 # RFC 3339 date-time; the calendar itself (Feb 30, hour 25) is checked by the cast.
 RFC3339_RE = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+    rf"([Zz]|[+-][0-9]{{2}}:[0-9]{{2}}){_END}"
 )
 
 # The instants a timestamp may be (UTC, microseconds since the epoch): what PySpark can hand to

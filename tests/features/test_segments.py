@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from features.segments import Groups, Segments, count_map, distinct_list, keyed_counts
+from features.segments import (
+    Groups,
+    Segments,
+    count_map,
+    distinct_list,
+    distinct_mapped_list,
+    keyed_counts,
+)
 
 
 def test_groups_number_rows_in_code_order_and_count_and_sum():
@@ -72,3 +79,20 @@ def test_distinct_list_of_numbers_and_of_all_nulls():
     assert distinct_list(groups, pa.array([10, 2, 10])).to_pylist() == [[2, 10], [10]]
     empty = distinct_list(groups, pa.array([None, None, None], pa.string()))
     assert empty.to_pylist() == [[], []]
+
+
+def test_distinct_mapped_list_maps_each_distinct_value_once_and_drops_none():
+    groups = Groups.from_codes(np.array([0, 0, 0, 1, 1, 2]))
+    values = pa.array(["a1", "b1", "a2", "a1", None, "zz"])
+    calls = []
+
+    def first_letter(v):
+        calls.append(v)
+        return None if v == "zz" else v[0]
+
+    out = distinct_mapped_list(groups, values, first_letter, pa.string())
+    # Group 0: a1 and a2 both map to "a"; group 2's only value maps to None.
+    assert out.to_pylist() == [["a", "b"], ["a"], []]
+    assert sorted(calls) == ["a1", "a2", "b1", "zz"]
+    empty = distinct_mapped_list(groups, pa.nulls(6, pa.string()), first_letter, pa.string())
+    assert empty.to_pylist() == [[], [], []]

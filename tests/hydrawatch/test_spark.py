@@ -1,4 +1,5 @@
 import pytest
+from pyspark.testing import assertDataFrameEqual
 
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.spark import BATCH_JIT, CLASS_ARCHIVE, build_spark, delta_jars, driver_java_options
@@ -11,6 +12,18 @@ def test_session_writes_and_reads_delta_in_utc(spark, tmp_path):
     assert str(row.d) == "2026-02-10"
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     assert "spark.jars.packages" not in dict(spark.sparkContext.getConf().getAll())
+
+
+def test_partitioned_delta_write_keeps_every_row_past_the_open_file_limit(spark, tmp_path):
+    # One task, seven partition values: four get open files at once, the rest the sorted
+    # fallback; every row lands in its own partition either way.
+    assert spark.conf.get("spark.sql.maxConcurrentOutputFileWriters") == "4"
+    df = spark.range(700).selectExpr("id", "id % 7 as day").coalesce(1)
+    path = str(tmp_path / "p")
+    df.write.format("delta").partitionBy("day").save(path)
+    back = spark.read.format("delta").load(path)
+    assertDataFrameEqual(back, df)
+    assert back.inputFiles() and len(back.inputFiles()) == 7
 
 
 def test_driver_jvm_runs_with_the_batch_jit_thresholds(spark):

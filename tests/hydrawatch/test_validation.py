@@ -13,6 +13,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, USAGE_EVENTS
 from hydrawatch.validation import (
+    HEX16_RE,
     IPV4_RE,
     IPV6_RE,
     RFC3339_RE,
@@ -208,6 +209,9 @@ def test_ip_patterns_agree_with_the_standard_library():
         "g::1",
         ":1",
         "1:",
+        # `$` alone would let a final line terminator through.
+        "1.2.3.4\n",
+        "::1\n",
     ]
     for text in samples:
         try:
@@ -220,6 +224,21 @@ def test_ip_patterns_agree_with_the_standard_library():
     assert re.search(RFC3339_RE, "2026-02-10T13:45:12.345Z")
     assert re.search(RFC3339_RE, "2026-02-10T13:45:12+05:30")
     assert not re.search(RFC3339_RE, "2026-02-10")
+    assert not re.search(RFC3339_RE, "2026-02-10T13:45:12Z\n")
+
+
+def test_format_patterns_reject_a_final_newline_in_spark_too(spark):
+    patterns = {"ip4": IPV4_RE, "ip6": IPV6_RE, "ts": RFC3339_RE, "hex": HEX16_RE}
+    texts = ["1.2.3.4", "::1", "2026-02-10T13:45:12Z", "0123456789abcdef"]
+    df = spark.createDataFrame([(t, t + "\n") for t in texts], "ok string, nl string")
+    got = df.select(
+        *[F.col("ok").rlike(p).alias(f"ok_{k}") for k, p in patterns.items()],
+        *[F.col("nl").rlike(p).alias(f"nl_{k}") for k, p in patterns.items()],
+    ).collect()
+    # Each text matches its own pattern, and none does with a newline after it.
+    for row, key in zip(got, patterns, strict=True):
+        assert row[f"ok_{key}"] is True
+    assert not any(row[f"nl_{k}"] for row in got for k in patterns)
 
 
 def test_duplicates_keep_first_line_and_earlier_deliveries_win(spark):
