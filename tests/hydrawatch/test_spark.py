@@ -12,6 +12,8 @@ def test_session_writes_and_reads_delta_in_utc(spark, tmp_path):
     assert str(row.d) == "2026-02-10"
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     assert "spark.jars.packages" not in dict(spark.sparkContext.getConf().getAll())
+    # Delta replays a table's log in one partition unless the setting says otherwise.
+    assert spark.conf.get("spark.databricks.delta.snapshotPartitions") == "1"
 
 
 def test_partitioned_delta_write_keeps_every_row_past_the_open_file_limit(spark, tmp_path):
