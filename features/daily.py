@@ -46,7 +46,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from features.ip import prefix_of
+from features.ip import prefixes_of
 from features.segments import (
     Groups,
     count_map,
@@ -266,7 +266,7 @@ def _aggregate_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
         "model_counts": count_map(groups, column("model")),
         "ip_country_counts": count_map(groups, column("ip_country").fill_null(UNKNOWN_COUNTRY)),
         # The prefix is cut once per distinct address of the partition, not per event.
-        "ip_prefixes": distinct_mapped_list(groups, column("client_ip"), prefix_of, pa.string()),
+        "ip_prefixes": distinct_mapped_list(groups, column("client_ip"), prefixes_of),
         "asns": distinct_list(groups, column("asn")),
         "user_agents": distinct_list(groups, column("user_agent")),
         "system_prompts": distinct_list(groups, column("system_prompt_hash")),

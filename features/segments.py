@@ -6,7 +6,7 @@ row order; `Groups.in_time_order` sorts the groups' rows by time into contiguous
 which give first and last values, sums in time order and the longest run of equal values.
 `count_map` and `distinct_list` give per group the sorted counts of each key, or its sorted
 distinct values, as Arrow map and list arrays; `distinct_mapped_list` the sorted distinct images
-of its values under a Python function called once per distinct value. Every result has one entry per group, in group
+of its values under a function called once, on the distinct values. Every result has one entry per group, in group
 number order.
 """
 
@@ -157,17 +157,18 @@ def distinct_list(groups: Groups, values: pa.Array) -> pa.ListArray:
 
 
 def distinct_mapped_list(
-    groups: Groups, values: pa.Array, fn: Callable[[object], object], type_: pa.DataType
+    groups: Groups, values: pa.Array, fn: Callable[[pa.Array], pa.Array]
 ) -> pa.ListArray:
-    """Per group, the distinct non-null `fn(value)` of its non-null values, ascending.
+    """Per group, the distinct non-null images of its non-null values under `fn`, ascending.
 
-    `fn` runs once per distinct value of the whole array, in Python (for mappings no Arrow
-    kernel has); a None from it drops the value.
+    `fn` maps an array to an array of the same length; it is called once, on the distinct
+    values of the whole array (for mappings done outside Arrow's kernels, it pays per distinct
+    value, not per row). A NULL from it drops the value.
     """
     keys, row_ranks, valid = ranks(values)
     if not len(keys):
-        return distinct_list(groups, pa.nulls(len(values), type_))
-    mapped, key_rank, key_valid = ranks(pa.array([fn(k) for k in keys.to_pylist()], type_))
+        return distinct_list(groups, values)
+    mapped, key_rank, key_valid = ranks(fn(keys))
     rows = valid & key_valid[row_ranks]
     offsets, mapped_ranks, _ = keyed_counts(groups, key_rank[row_ranks], rows, len(mapped))
     return pa.ListArray.from_arrays(pa.array(offsets), mapped.take(pa.array(mapped_ranks)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from features.ip import prefix_of
+import pyarrow as pa
+
+from features.ip import prefix_of, prefixes_of
 
 CASES = {
     "203.0.113.7": "203.0.113.0/24",
@@ -29,6 +31,15 @@ CASES = {
 def test_prefix_of_every_spelling():
     assert {ip: prefix_of(ip) for ip in CASES} == CASES
     assert prefix_of(None) is None
+
+
+def test_prefixes_of_an_array_equal_prefix_of_each():
+    # Plain IPv4 (with leading zeros too) goes through Arrow's kernels, the rest one by one.
+    texts = [*CASES, "010.001.002.3", " 10.1.2.3", "1.2.3.4\n", None]
+    got = prefixes_of(pa.array(texts, pa.string())).to_pylist()
+    assert got == [prefix_of(t) for t in texts]
+    assert got[len(CASES)] == "10.1.2.0/24"
+    assert prefixes_of(pa.array(["1.2.3.4"])).to_pylist() == ["1.2.3.0/24"]
 
 
 def test_prefix_of_agrees_with_the_ipaddress_module_on_valid_addresses():
