@@ -32,7 +32,9 @@ _LOWER = str.maketrans("ABCDEF", "abcdef")
 
 
 def _v6_prefix(text: str) -> str:
-    head, tail = (text.split("::")[0], text.split("::")[-1]) if "::" in text else (text, "")
+    # Around a "::" gap (the first and the last, as Spark's substring_index took them).
+    parts = text.split("::")
+    head, tail = (parts[0], parts[-1]) if len(parts) > 1 else (text, "")
     head_groups = head.split(":") if head else []
     tail_groups = tail.split(":") if tail else []
     # An embedded dotted IPv4 tail fills two 16-bit groups.

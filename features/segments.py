@@ -5,9 +5,9 @@ The silver step (`features.daily`) hands one shuffle partition's events to these
 row order; `Groups.in_time_order` sorts the groups' rows by time into contiguous `Segments`,
 which give first and last values, sums in time order and the longest run of equal values.
 `count_map` and `distinct_list` give per group the sorted counts of each key, or its sorted
-distinct values, as Arrow map and list arrays; `distinct_mapped_list` the sorted distinct images
-of its values under a function called once, on the distinct values. Every result has one entry per group, in group
-number order.
+distinct values, as Arrow map and list arrays; `distinct_mapped_list` the sorted distinct
+images of its values under a function called once, on the distinct values. Every result has one
+entry per group, in group number order.
 """
 
 from __future__ import annotations
