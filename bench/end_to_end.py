@@ -7,7 +7,7 @@ landing data is simulated once per (scale, seed, day) under `--root` and reused;
 starts from an empty warehouse, so each run does the same work.
 
 Scoring needs a champion: the bench registers one from a bounded sample of the day's features
-and the simulator's truth (`models.registry.log_and_register`). It measures speed, not model
+and the simulator's truth (`tests/testkit/registry.log_and_register`). It measures speed, not model
 quality (that is `hydrawatch evaluate`'s job). Beside the score step it times plain LightGBM on
 the driver over the same feature rows (the booster's `predict` on a pandas frame), the
 throughput a single machine gets without Spark.
@@ -100,11 +100,13 @@ def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
 
 def _step(step: str, root: str, day: dt.date, master: str) -> dict:
     """One step in this process; prints a JSON line with its own figures."""
+    from hydrawatch.runtime import Runtime
     from hydrawatch.spark import build_spark
 
     settings = _settings(root, master)
     t0 = time.perf_counter()
     spark = build_spark(settings, app_name=f"hydrawatch-bench-{step}")
+    rt = Runtime(settings, spark=spark)
     startup = time.perf_counter() - t0
     out: dict = {"step": step, "startup_s": startup}
     t1 = time.perf_counter()
@@ -112,47 +114,48 @@ def _step(step: str, root: str, day: dt.date, master: str) -> dict:
         from jobs.simulate import run_simulate
 
         scale, seed = os.environ["HW_BENCH_SCALE"], int(os.environ["HW_BENCH_SEED"])
-        r = run_simulate(spark, settings, day, 1, scale, seed)
+        r = run_simulate(rt, day, 1, scale, seed)
         out["rows"] = r.event_lines
     elif step == "ingest":
         from jobs.ingest import run_ingest
 
-        r = run_ingest(spark, settings, day)
+        r = run_ingest(rt, day)
         out["rows"] = r.feeds["usage_events"].kept
     elif step == "features":
         from jobs.features import run_features
 
-        out["rows"] = run_features(spark, settings, day).rows
+        out["rows"] = run_features(rt, day).rows
     elif step == "model":
-        out.update(_bench_model(spark, settings, day))
+        out.update(_bench_model(rt, day))
     elif step == "score":
         from jobs.score import run_score
 
-        out["rows"] = run_score(spark, settings, day).accounts_scored
+        out["rows"] = run_score(rt, day).accounts_scored
     elif step == "publish":
         from jobs.publish import run_publish
 
-        r = run_publish(spark, settings, day)
+        r = run_publish(rt, day)
         out["rows"] = getattr(r, "rows", 0)
     elif step == "lightgbm":
-        out.update(_plain_lightgbm(spark, settings, day))
+        out.update(_plain_lightgbm(rt, day))
     out["job_s"] = time.perf_counter() - t1
     spark.stop()
     return out
 
 
-def _bench_model(spark, settings, day: dt.date) -> dict:
+def _bench_model(rt, day: dt.date) -> dict:
     """Register a champion from a bounded sample of the day's features and the truth."""
-    from pyspark.sql import functions as F
-
-    from hydrawatch import tables
+    from hydrawatch.storage import tables
+    from models.champion import CHAMPION
     from models.dataset import account_sample
-    from models.registry import CHAMPION, log_and_register
     from models.scoring import feature_columns
 
-    feats = spark.read.format("delta").load(settings.table(tables.FEATURES_ACCOUNT))
-    feats = feats.where(F.col("feature_date") == F.lit(day))
-    truth = spark.read.format("delta").load(f"{settings.truth_uri}/accounts")
+    # The tests' one-call registration of a small model (tests/testkit).
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from testkit.registry import log_and_register
+
+    feats = rt.warehouse.day(tables.FEATURES_ACCOUNT, day)
+    truth = rt.warehouse.read(tables.TRUTH_ACCOUNTS)
     names = feature_columns(feats.columns)
     rows = feats.join(truth.select("account_id", "is_attacker"), "account_id")
     n = rows.count()
@@ -169,7 +172,7 @@ def _bench_model(spark, settings, day: dt.date) -> dict:
     )
     version = feats.select("feature_set_version").first()[0]
     _, v = log_and_register(
-        settings,
+        rt,
         pdf[names],
         pdf["is_attacker"].astype(int),
         feature_names=names,
@@ -179,25 +182,16 @@ def _bench_model(spark, settings, day: dt.date) -> dict:
     return {"rows": len(pdf), "version": v}
 
 
-def _plain_lightgbm(spark, settings, day: dt.date) -> dict:
+def _plain_lightgbm(rt, day: dt.date) -> dict:
     """The champion's pyfunc (LightGBM + calibration + contributions) on the driver, no Spark."""
-    import tempfile
+    from hydrawatch.storage import tables
+    from models import champion
 
-    import mlflow.pyfunc
-    from pyspark.sql import functions as F
-
-    from hydrawatch import tables
-    from jobs.score import resolve_champion
-
-    workdir = tempfile.mkdtemp(prefix="hw-bench-lgbm-")
-    champion = resolve_champion(settings, workdir)
-    model = mlflow.pyfunc.load_model(os.path.join(champion.ship_dir, champion.model_subpath))
-    feats = spark.read.format("delta").load(settings.table(tables.FEATURES_ACCOUNT))
-    pdf = feats.where(F.col("feature_date") == F.lit(day)).toPandas()
-    t0 = time.perf_counter()
-    model.predict(pdf[list(champion.feature_names)])
-    secs = time.perf_counter() - t0
-    shutil.rmtree(workdir, ignore_errors=True)
+    with champion.load(rt, champion.resolve_champion(rt)) as loaded:
+        pdf = rt.warehouse.day(tables.FEATURES_ACCOUNT, day).toPandas()
+        t0 = time.perf_counter()
+        loaded.predict(pdf)
+        secs = time.perf_counter() - t0
     return {"rows": len(pdf), "predict_s": secs}
 
 

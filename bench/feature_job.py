@@ -53,6 +53,7 @@ def load_average() -> str:
 
 def make_world(root: str, start: dt.date, days: int, scale: str, seed: int, master: str) -> None:
     """simulate + ingest `days` days into `root` (once; reused when its warehouse exists)."""
+    from hydrawatch.runtime import Runtime
     from hydrawatch.settings import Settings
     from hydrawatch.spark import build_spark
     from jobs.ingest import run_ingest
@@ -60,9 +61,9 @@ def make_world(root: str, start: dt.date, days: int, scale: str, seed: int, mast
 
     s = _settings(root, master, "")
     spark = build_spark(s, app_name="hydrawatch-bench-world")
-    run_simulate(spark, s, start, days, scale, seed)
+    run_simulate(Runtime(s, spark=spark), start, days, scale, seed)
     for i in range(days):
-        run_ingest(spark, s, start + dt.timedelta(days=i))
+        run_ingest(Runtime(s, spark=spark), start + dt.timedelta(days=i))
     spark.stop()
     assert isinstance(s, Settings)
 
@@ -93,6 +94,7 @@ def run(
     source_warehouse: str, start: dt.date, end: dt.date, master: str, event_log: str
 ) -> list[dict]:
     from bench import sparklog
+    from hydrawatch.runtime import Runtime
     from hydrawatch.spark import build_spark
     from jobs.features import run_features
 
@@ -111,7 +113,7 @@ def run(
     day = start
     while day <= end:
         t1 = time.time()
-        result = run_features(spark, settings, day)
+        result = run_features(Runtime(settings, spark=spark), day)
         t2 = time.time()
         cpu1 = jvm_cpu_seconds(spark)
         days.append(

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _run(landing: str, day: dt.date, master: str, event_log: str) -> dict:
     from bench import sparklog
     from bench.feature_job import _settings as roots
+    from hydrawatch.runtime import Runtime
     from hydrawatch.spark import build_spark
     from jobs.ingest import run_ingest
 
@@ -38,7 +39,7 @@ def _run(landing: str, day: dt.date, master: str, event_log: str) -> dict:
         settings, app_name="hydrawatch-bench-ingest", **{"spark.eventLog.compress": "false"}
     )
     t1 = time.time()
-    result = run_ingest(spark, settings, day)
+    result = run_ingest(Runtime(settings, spark=spark), day)
     t2 = time.time()
     spark.stop()
     shutil.rmtree(work, ignore_errors=True)

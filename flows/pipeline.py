@@ -15,8 +15,11 @@ Retries: only the idempotent I/O steps (ingest, features, score, publish, drift)
 on unexpected errors; an expected failure (`HydrawatchError`: no landing data, a quality gate)
 fails at once. Retrain registers a model version and promote moves an alias: never retried.
 
-Tasks take the settings and dates only; the SparkSession comes from `flows.runtime.spark_for`,
-so Prefect never hashes or serialises it (and `cache_policy=NONE`: nothing is cached).
+Every flow takes the run's `Runtime` (`rt`: settings, Spark, MLflow client, reporter), built by
+the command line; a flow run started without one (a served deployment) builds it from the
+environment at its entry. Tasks get it as an argument with `cache_policy=NONE`: Prefect neither
+hashes nor stores it. The daily flow resolves the champion once per run (`models.champion`) for
+its resume fingerprints and hands that version to score and drift.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
 
 from flows import progress, summary
-from flows.runtime import active_spark, has_job, job, say, spark_for
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.failpoints import failpoint
 from hydrawatch.locks import day_lock
-from hydrawatch.settings import Settings
+from hydrawatch.runtime import Runtime
+from jobs import drift, evaluate, features, ingest, promote, publish, retrain, score, simulate
+from models import champion
+from models.champion import ModelVersion
 
 STEPS = progress.STEPS
 
@@ -65,72 +70,73 @@ IO_RETRIES: dict[str, Any] = {
 
 
 @task(name="ingest", task_run_name="ingest-{day}", **IO_RETRIES)
-def ingest_task(settings: Settings, day: dt.date):
-    return job("ingest", "run_ingest")(spark_for(settings), settings, day)
+def ingest_task(rt: Runtime, day: dt.date) -> ingest.IngestResult:
+    return ingest.run_ingest(rt, day)
 
 
 @task(name="features", task_run_name="features-{day}", **IO_RETRIES)
-def features_task(settings: Settings, day: dt.date):
+def features_task(rt: Runtime, day: dt.date) -> features.FeaturesResult:
     # run_features recomputes the earlier days late deliveries made stale itself, first: those
     # days (at most max_late_days back) are written too, so their locks are held as well, and a
     # run of one of them (a backfill beside the daily run) cannot interleave with this one. Locks
     # are taken latest day first: a run only ever waits for days before all it holds, so two runs
     # never wait for each other.
     with contextlib.ExitStack() as held:
-        for back in range(1, settings.max_late_days + 1):
-            held.enter_context(day_lock(settings, day - dt.timedelta(days=back), say=say))
-        result = job("features", "run_features")(spark_for(settings), settings, day)
-    dirty = summary.lookup(result, "dirty_days")
-    if dirty:
-        say(f"{day} features: recomputed {', '.join(str(d) for d in dirty)} (late data arrived)")
+        for back in range(1, rt.settings.max_late_days + 1):
+            held.enter_context(day_lock(rt.settings, day - dt.timedelta(days=back), say=rt.say))
+        result = features.run_features(rt, day)
+    if result.dirty_days:
+        days = ", ".join(str(d) for d in result.dirty_days)
+        rt.say(f"{day} features: recomputed {days} (late data arrived)")
     return result
 
 
 @task(name="score", task_run_name="score-{day}", **IO_RETRIES)
-def score_task(settings: Settings, day: dt.date):
-    return job("score", "run_score")(spark_for(settings), settings, day)
+def score_task(rt: Runtime, day: dt.date, model: ModelVersion | None = None) -> score.ScoreResult:
+    return score.run_score(rt, day, model)
 
 
 @task(name="publish", task_run_name="publish-{day}", **IO_RETRIES)
-def publish_task(settings: Settings, day: dt.date):
-    return job("publish", "run_publish")(spark_for(settings), settings, day)
+def publish_task(rt: Runtime, day: dt.date) -> publish.PublishResult:
+    return publish.run_publish(rt, day)
 
 
 @task(name="drift", task_run_name="drift-{day}", **IO_RETRIES)
-def drift_task(settings: Settings, day: dt.date):
-    return job("drift", "run_drift")(spark_for(settings), settings, day)
+def drift_task(rt: Runtime, day: dt.date, model: ModelVersion | None = None) -> drift.DriftResult:
+    return drift.run_drift(rt, day, model)
 
 
 @task(name="retrain", task_run_name="retrain-{as_of}", cache_policy=NONE)
-def retrain_task(settings: Settings, as_of: dt.date):
-    return job("retrain", "run_retrain")(spark_for(settings), settings, as_of)
+def retrain_task(rt: Runtime, as_of: dt.date) -> retrain.RetrainResult:
+    return retrain.run_retrain(rt, as_of)
 
 
 @task(name="promote", cache_policy=NONE)
-def promote_task(settings: Settings, version: str | None, force: bool, reason: str | None):
-    # The gate reads the feature table: it reuses the process's session when there is one
-    # (run_promote builds it only when the gate needs it: a refusal for a missing challenger
-    # or a forced move starts no Spark).
-    return job("promote", "run_promote")(
-        settings, version, force, reason, spark=active_spark(settings)
-    )
+def promote_task(
+    rt: Runtime, version: str | None, force: bool, reason: str | None
+) -> promote.PromoteResult:
+    # The gate reads the feature table; a refusal for a missing challenger or a forced move
+    # starts no Spark (the runtime builds the session when the gate first needs it).
+    return promote.run_promote(rt, version, force, reason)
 
 
 @task(name="rollback", cache_policy=NONE)
-def rollback_task(settings: Settings):
-    return job("promote", "run_rollback")(settings)
+def rollback_task(rt: Runtime) -> promote.PromoteResult:
+    return promote.run_rollback(rt)
 
 
 @task(name="evaluate", task_run_name="evaluate-{as_of}", cache_policy=NONE)
-def evaluate_task(settings: Settings, as_of: dt.date, start: dt.date | None, version: str | None):
-    return job("evaluate", "run_evaluate")(
-        spark_for(settings), settings, as_of, start=start, version=version
-    )
+def evaluate_task(
+    rt: Runtime, as_of: dt.date, start: dt.date | None, version: str | None
+) -> evaluate.EvaluateResult:
+    return evaluate.run_evaluate(rt, as_of, start=start, version=version)
 
 
 @task(name="simulate", cache_policy=NONE)
-def simulate_task(settings: Settings, start: dt.date, days: int, scale: str, seed: int):
-    return job("simulate", "run_simulate")(spark_for(settings), settings, start, days, scale, seed)
+def simulate_task(
+    rt: Runtime, start: dt.date, days: int, scale: str, seed: int
+) -> simulate.SimulateResult:
+    return simulate.run_simulate(rt, start, days, scale, seed)
 
 
 STEP_TASKS = {
@@ -185,74 +191,82 @@ def daily_flow(
     run_date: dt.date | None = None,
     steps: list[str] | None = None,
     resume: bool = False,
-    settings: Settings | None = None,
+    rt: Runtime | None = None,
 ) -> DayResult:
     """One day: ingest, features, score, publish (the steps asked for), then drift."""
-    settings = settings or Settings()
+    rt = rt or Runtime.from_environment()
     day = run_date or scheduled_day()
     wanted = _ordered(steps)
-    spark = spark_for(settings)
     results: dict[str, Any] = {}
     skipped: list[str] = []
     done: list[tuple[str, str]] = []
     extra: dict[str, Any] = {}
     key = summary.artifact_key("day", day)
-    with day_lock(settings, day, say=say) as lock:
-        say(f"{day}: holding {lock}")
+    with day_lock(rt.settings, day, say=rt.say) as lock:
+        rt.say(f"{day}: holding {lock}")
         error: str | None = None
         first_ran: str | None = None
         try:
-            landing_fp = progress.landing_fingerprint(spark, settings, day)
-            champion = (
-                progress.champion_version(settings) if progress.NEEDS_MODEL & set(wanted) else None
+            landing_fp = progress.landing_fingerprint(rt.settings, day)
+            # The champion, resolved once for the run: the fingerprints, score and drift.
+            model = (
+                champion.resolve(rt, champion.CHAMPION)
+                if progress.NEEDS_MODEL & set(wanted)
+                else None
             )
-            recorded = progress.completed(spark, settings) if resume else {}
+            version = model.version if model else None
+            recorded = progress.completed(rt.warehouse) if resume else {}
             for step in wanted:
-                fp = progress.step_fingerprint(landing_fp, step, champion)
+                fp = progress.step_fingerprint(landing_fp, step, version)
                 if first_ran is None and recorded.get((day, step)) == fp:
                     skipped.append(step)
-                    say(f"{day} {step}: skipped, already done for the same inputs")
+                    rt.say(f"{day} {step}: skipped, already done for the same inputs")
                     continue
                 # From the first step that runs, everything after it runs too.
                 first_ran = first_ran or step
-                say(f"{day} {step}: running")
-                results[step] = STEP_TASKS[step](settings, day)
+                rt.say(f"{day} {step}: running")
+                if step == "score":
+                    results[step] = score_task(rt, day, model)
+                else:
+                    results[step] = STEP_TASKS[step](rt, day)
                 done.append((step, fp))
-                say(f"{day} {step}: done")
+                rt.say(f"{day} {step}: done")
                 failpoint("daily.after_step")
-            if "score" in results and has_job("drift", "run_drift"):
-                extra.update(_monitor_drift(settings, day, results))
+            if "score" in results:
+                extra.update(_monitor_drift(rt, day, model, results))
         except HydrawatchError as err:
             error = str(err)
             raise
         finally:
-            progress.settle(spark, settings, day, done, first_ran, _flow_run_id())
+            if first_ran is not None:
+                progress.settle(rt.warehouse, day, done, first_ran, _flow_run_id())
             create_markdown_artifact(
-                markdown=summary.day_markdown(day, settings, results, skipped, error, extra),
+                markdown=summary.day_markdown(day, rt.settings, results, skipped, error, extra),
                 key=key,
                 description=f"Hydrawatch day {day}",
             )
     return DayResult(day, [s for s, _ in done], skipped, results, lock, key, _flow_run_id())
 
 
-def _monitor_drift(settings: Settings, day: dt.date, results: dict[str, Any]) -> dict[str, Any]:
+def _monitor_drift(
+    rt: Runtime, day: dt.date, model: ModelVersion | None, results: dict[str, Any]
+) -> dict[str, Any]:
     """Drift is monitoring: by now the day is published, so a drift failure is reported in the
     day's summary (and the flow's logs) instead of failing a day whose list is already out."""
     try:
-        results["drift"] = drift_task(settings, day)
+        results["drift"] = drift_task(rt, day, model)
     except Exception as err:
-        say(f"{day} drift: FAILED ({type(err).__name__}: {err})")
+        rt.say(f"{day} drift: FAILED ({type(err).__name__}: {err})")
         return {"DRIFT REPORT FAILED": f"{type(err).__name__}: {err}".splitlines()[0]}
     return _drift_headline(results["drift"])
 
 
-def _drift_headline(result: Any) -> dict[str, Any]:
-    fields = summary.as_fields(result)
-    if not fields:
-        return {}
-    if fields.get("drifted"):
-        return {"DRIFT": f"PSI past {fields.get('bound')}: {', '.join(fields['drifted'])}"}
-    return {"drift": f"none past {fields.get('bound')} (max PSI {fields.get('max_psi')})"}
+def _drift_headline(result: drift.DriftResult) -> dict[str, Any]:
+    if result.status != "ok":
+        return {"drift": result.status}
+    if result.drifted:
+        return {"DRIFT": f"PSI past {result.bound}: {', '.join(result.drifted)}"}
+    return {"drift": f"none past {result.bound} (max PSI {result.max_psi})"}
 
 
 @dataclass
@@ -271,10 +285,10 @@ def backfill_flow(
     start: dt.date,
     end: dt.date,
     steps: list[str] | None = None,
-    settings: Settings | None = None,
+    rt: Runtime | None = None,
 ) -> BackfillResult:
     """`daily_flow` per day in order; continues where an earlier run of it stopped."""
-    settings = settings or Settings()
+    rt = rt or Runtime.from_environment()
     if end < start:
         raise HydrawatchError(f"end {end} is before start {start}")
     wanted = _ordered(steps)
@@ -284,7 +298,7 @@ def backfill_flow(
     try:
         for day in days:
             try:
-                result = daily_flow(run_date=day, steps=wanted, resume=resume, settings=settings)
+                result = daily_flow(run_date=day, steps=wanted, resume=resume, rt=rt)
             except HydrawatchError as err:
                 before = f"{start}..{day - dt.timedelta(days=1)} are done; " if day > start else ""
                 raise BackfillStopped(
@@ -311,16 +325,16 @@ def backfill_flow(
 def _one_step_artifact(kind: str, title: str, result: Any) -> None:
     fields = summary.as_fields(result)
     lines = [f"# {title}", "", "| field | value |", "|---|---|"]
-    lines += [f"| {k} | {summary._fmt(v)} |" for k, v in fields.items()]
+    lines += [f"| {k} | {summary.fmt(v)} |" for k, v in fields.items()]
     create_markdown_artifact(
         markdown="\n".join(lines) + "\n", key=summary.artifact_key(kind), description=title
     )
 
 
 @flow(name="hydrawatch-retrain", flow_run_name="retrain-{as_of}")
-def retrain_flow(as_of: dt.date, settings: Settings | None = None):
-    settings = settings or Settings()
-    result = retrain_task(settings, as_of)
+def retrain_flow(as_of: dt.date, rt: Runtime | None = None) -> retrain.RetrainResult:
+    rt = rt or Runtime.from_environment()
+    result = retrain_task(rt, as_of)
     _one_step_artifact("retrain", f"Hydrawatch retrain as of {as_of}", result)
     return result
 
@@ -330,18 +344,18 @@ def promote_flow(
     version: str | None = None,
     force: bool = False,
     reason: str | None = None,
-    settings: Settings | None = None,
-):
-    settings = settings or Settings()
-    result = promote_task(settings, version, force, reason)
+    rt: Runtime | None = None,
+) -> promote.PromoteResult:
+    rt = rt or Runtime.from_environment()
+    result = promote_task(rt, version, force, reason)
     _one_step_artifact("promote", "Hydrawatch promote", result)
     return result
 
 
 @flow(name="hydrawatch-rollback")
-def rollback_flow(settings: Settings | None = None):
-    settings = settings or Settings()
-    result = rollback_task(settings)
+def rollback_flow(rt: Runtime | None = None) -> promote.PromoteResult:
+    rt = rt or Runtime.from_environment()
+    result = rollback_task(rt)
     _one_step_artifact("rollback", "Hydrawatch rollback", result)
     return result
 
@@ -351,11 +365,11 @@ def evaluate_flow(
     as_of: dt.date,
     start: dt.date | None = None,
     version: str | None = None,
-    settings: Settings | None = None,
-):
+    rt: Runtime | None = None,
+) -> evaluate.EvaluateResult:
     """The evaluation report against the simulator's truth, per campaign and population."""
-    settings = settings or Settings()
-    result = evaluate_task(settings, as_of, start, version)
+    rt = rt or Runtime.from_environment()
+    result = evaluate_task(rt, as_of, start, version)
     create_markdown_artifact(
         markdown=summary.evaluation_markdown(result),
         key=summary.artifact_key("evaluate"),
@@ -366,7 +380,7 @@ def evaluate_flow(
 
 @flow(name="hydrawatch-simulate", flow_run_name="simulate-{start}-{days}d-{scale}")
 def simulate_flow(
-    start: dt.date, days: int, scale: str = "tiny", seed: int = 7, settings: Settings | None = None
-):
-    settings = settings or Settings()
-    return simulate_task(settings, start, days, scale, seed)
+    start: dt.date, days: int, scale: str = "tiny", seed: int = 7, rt: Runtime | None = None
+) -> simulate.SimulateResult:
+    rt = rt or Runtime.from_environment()
+    return simulate_task(rt, start, days, scale, seed)

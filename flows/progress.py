@@ -21,10 +21,10 @@ import datetime as dt
 import hashlib
 
 from features.catalogue import FEATURE_SET_VERSION
-from hydrawatch import tables
-from hydrawatch.commits import retry_conflicts
 from hydrawatch.contracts import FEEDS
 from hydrawatch.settings import Settings
+from hydrawatch.storage import files, tables
+from hydrawatch.storage.warehouse import Warehouse
 
 STEPS = ("ingest", "features", "score", "publish")
 SCHEMA = "day date, step string, step_rank int, fingerprint string, flow_run_id string"
@@ -33,24 +33,17 @@ NEEDS_MODEL = {"score", "publish"}
 NEEDS_FEATURES = {"features", "score", "publish"}
 
 
-def _list_files(spark, uri: str) -> list[tuple[str, int, int]]:
-    """(name, size, mtime) of the files under `uri`, through Hadoop so URIs work too."""
-    jvm = spark._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(path):
-        return []
-    if fs.getFileStatus(path).isFile():
-        st = fs.getFileStatus(path)
-        return [(st.getPath().getName(), st.getLen(), st.getModificationTime())]
-    out = []
-    for st in fs.listStatus(path):
-        if st.isFile():
-            out.append((st.getPath().getName(), st.getLen(), st.getModificationTime()))
-    return sorted(out)
+def _list_files(uri: str) -> list[tuple[str, int, int]]:
+    """(name, size, mtime in ms) of the file at `uri` or of the files in the folder `uri`."""
+    found = files.list_files(uri)
+    if found is None:
+        one = files.file_entry(uri)
+        found = [one] if one is not None else []
+    return [(f.name, f.size, f.mtime_ms) for f in found]
 
 
-def landing_fingerprint(spark, settings: Settings, day: dt.date) -> str:
+def landing_fingerprint(settings: Settings, day: dt.date) -> str:
+    """A digest of the day's landing files (listed through pyarrow.fs: no Spark needed)."""
     parts = []
     for feed in FEEDS.values():
         uri = (
@@ -58,7 +51,7 @@ def landing_fingerprint(spark, settings: Settings, day: dt.date) -> str:
             if feed.per_day
             else f"{settings.landing_uri}/{feed.name}.jsonl"
         )
-        parts.append((feed.name, _list_files(spark, uri)))
+        parts.append((feed.name, _list_files(uri)))
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -70,28 +63,17 @@ def step_fingerprint(landing_fp: str, step: str, champion: str | None) -> str:
     return f"{landing_fp}{fs}{model}"
 
 
-def _exists(spark, settings: Settings) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, settings.table(tables.FLOW_PROGRESS))
-
-
-def completed(spark, settings: Settings) -> dict[tuple[dt.date, str], str]:
+def completed(warehouse: Warehouse) -> dict[tuple[dt.date, str], str]:
     """{(day, step): fingerprint} of every recorded completion."""
-    if not _exists(spark, settings):
+    progress = warehouse.read_if_exists(tables.FLOW_PROGRESS)
+    if progress is None:
         return {}
-    rows = (
-        spark.read.format("delta")
-        .load(settings.table(tables.FLOW_PROGRESS))
-        .select("day", "step", "fingerprint")
-        .collect()
-    )
+    rows = progress.select("day", "step", "fingerprint").collect()
     return {(r.day, r.step): r.fingerprint for r in rows}
 
 
 def settle(
-    spark,
-    settings: Settings,
+    warehouse: Warehouse,
     day: dt.date,
     done: list[tuple[str, str]],
     first_ran: str | None,
@@ -101,44 +83,18 @@ def settle(
 
     One Delta MERGE: upsert the completed steps; delete the records of `first_ran` and every later
     step of `day` that did not complete, and of every later day (their inputs include this day).
+    Runs of other days settle into the same small table: a conflict is retried (the MERGE only
+    says what this day's run did).
     """
     if first_ran is None:
         return
     rows = [(day, step, STEPS.index(step), fp, flow_run_id) for step, fp in done]
-    source = spark.createDataFrame(rows, SCHEMA)
-    path = settings.table(tables.FLOW_PROGRESS)
+    if not rows and not warehouse.exists(tables.FLOW_PROGRESS):
+        return
+    source = warehouse.spark.createDataFrame(rows, SCHEMA).coalesce(1)
     rank = STEPS.index(first_ran)
-    stale = f"t.day > DATE'{day.isoformat()}' OR (t.day = DATE'{day.isoformat()}' AND t.step_rank >= {rank})"
-
-    def write() -> None:
-        from delta.tables import DeltaTable
-
-        if not _exists(spark, settings):
-            if rows:
-                source.coalesce(1).write.format("delta").mode("append").save(path)
-            return
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(source.alias("s"), "t.day = s.day AND t.step = s.step")
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .whenNotMatchedBySourceDelete(condition=stale)
-            .execute()
-        )
-
-    # Runs of other days settle into the same small table: a conflict is retried (the MERGE
-    # only says what this day's run did).
-    retry_conflicts(write, f"settle {day} in {path}")
-
-
-def champion_version(settings: Settings) -> str | None:
-    """The registered version holding alias `champion`, or None."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    try:
-        return str(client.get_model_version_by_alias(settings.model_name, "champion").version)
-    except MlflowException:
-        return None
+    stale = (
+        f"t.day > DATE'{day.isoformat()}' "
+        f"OR (t.day = DATE'{day.isoformat()}' AND t.step_rank >= {rank})"
+    )
+    warehouse.merge(source, tables.FLOW_PROGRESS, delete_if=stale)

@@ -2,9 +2,10 @@
 
 The headline answers what an operator asks about a day: rows in, quarantined, accounts scored,
 flagged, new clusters, model version, drift, and where the tables and the MLflow run are. The
-jobs' result dataclasses are read by field name (`HEADLINE`), so a job can add fields without
-breaking the summary; every scalar field of every step is listed under "Steps" as well. Result
-fields hold counts and identifiers only: nothing personal reaches an artifact.
+jobs' typed results are read by field path (`HEADLINE`: the fields those results have), so a job
+can add fields without breaking the summary; every scalar field of every step is listed under
+"Steps" as well. Result fields hold counts and identifiers only: nothing personal reaches an
+artifact.
 """
 
 from __future__ import annotations
@@ -14,28 +15,28 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from hydrawatch import tables
 from hydrawatch.settings import Settings
+from hydrawatch.storage import tables
 
-# headline line -> (step or "step|step", candidate field paths, first present wins); "a.b" reads a
-# mapping or nested result (e.g. the ingest result's per-feed audit).
-HEADLINE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "rows in": ("ingest", ("feeds.usage_events.lines", "rows_in", "lines")),
-    "events kept": ("ingest", ("feeds.usage_events.kept", "kept")),
-    "duplicates": ("ingest", ("feeds.usage_events.duplicates_within",)),
-    "quarantined": ("ingest", ("feeds.usage_events.quarantined", "quarantined")),
-    "late days touched": ("ingest", ("touched_event_dates",)),
-    "accounts with features": ("features", ("rows", "result.rows", "accounts")),
-    "earlier days recomputed": ("features", ("dirty_days",)),
-    "accounts scored": ("score", ("accounts_scored", "scored")),
-    "flagged": ("score", ("flagged", "accounts_flagged")),
-    "flagged by cluster": ("score", ("flagged_by_cluster",)),
-    "new clusters": ("score|publish", ("new_clusters", "clusters_new")),
-    "model version": ("score", ("model_version",)),
-    "threshold": ("score", ("threshold",)),
-    "published": ("publish", ("rows", "rows_published", "published")),
-    "export": ("publish", ("export_dir", "export_path", "path")),
-    "MLflow run": ("retrain", ("run_id", "mlflow_run_id")),
+# headline line -> (step, field path in that step's result); "a.b" reads a mapping or nested
+# result (e.g. the ingest result's per-feed audit).
+HEADLINE: dict[str, tuple[str, str]] = {
+    "rows in": ("ingest", "feeds.usage_events.lines"),
+    "events kept": ("ingest", "feeds.usage_events.kept"),
+    "duplicates": ("ingest", "feeds.usage_events.duplicates_within"),
+    "quarantined": ("ingest", "feeds.usage_events.quarantined"),
+    "late days touched": ("ingest", "touched_event_dates"),
+    "accounts with features": ("features", "rows"),
+    "earlier days recomputed": ("features", "dirty_days"),
+    "accounts scored": ("score", "accounts_scored"),
+    "flagged": ("score", "flagged"),
+    "flagged by cluster": ("score", "flagged_by_cluster"),
+    "new clusters": ("publish", "new_clusters"),
+    "model version": ("score", "model_version"),
+    "threshold": ("score", "threshold"),
+    "published": ("publish", "rows"),
+    "export": ("publish", "export_dir"),
+    "MLflow run": ("retrain", "run_id"),
 }
 
 TABLES_BY_STEP = {
@@ -63,7 +64,7 @@ def as_fields(result: Any) -> dict[str, Any]:
     )
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dt.date | dt.datetime):
@@ -89,12 +90,10 @@ def lookup(result: Any, path: str) -> Any:
 def headline(results: Mapping[str, Any]) -> dict[str, Any]:
     """The headline values found in the step results (missing ones left out)."""
     out: dict[str, Any] = {}
-    for label, (steps, paths) in HEADLINE.items():
-        for step in steps.split("|"):
-            found = [v for v in (lookup(results.get(step), p) for p in paths) if v is not None]
-            if found:
-                out[label] = found[0]
-                break
+    for label, (step, path) in HEADLINE.items():
+        value = lookup(results.get(step), path)
+        if value is not None:
+            out[label] = value
     # Quarantine of every feed, not only usage events.
     feeds = lookup(results.get("ingest"), "feeds")
     if isinstance(feeds, Mapping):
@@ -135,7 +134,7 @@ def day_markdown(
     head.update(extra or {})
     if head:
         lines += ["| | |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in head.items()]
+        lines += [f"| {k} | {fmt(v)} |" for k, v in head.items()]
         lines.append("")
     if skipped:
         lines.append(f"Skipped (already done for the same inputs): {', '.join(skipped)}")
@@ -145,9 +144,11 @@ def day_markdown(
         if not fields:
             continue
         lines += [f"## {step}", "", "| field | value |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in fields.items()]
+        lines += [f"| {k} | {fmt(v)} |" for k, v in fields.items()]
         lines.append("")
-    where = [f"- `{settings.table(t)}`" for step in results for t in TABLES_BY_STEP.get(step, ())]
+    where = [
+        f"- `{t.location(settings)}`" for step in results for t in TABLES_BY_STEP.get(step, ())
+    ]
     if where:
         lines += ["## Where to look", "", *where]
         lines.append(f"- MLflow: `{settings.tracking_uri}` model `{settings.model_name}`")
@@ -159,7 +160,7 @@ def artifact_key(kind: str, day: dt.date | None = None) -> str:
     return f"hydrawatch-{kind}" + (f"-{day.isoformat()}" if day else "")
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.3f}"  # NaN -> empty
     return str(value)
@@ -177,9 +178,9 @@ def evaluation_markdown(result: Any) -> str:
         "| overall | |",
         "|---|---|",
     ]
-    lines += [f"| {k} | {_cell(v)} |" for k, v in result.overall.items()]
+    lines += [f"| {k} | {cell(v)} |" for k, v in result.overall.items()]
     cols = list(result.report.columns)
     lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in result.report.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"

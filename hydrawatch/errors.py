@@ -33,7 +33,3 @@ class PromotionRefused(HydrawatchError):
 
 class ConcurrentRun(HydrawatchError):
     """Another run holds the lock for the same day."""
-
-
-class NotBuiltYet(HydrawatchError):
-    """A command whose capability is not built yet (listed as missing in the README)."""

@@ -8,7 +8,8 @@ Reader rule (both modes): a folder without `manifest.json` is incomplete and ign
 starting with `.` are not days; a data file whose SHA-256 differs from its manifest's is being
 rewritten (read again later). `read_day` applies the rule.
 
-Two ways of writing, chosen by the exports root (`write_export(..., atomic_rename=)`):
+Two ways of writing, chosen by the exports root (`write_export(..., atomic_rename=)`); neither
+needs Spark:
 
 Local filesystem (a plain path or `file://`, `atomic_rename=True`, the default): rename swap.
 1. The new day is written in full into a hidden sibling, `.date=D.tmp-<uuid>/`: the data file,
@@ -21,10 +22,10 @@ Local filesystem (a plain path or `file://`, `atomic_rename=True`, the default):
 3. A crash leaves at most hidden `.date=D.*` leftovers and, in the worst case, no `date=D/`;
    the next run for the day removes the leftovers and writes the day again.
 
-Object stores (any other scheme Hadoop has a FileSystem for: s3a://, gs://, abfss://, hdfs://;
+Object stores (any other scheme pyarrow.fs serves: s3a:// and s3://, gs://, abfs://, hdfs://;
 or a local root with `atomic_rename=False`, e.g. a bucket mounted with gcsfuse/s3fs, where a
-rename is a copy): the Hadoop FileSystem of the Spark driver (`Path(uri).getFileSystem(conf)`),
-never relying on a rename being atomic.
+rename is a copy): `hydrawatch.storage.files` (pyarrow.fs), never relying on a rename being
+atomic.
 1. Stage: the rows are streamed into `.date=D.tmp-<uuid>/suspicious_accounts.jsonl` beside the
    day (count and SHA-256 computed on the way). Nothing of the day changes yet, so a failure
    while the rows come from the executors leaves the previous list complete.
@@ -58,16 +59,17 @@ from pathlib import Path
 
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.failpoints import failpoint
+from hydrawatch.storage import files
 
 EXPORT_NAME = "suspicious_accounts"
 DATA_FILE = "suspicious_accounts.jsonl"
 MANIFEST_FILE = "manifest.json"
-# Bytes sent to the JVM per call in object-store mode (each call is one Py4J round trip).
+# Bytes written per call in object-store mode (a multipart upload's parts are larger anyway).
 CHUNK_BYTES = 1 << 20
 
 
 class ExportTargetUnsupported(HydrawatchError):
-    """The exports root is a URI no Hadoop FileSystem of this Spark session can write."""
+    """The exports root is a URI no filesystem serves."""
 
 
 class ExportWriteFailed(HydrawatchError):
@@ -98,7 +100,7 @@ def day_folder(exports_root: str, day: dt.date) -> str:
 
 
 def uses_object_store(exports_root: str, atomic_rename: bool = True) -> bool:
-    """True when the export goes through Hadoop with object-store steps (see the module doc)."""
+    """True when the export takes the object-store steps (see the module doc)."""
     return not atomic_rename or ("://" in exports_root and not exports_root.startswith("file://"))
 
 
@@ -165,40 +167,27 @@ def write_export(
     *,
     model_name: str | None = None,
     written_at: dt.datetime | None = None,
-    spark=None,
     atomic_rename: bool = True,
 ) -> ExportResult:
     """Write the day's folder from `rows` (streamed, in the given order) and replace it whole.
 
     Local roots use the rename swap; other schemes (or `atomic_rename=False`) the object-store
-    steps through the Hadoop FileSystem of `spark` (module doc).
+    steps (module doc).
     """
     if uses_object_store(exports_root, atomic_rename):
-        if spark is None:
-            raise ExportTargetUnsupported(
-                f"exporting to {exports_root} goes through the Hadoop FileSystem of a Spark "
-                "session, and none was given"
-            )
-        return _HadoopExport(spark, exports_root).write(
-            day, rows, model_version, model_name, written_at
-        )
+        return _StoreExport(exports_root).write(day, rows, model_version, model_name, written_at)
     return _write_local(exports_root, day, rows, model_version, model_name, written_at)
 
 
-def read_day(exports_root: str, day: dt.date, *, spark=None) -> ExportDay | None:
+def read_day(exports_root: str, day: dt.date) -> ExportDay | None:
     """The day as the reader rule sees it: None when incomplete (no manifest, or the data file's
-    SHA-256 or line count is not the manifest's, i.e. being rewritten)."""
+    SHA-256 or line count is not the manifest's, i.e. being rewritten). Any root."""
     folder = day_folder(exports_root, day)
-    if "://" in exports_root and (spark is not None or not exports_root.startswith("file://")):
-        if spark is None:
-            raise ExportTargetUnsupported(f"reading {exports_root} needs a Spark session")
-        fs = _HadoopExport(spark, exports_root)
-        raw_manifest = fs.read(f"{folder}/{MANIFEST_FILE}")
-        data = fs.read(f"{folder}/{DATA_FILE}") if raw_manifest is not None else None
-    else:
-        local = Path(folder.removeprefix("file://"))
-        raw_manifest = _read_local(local / MANIFEST_FILE)
-        data = _read_local(local / DATA_FILE) if raw_manifest is not None else None
+    try:
+        raw_manifest = files.read_bytes(f"{folder}/{MANIFEST_FILE}")
+        data = files.read_bytes(f"{folder}/{DATA_FILE}") if raw_manifest is not None else None
+    except files.UnsupportedRoot as err:
+        raise ExportTargetUnsupported(str(err)) from None
     if raw_manifest is None or data is None:
         return None
     manifest = json.loads(raw_manifest.decode("utf-8"))
@@ -294,35 +283,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-# --- object stores: Hadoop FileSystem, manifest deleted first and written last ------------------
+# --- object stores: manifest deleted first and written last -----------------------------------
 
 
-class _HadoopExport:
-    """The export's object-store steps on the driver's Hadoop FileSystem for `exports_root`."""
+class _StoreExport:
+    """The export's object-store steps on the pyarrow filesystem of `exports_root`."""
 
-    def __init__(self, spark, exports_root: str):
-        if "://" not in exports_root:
-            # A local root forced into object-store mode: same Hadoop code path, file:// scheme.
-            exports_root = "file://" + str(Path(exports_root).resolve())
-        self.root = exports_root
-        jvm = spark._jvm
-        self._jvm = jvm
-        self._path = jvm.org.apache.hadoop.fs.Path
-        conf = spark._jsc.hadoopConfiguration()
+    def __init__(self, exports_root: str):
         try:
-            fs = self._path(exports_root).getFileSystem(conf)
-        except Exception as exc:  # Py4JJavaError: UnsupportedFileSystemException and the like
-            scheme = exports_root.split("://", 1)[0]
+            files.resolve(exports_root)
+        except files.UnsupportedRoot as err:
             raise ExportTargetUnsupported(
-                f"no Hadoop FileSystem for {scheme}:// in this Spark session "
-                f"({_java_message(exc)}); add the store's connector jars (infra/README.md, "
-                "infra/pom-s3a.xml) or set HYDRAWATCH_EXPORTS to a local folder"
+                f"cannot export to {exports_root}: {err}; set HYDRAWATCH_EXPORTS to a local "
+                "folder or a supported object-store URI"
             ) from None
-        if fs.getUri().getScheme() == "file":
-            # The checksummed local FileSystem adds hidden .crc side files to the day's folder;
-            # the raw one writes exactly the two files the contract names.
-            fs = jvm.org.apache.hadoop.fs.FileSystem.getLocal(conf).getRawFileSystem()
-        self.fs = fs
+        self.root = exports_root.rstrip("/")
 
     def write(
         self,
@@ -336,28 +311,42 @@ class _HadoopExport:
         name = f"date={day.isoformat()}"
         folder = f"{parent}/{name}"
         data_file, manifest_file = f"{folder}/{DATA_FILE}", f"{folder}/{MANIFEST_FILE}"
-        self._remove_leftovers(parent, name)
+        for stale, _ in files.names(parent):
+            if stale.startswith(f".{name}."):
+                files.delete(f"{parent}/{stale}")
         stage = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
         try:
             digest = _Digest(rows)
-            self._stream(f"{stage}/{DATA_FILE}", digest)
+            files.make_dirs(stage)
+            with files.write_stream(f"{stage}/{DATA_FILE}") as out:
+                buffer = bytearray()
+                for line in digest:
+                    buffer += line
+                    if len(buffer) >= CHUNK_BYTES:
+                        out.write(bytes(buffer))
+                        buffer.clear()
+                if buffer:
+                    out.write(bytes(buffer))
             manifest, raw = _manifest(day, digest, model_name, model_version, written_at)
             # From here until the manifest is back the day is incomplete: readers ignore it.
-            self._delete(manifest_file)
-            self._delete(data_file)
-            self.fs.mkdirs(self._path(folder))
-            if not self.fs.rename(self._path(f"{stage}/{DATA_FILE}"), self._path(data_file)):
+            files.delete(manifest_file)
+            files.delete(data_file)
+            files.make_dirs(folder)
+            try:
+                files.move(f"{stage}/{DATA_FILE}", data_file)
+            except OSError as err:
                 raise ExportWriteFailed(
-                    f"could not move the staged export to {data_file}; the day stays "
+                    f"could not move the staged export to {data_file} ({err}); the day stays "
                     "incomplete until the next publish of the day"
-                )
-            for status in self.fs.listStatus(self._path(folder)):
-                if status.getPath().getName() != DATA_FILE:
-                    self.fs.delete(status.getPath(), True)
+                ) from None
+            for other, _ in files.names(folder):
+                if other != DATA_FILE:
+                    files.delete(f"{folder}/{other}")
             failpoint("export.store_after_data")
-            self._put(manifest_file, raw)
+            with files.write_stream(manifest_file) as out:
+                out.write(raw)
         finally:
-            self._delete(stage)
+            files.delete(stage)
         return ExportResult(
             folder=folder,
             data_file=data_file,
@@ -367,57 +356,3 @@ class _HadoopExport:
             model_version=model_version,
             written_at=manifest["written_at"],
         )
-
-    def read(self, uri: str) -> bytes | None:
-        path = self._path(uri)
-        if not self.fs.exists(path):
-            return None
-        stream = self.fs.open(path)
-        try:
-            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
-        finally:
-            stream.close()
-
-    def _stream(self, uri: str, lines: Iterable[bytes]) -> None:
-        out = self.fs.create(self._path(uri), True)
-        try:
-            buffer = bytearray()
-            for line in lines:
-                buffer += line
-                if len(buffer) >= CHUNK_BYTES:
-                    out.write(bytes(buffer))
-                    buffer.clear()
-            if buffer:
-                out.write(bytes(buffer))
-        except BaseException:
-            # Abort where the store can (S3A: no object is created); the staging folder is
-            # deleted by the caller either way, and the day was not touched yet.
-            try:
-                out.abort()
-            except Exception:
-                out.close()
-            raise
-        out.close()
-
-    def _put(self, uri: str, data: bytes) -> None:
-        out = self.fs.create(self._path(uri), True)
-        try:
-            out.write(data)
-        finally:
-            out.close()
-
-    def _delete(self, uri: str) -> None:
-        path = self._path(uri)
-        if self.fs.exists(path):
-            self.fs.delete(path, True)
-
-    def _remove_leftovers(self, parent: str, name: str) -> None:
-        found = self.fs.globStatus(self._path(f"{parent}/.{name}.*"))
-        for status in found or []:
-            self.fs.delete(status.getPath(), True)
-
-
-def _java_message(exc: Exception) -> str:
-    java = getattr(exc, "java_exception", None)
-    text = java.toString() if java is not None else str(exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -20,13 +20,20 @@ Python workers get an allocation environment (`spark.executorEnv.*`): 4 KiB page
 transparent huge pages, and a pyarrow pool that keeps the pages it frees. On a machine whose
 memory its host backs lazily (a VM) each fresh huge page costs milliseconds; the silver pass's
 first tasks lost seconds to them.
+
+The process environment is left as it was: the variables the driver JVM and the executors' Python
+are launched with (`PYSPARK_PYTHON`, and `SPARK_LOCAL_IP` on a local master) are set only while
+the session starts (the JVM copies the environment at launch), then restored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import sys
+import threading
+from collections.abc import Iterator
 
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.settings import Settings
@@ -48,10 +55,9 @@ _QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 # C2 (the optimising JIT) compiles a method once it has run 5,000 times or looped 40,000 times
 # (HotSpot's defaults, tuned for servers that run for days). A batch job's JVM lives for minutes
-# and spent a fifth of all its CPU in the C2 compiler thread on methods that never repaid it:
-# 30 s of 135 s on the 10M-event silver step, on 2 cores. Ten times the thresholds (C1's
-# compiled code runs meanwhile) halve that and keep the hot loops compiled; 30 times made the
-# tasks themselves slower (bench/README.md, 2026-12-04 night).
+# and spent a large share of its CPU in the C2 compiler thread on methods that never repaid it.
+# Ten times the thresholds (C1's compiled code runs meanwhile) keep the hot loops compiled;
+# thirty times made the tasks themselves slower (bench/README.md, "JIT thresholds").
 BATCH_JIT = (
     "-XX:Tier4InvocationThreshold=50000 -XX:Tier4CompileThreshold=60000 "
     "-XX:Tier4BackEdgeThreshold=400000"
@@ -67,13 +73,29 @@ def driver_java_options(settings: Settings) -> str:
     return " ".join(jit + cds)
 
 
+_LAUNCH = threading.Lock()
+
+
+@contextlib.contextmanager
+def _launch_environment(extra: dict[str, str]) -> Iterator[None]:
+    """`extra` (where not already set) in the environment while a session starts, then restored."""
+    with _LAUNCH:
+        added = {k: v for k, v in extra.items() if k not in os.environ}
+        os.environ.update(added)
+        try:
+            yield
+        finally:
+            for key in added:
+                os.environ.pop(key, None)
+
+
 def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: str):
     """Build (or return the running) SparkSession configured for Delta and for `settings`."""
     from pyspark.sql import SparkSession
 
-    # Executors must run the same interpreter as the driver (the project's virtualenv).
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # Executors must run the same interpreter as the driver (the project's virtualenv); the
+    # SparkContext reads it from the environment when it starts.
+    launch_env = {"PYSPARK_PYTHON": sys.executable}
 
     jars = delta_jars(settings.jars_dir)
     conf: dict[str, str] = {
@@ -129,8 +151,9 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
     }
     if settings.is_local_master:
         # One machine: the driver's RPC, block manager and web UI listen on loopback only. By
-        # default the UI binds every interface (0.0.0.0:4040) and the driver a LAN address.
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # default the UI binds every interface (0.0.0.0:4040) and the driver a LAN address; the
+        # UI's address comes from the JVM's environment only.
+        launch_env["SPARK_LOCAL_IP"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
     if options := driver_java_options(settings):
@@ -147,7 +170,8 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
     builder = SparkSession.builder.master(settings.spark_master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with _launch_environment(launch_env):
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

@@ -1,6 +1,6 @@
 """Daily drift report: PSI of each feature and of the score against the champion's training data.
 
-`run_drift(spark, settings, score_date)` compares the day's `gold/account_features` rows and
+`run_drift(rt, score_date)` compares the day's `gold/account_features` rows and
 `gold/account_scores` scores with a reference: the feature rows of the champion's training
 window (`REFERENCE_DAYS` feature dates up to the champion version's `as_of` tag), and the
 champion's scores of those rows (at most `REFERENCE_SCORE_ROWS`, a seeded sample). Bins come
@@ -14,16 +14,16 @@ a day that has already been scored and published.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from features import drift
-from hydrawatch import tables
-from hydrawatch.settings import Settings
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables
+from models import champion
+from models.champion import ModelVersion
 
 REFERENCE_DAYS = 7
 REFERENCE_SCORE_ROWS = 50_000
@@ -44,25 +44,6 @@ class DriftResult:
     table: str | None = None
 
 
-def _is_delta(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, path)
-
-
-def _champion_as_of(settings: Settings) -> tuple[str, dt.date | None] | None:
-    from mlflow.exceptions import MlflowException
-
-    from models.registry import client
-
-    try:
-        mv = client(settings).get_model_version_by_alias(settings.model_name, "champion")
-    except MlflowException:
-        return None
-    as_of = (mv.tags or {}).get("as_of")
-    return str(mv.version), (dt.date.fromisoformat(as_of) if as_of else None)
-
-
 def _cuts(df: DataFrame, columns: list[str], bins: int) -> dict[str, list[float]]:
     probs = [i / bins for i in range(1, bins)]
     # Bounded: (bins - 1) numbers per column reach the driver.
@@ -70,51 +51,44 @@ def _cuts(df: DataFrame, columns: list[str], bins: int) -> dict[str, list[float]
     return {c: drift.clean_cuts(q) for c, q in zip(columns, found, strict=True)}
 
 
-def run_drift(spark: SparkSession, settings: Settings, score_date: dt.date) -> DriftResult:
-    features_path = settings.table(tables.FEATURES_ACCOUNT)
-    scores_path = settings.table(tables.GOLD_ACCOUNT_SCORES)
-    champion = _champion_as_of(settings)
-    if champion is None:
+def run_drift(rt: Runtime, score_date: dt.date, model: ModelVersion | None = None) -> DriftResult:
+    """The day's drift report against the champion (`model`, as the calling flow resolved it for
+    the run; resolved here otherwise)."""
+    settings, warehouse = rt.settings, rt.warehouse
+    model = model or champion.resolve(rt, champion.CHAMPION)
+    if model is None:
         return DriftResult(score_date, "skipped: no champion model")
-    version, as_of = champion
+    version, as_of = model.version, model.as_of
     if as_of is None:
         return DriftResult(score_date, f"skipped: champion v{version} records no as_of", version)
-    if not _is_delta(spark, features_path):
+    feats = warehouse.read_if_exists(tables.FEATURES_ACCOUNT)
+    if feats is None:
         return DriftResult(score_date, "skipped: no feature table", version)
     start = as_of - dt.timedelta(days=REFERENCE_DAYS - 1)
     window = f"{start}..{as_of}"
-    feats = spark.read.format("delta").load(features_path)
     reference = feats.where(F.col("feature_date").between(F.lit(start), F.lit(as_of)))
     current = feats.where(F.col("feature_date") == F.lit(score_date))
+    columns = [c for c in model.feature_names if c in feats.columns]
+    ref_rows = reference.count()
+    if ref_rows == 0 or not columns:
+        return DriftResult(score_date, f"skipped: no feature rows in {window}", version)
 
-    from jobs.score import resolve_champion, score_on_executors
-
-    workdir = tempfile.mkdtemp(prefix="hydrawatch-drift-")
-    try:
-        model = resolve_champion(settings, workdir)
-        columns = [c for c in model.feature_names if c in feats.columns]
-        ref_rows = reference.count()
-        if ref_rows == 0 or not columns:
-            return DriftResult(score_date, f"skipped: no feature rows in {window}", version)
+    with champion.load(rt, model) as loaded:
         cuts = _cuts(reference, columns, settings.drift_bins)
         sample = reference.select("account_id", *columns)
         if ref_rows > REFERENCE_SCORE_ROWS:
             sample = sample.sample(fraction=REFERENCE_SCORE_ROWS / ref_rows, seed=SAMPLE_SEED)
-        ref_scores = (
-            score_on_executors(spark, sample, model).select(F.col("score").alias("value")).cache()
-        )
+        ref_scores = loaded.score_spark(sample).select(F.col("score").alias("value")).cache()
         score_cuts = drift.clean_cuts(
             ref_scores.approxQuantile(
                 "value", [i / settings.drift_bins for i in range(1, settings.drift_bins)], 0.001
             )
         )
+        scores_today = warehouse.day(tables.GOLD_ACCOUNT_SCORES, score_date)
         cur_scores = (
-            spark.read.format("delta")
-            .load(scores_path)
-            .where(F.col("score_date") == F.lit(score_date))
-            .select(F.col("score").cast("double").alias("value"))
-            if _is_delta(spark, scores_path)
-            else spark.createDataFrame([], "value double")
+            scores_today.select(F.col("score").cast("double").alias("value"))
+            if scores_today is not None
+            else rt.spark.createDataFrame([], "value double")
         )
         lit_score = F.lit(SCORE_FEATURE).alias("feature")
         ref_long = drift.to_long(reference, columns).unionByName(
@@ -137,26 +111,10 @@ def run_drift(spark: SparkSession, settings: Settings, score_date: dt.date) -> D
             F.lit(start).alias("reference_start"),
             F.lit(as_of).alias("reference_end"),
         )
-        path = settings.table(tables.DRIFT)
-        (
-            report.coalesce(1)
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", f"score_date = DATE'{score_date.isoformat()}'")
-            .partitionBy("score_date")
-            .save(path)
-        )
+        warehouse.replace_days(report.coalesce(1), tables.DRIFT, [score_date])
         ref_scores.unpersist()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     # Bounded: one row per feature of the catalogue, plus the score.
-    rows = (
-        spark.read.format("delta")
-        .load(path)
-        .where(F.col("score_date") == F.lit(score_date))
-        .select("feature", "psi", "drifted")
-        .collect()
-    )
+    rows = warehouse.day(tables.DRIFT, score_date).select("feature", "psi", "drifted").collect()
     psis = {r.feature: float(r.psi) for r in rows}
     return DriftResult(
         score_date=score_date,
@@ -167,5 +125,5 @@ def run_drift(spark: SparkSession, settings: Settings, score_date: dt.date) -> D
         score_psi=psis.get(SCORE_FEATURE),
         drifted=sorted(r.feature for r in rows if r.drifted),
         reference=f"feature dates {window} (champion v{version} as_of {as_of})",
-        table=path,
+        table=warehouse.location(tables.DRIFT),
     )

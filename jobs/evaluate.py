@@ -1,9 +1,10 @@
 """Evaluation report against the simulator's truth: per campaign and per legitimate population.
 
-Promise: `run_evaluate(spark, settings, as_of, start=None, version=None)` decides which accounts
+Promise: `run_evaluate(rt, as_of, start=None, version=None)` decides which accounts
 were flagged on days `start..as_of` (all days up to `as_of` without `start`): from
 `gold/account_scores` when that table exists and `version` is not given, otherwise by scoring
-`gold/account_features` with the given version (default: the champion) at its stored threshold.
+`gold/account_features` with the given version (default: the champion) at its stored threshold,
+through the model boundary (`models.champion`: resolved once, loaded, checked, scored).
 It joins the flags with `<truth>/accounts`, reports recall, precision, false-positive rate and days
 from a campaign's first activity (first event, else first feature row) to its first flag, logs
 the report (CSV + JSON + metrics) to one MLflow run in `settings.mlflow_experiment`, and returns
@@ -13,21 +14,25 @@ reach the driver.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from hydrawatch.errors import HydrawatchError
-from hydrawatch.settings import Settings
-from hydrawatch.tables import BRONZE_USAGE_EVENTS, FEATURES_ACCOUNT, GOLD_ACCOUNT_SCORES
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage.tables import BRONZE_USAGE_EVENTS, FEATURES_ACCOUNT, GOLD_ACCOUNT_SCORES
+from hydrawatch.storage.warehouse import Warehouse
+from models import champion
+from models.champion import LoadedModel
 from models.evaluation import summarise, truth_groups
-from models.inputs import delta_exists, read_pinned, read_truth
-from models.registry import champion_version, ensure_experiment, load_pyfunc, version_info
+from models.inputs import read_truth
+from models.registry import ensure_experiment
 
 
 @dataclass(frozen=True)
@@ -71,49 +76,50 @@ def flags_from_scores(scores: DataFrame) -> DataFrame:
     )
 
 
-def score_features(
-    features: DataFrame, booster_text: str, calibration, names: list[str], threshold: float
-) -> DataFrame:
-    """Score feature rows with a model's booster and calibration (vectorised, mapInPandas)."""
-
-    def predict(batches):
-        import lightgbm as lgb
-
-        from models.pyfunc import score_frame
-
-        booster = lgb.Booster(model_str=booster_text)
-        for pdf in batches:
-            out = score_frame(booster, calibration, names, pdf)
-            yield pd.DataFrame(
-                {
-                    "account_id": pdf["account_id"].to_numpy(),
-                    "score_date": pdf["feature_date"].to_numpy(),
-                    "score": out["score"].to_numpy(),
-                }
-            )
-
-    scored = features.select("account_id", "feature_date", *names).mapInPandas(
-        predict, "account_id string, score_date date, score double"
+def score_features(features: DataFrame, model: LoadedModel, threshold: float) -> DataFrame:
+    """Score feature rows with a loaded model on the executors: account_id, score_date, score,
+    flagged (score at or above `threshold`)."""
+    names = list(model.model.feature_names)
+    rows = features.select(
+        "account_id",
+        F.col("feature_date").alias("score_date"),
+        *[F.col(n).cast("double").alias(n) for n in names],
     )
+    scored = model.score_spark(rows).select("account_id", "score_date", "score")
     return scored.withColumn("flagged", F.col("score") >= F.lit(threshold))
 
 
-def first_activity(spark: SparkSession, settings: Settings, features: DataFrame) -> DataFrame:
-    path = settings.table(BRONZE_USAGE_EVENTS)
-    if delta_exists(spark, path):
-        events, _ = read_pinned(spark, path)
+def first_activity(warehouse: Warehouse, features: DataFrame) -> DataFrame:
+    if warehouse.exists(BRONZE_USAGE_EVENTS):
+        events, _ = warehouse.read_pinned(BRONZE_USAGE_EVENTS)
         return events.groupBy("account_id").agg(F.min("event_date").alias("first_activity_date"))
     return features.groupBy("account_id").agg(F.min("feature_date").alias("first_activity_date"))
 
 
-def _training_run(settings: Settings, model_version: str) -> str | None:
+def _training_run(rt: Runtime, model_version: str) -> str | None:
     """The MLflow run that logged `model_version` (None for several versions or an unknown one)."""
     if not model_version or "," in model_version:
         return None
     try:
-        return version_info(settings, model_version).run_id
+        return champion.version(rt, model_version).run_id
     except HydrawatchError:
         return None
+
+
+def _report(
+    warehouse: Warehouse, truth: DataFrame, features: DataFrame, scores: DataFrame
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    # Only accounts with traffic in the window count: an attacker with no request in it could
+    # not have been flagged (it was banned, or rotated out), and counting it would make a
+    # one-day report meaningless.
+    flags = flags_from_scores(scores.join(active_days(features), ["account_id", "score_date"]))
+    accounts = (
+        truth.select("account_id", "population", "campaign_id", "is_attacker")
+        .join(flags, "account_id", "inner")
+        .join(first_activity(warehouse, features), "account_id", "left")
+    )
+    groups = truth_groups(accounts).toPandas()  # one row per campaign / population
+    return summarise(groups)
 
 
 def _metric_safe(name: str) -> str:
@@ -122,8 +128,7 @@ def _metric_safe(name: str) -> str:
 
 
 def run_evaluate(
-    spark: SparkSession,
-    settings: Settings,
+    rt: Runtime,
     as_of: dt.date,
     *,
     start: dt.date | None = None,
@@ -131,51 +136,35 @@ def run_evaluate(
 ) -> EvaluateResult:
     import mlflow
 
-    truth, truth_version = read_truth(spark, settings)
+    settings, warehouse = rt.settings, rt.warehouse
+    truth, truth_version = read_truth(warehouse)
     if truth is None:
         raise HydrawatchError(
             f"no truth table at {settings.truth_uri}/accounts: the evaluation report needs the "
             "simulator's truth (run `hydrawatch simulate`)"
         )
-    features, fv = read_pinned(spark, settings.table(FEATURES_ACCOUNT))
+    features, fv = warehouse.read_pinned(FEATURES_ACCOUNT)
     features = _window(features, "feature_date", start, as_of)
-    versions = {"truth/accounts": truth_version, FEATURES_ACCOUNT: fv}
-    scores_path = settings.table(GOLD_ACCOUNT_SCORES)
-    if version is None and delta_exists(spark, scores_path):
-        scores, sv = read_pinned(spark, scores_path)
-        scores = _window(scores, "score_date", start, as_of)
-        versions[GOLD_ACCOUNT_SCORES] = sv
-        used = scores.select("model_version").distinct().limit(20).toPandas()["model_version"]
-        model_version = ",".join(sorted(str(v) for v in used))
-        source = "account_scores"
-    else:
-        model_version = version or champion_version(settings)
-        model = load_pyfunc(settings, model_version)
-        inner = model.unwrap_python_model()
-        meta = model.metadata.metadata
-        scores = score_features(
-            features,
-            inner._booster.model_to_string(),
-            inner._calibration,
-            list(meta["feature_names"]),
-            float(meta["threshold"]),
-        )
-        source = "features"
-    # Only accounts with traffic in the window count: an attacker with no request in it could
-    # not have been flagged (it was banned, or rotated out), and counting it would make a
-    # one-day report meaningless.
-    flags = flags_from_scores(scores.join(active_days(features), ["account_id", "score_date"]))
-    accounts = (
-        truth.select("account_id", "population", "campaign_id", "is_attacker")
-        .join(flags, "account_id", "inner")
-        .join(first_activity(spark, settings, features), "account_id", "left")
-    )
-    groups = truth_groups(accounts).toPandas()  # one row per campaign / population
-    report, overall = summarise(groups)
-
-    experiment_id = ensure_experiment(settings)
+    versions = {"truth/accounts": truth_version, FEATURES_ACCOUNT.name: fv}
+    with contextlib.ExitStack() as stack:
+        if version is None and warehouse.exists(GOLD_ACCOUNT_SCORES):
+            scores, sv = warehouse.read_pinned(GOLD_ACCOUNT_SCORES)
+            scores = _window(scores, "score_date", start, as_of)
+            versions[GOLD_ACCOUNT_SCORES.name] = sv
+            used = scores.select("model_version").distinct().limit(20).toPandas()["model_version"]
+            model_version = ",".join(sorted(str(v) for v in used))
+            source = "account_scores"
+        else:
+            model = champion.version(rt, version) if version else champion.resolve_champion(rt)
+            model_version = model.version
+            loaded = stack.enter_context(champion.load(rt, model))
+            scores = score_features(features, loaded, float(model.threshold))
+            source = "features"
+        # The groups are computed while the model's files are there (scoring is lazy).
+        report, overall = _report(warehouse, truth, features, scores)
+    experiment_id = ensure_experiment(rt)
     tags = {"hydrawatch.kind": "evaluation", "as_of": as_of.isoformat()}
-    parent = _training_run(settings, model_version)
+    parent = _training_run(rt, model_version)
     if parent:
         # Shown under the model's training run in the MLflow UI: the report is logged with it.
         tags["mlflow.parentRunId"] = parent

@@ -1,6 +1,6 @@
 """The feature job: bronze usage events -> silver/account_daily -> gold/account_features.
 
-`run_features(spark, settings, feature_date)` recomputes silver for the feature date, for the
+`run_features(rt, feature_date)` recomputes silver for the feature date, for the
 earlier days late deliveries have touched since they were computed (`dirty_days`, at most
 `settings.max_late_days` back) and for days of the 28-day lookback that bronze has but silver
 never computed (the first run of a fresh warehouse); then gold for the feature date and for
@@ -19,17 +19,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from features.daily import EVENT_COLUMNS, account_daily
 from features.gold import GraphParams, gold_features
 from features.windows import LOOKBACK_DAYS
-from hydrawatch import tables
-from hydrawatch.commits import retry_conflicts
 from hydrawatch.errors import HydrawatchError, NoLandingData
 from hydrawatch.failpoints import failpoint
+from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
+from hydrawatch.storage import tables
+from hydrawatch.storage.warehouse import Warehouse
 
 USAGE_FEED = "usage_events"
 RUNS_DDL = (
@@ -54,32 +55,19 @@ class FeaturesResult:
     coord_cc_rounds: int
 
 
-def _is_delta(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, path)
-
-
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _sql_dates(days) -> str:
-    return ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(days))
-
-
-def delivery_signatures(
-    spark: SparkSession, settings: Settings, days: list[dt.date]
-) -> dict[dt.date, list[str]]:
+def delivery_signatures(warehouse: Warehouse, days: list[dt.date]) -> dict[dt.date, list[str]]:
     """Per event day: the usage deliveries (`delivery_date[:late count]`) that touched it.
 
     Read from meta/ingest_audit's `touched_event_dates`; a day no audit row mentions (or no
     audit table) has an empty signature. Bounded: a handful of days, a few rows each.
     """
-    path = settings.table(tables.INGEST_AUDIT)
-    if not days or not _is_delta(spark, path):
+    audit = warehouse.read_if_exists(tables.INGEST_AUDIT) if days else None
+    if audit is None:
         return {d: [] for d in days}
-    audit = spark.read.format("delta").load(path)
     if "feed" in audit.columns:
         audit = audit.where(F.col("feed") == USAGE_FEED)
     touched = audit.select(
@@ -101,29 +89,30 @@ def delivery_signatures(
     return {d: sorted(v) for d, v in out.items()}
 
 
-def _recorded(spark: SparkSession, settings: Settings) -> dict[str, dict[dt.date, list[str]]]:
+def _recorded(warehouse: Warehouse) -> dict[str, dict[dt.date, list[str]]]:
     """meta/features_runs as {kind: {day: deliveries}} (a few rows per computed day)."""
     out: dict[str, dict[dt.date, list[str]]] = {"silver": {}, "gold": {}}
-    path = settings.table(tables.FEATURES_RUNS)
-    if not _is_delta(spark, path):
+    runs = warehouse.read_if_exists(tables.FEATURES_RUNS)
+    if runs is None:
         return out
-    for r in spark.read.format("delta").load(path).select("kind", "day", "deliveries").collect():
+    for r in runs.select("kind", "day", "deliveries").collect():
         out.setdefault(r["kind"], {})[r["day"]] = sorted(r["deliveries"] or [])
     return out
 
 
-def dirty_days(spark: SparkSession, settings: Settings, feature_date: dt.date) -> list[dt.date]:
+def dirty_days(rt: Runtime, feature_date: dt.date) -> list[dt.date]:
     """Earlier event days whose silver is stale: a delivery touched them since they were computed.
 
     Only days within `settings.max_late_days` before the feature date are considered (no
     delivery can touch an older day, landing contract), and only days silver already computed
     (a day never computed is simply computed, not "dirty").
     """
-    return _dirty(spark, settings, feature_date, _recorded(spark, settings)["silver"])
+    warehouse = rt.warehouse
+    return _dirty(warehouse, rt.settings, feature_date, _recorded(warehouse)["silver"])
 
 
 def _dirty(
-    spark: SparkSession,
+    warehouse: Warehouse,
     settings: Settings,
     feature_date: dt.date,
     recorded: dict[dt.date, list[str]],
@@ -132,102 +121,55 @@ def _dirty(
         return []
     candidates = _days(feature_date - dt.timedelta(days=settings.max_late_days), feature_date)[:-1]
     computed = [d for d in candidates if d in recorded]
-    current = delivery_signatures(spark, settings, computed)
+    current = delivery_signatures(warehouse, computed)
     return [d for d in computed if current[d] != recorded[d]]
 
 
-def _bronze(spark: SparkSession, settings: Settings) -> tuple[DataFrame, int]:
-    from delta.tables import DeltaTable
-
-    path = settings.table(tables.BRONZE_USAGE_EVENTS)
-    if not _is_delta(spark, path):
-        raise NoLandingData(f"no bronze usage events at {path}; run ingest first")
-    version = DeltaTable.forPath(spark, path).history(1).select("version").first()["version"]
-    df = spark.read.format("delta").option("versionAsOf", version).load(path)
-    return df, int(version)
-
-
-def _snapshot(spark: SparkSession, settings: Settings, feature_date: dt.date) -> DataFrame:
-    path = settings.table(tables.BRONZE_ACCOUNTS)
-    if _is_delta(spark, path):
-        accounts = spark.read.format("delta").load(path)
-        latest = (
-            accounts.where(F.col("snapshot_date") <= F.lit(feature_date))
-            .agg(F.max("snapshot_date"))
-            .first()[0]
+def _bronze(warehouse: Warehouse) -> tuple[DataFrame, int]:
+    if not warehouse.exists(tables.BRONZE_USAGE_EVENTS):
+        raise NoLandingData(
+            f"no bronze usage events at {warehouse.location(tables.BRONZE_USAGE_EVENTS)}; "
+            "run ingest first"
         )
-        if latest is not None:
-            return accounts.where(F.col("snapshot_date") == F.lit(latest))
-    raise FeaturesInputMissing(
-        f"no account snapshot on or before {feature_date} in bronze/accounts; "
-        f"ingest the accounts delivery for {feature_date} first"
-    )
+    return warehouse.read_pinned(tables.BRONZE_USAGE_EVENTS)
 
 
-def _releases(spark: SparkSession, settings: Settings) -> DataFrame:
-    path = settings.table(tables.BRONZE_MODEL_RELEASES)
-    if _is_delta(spark, path):
-        return spark.read.format("delta").load(path).select("model", "released_at")
+def _snapshot(warehouse: Warehouse, feature_date: dt.date) -> DataFrame:
+    snapshot = warehouse.latest_snapshot(feature_date)
+    if snapshot is None:
+        raise FeaturesInputMissing(
+            f"no account snapshot on or before {feature_date} in bronze/accounts; "
+            f"ingest the accounts delivery for {feature_date} first"
+        )
+    return snapshot
+
+
+def _releases(warehouse: Warehouse) -> DataFrame:
+    releases = warehouse.read_if_exists(tables.BRONZE_MODEL_RELEASES)
+    if releases is not None:
+        return releases.select("model", "released_at")
     # No calendar delivered yet: no model counts as new (the release features are 0).
-    return spark.createDataFrame([], "model string, released_at timestamp")
+    return warehouse.spark.createDataFrame([], "model string, released_at timestamp")
 
 
-def _write_partitions(df: DataFrame, path: str, column: str, days) -> None:
-    writer = (
-        df.write.format("delta")
-        .mode("overwrite")
-        # A new feature set version may add columns: the table gains them (older rows read as
-        # null and are never mixed with the new version's rows by training or scoring).
-        .option("mergeSchema", "true")
-        .option("replaceWhere", f"{column} IN ({_sql_dates(days)})")
-        .partitionBy(column)
-    )
-    retry_conflicts(lambda: writer.save(path), f"replace {column} {days} in {path}")
+def _record(warehouse: Warehouse, rows: list[tuple]) -> None:
+    """Upsert what each (kind, day) was computed from into meta/features_runs."""
+    new = warehouse.spark.createDataFrame(rows, RUNS_DDL)
+    warehouse.merge(new, tables.FEATURES_RUNS)
 
 
-def _rows_written(spark: SparkSession, path: str) -> int:
-    """Rows of the last write, from the Delta log (no second pass over the data)."""
-    from delta.tables import DeltaTable
-
-    metrics = DeltaTable.forPath(spark, path).history(1).first()["operationMetrics"] or {}
-    return int(metrics.get("numOutputRows", 0))
-
-
-def _record(spark: SparkSession, settings: Settings, rows: list[tuple]) -> None:
-    from delta.tables import DeltaTable
-
-    path = settings.table(tables.FEATURES_RUNS)
-    new = spark.createDataFrame(rows, RUNS_DDL)
-
-    def write() -> None:
-        if not _is_delta(spark, path):
-            # Append, not overwrite: a run creating the table beside another must not wipe the
-            # other's rows (a concurrent create is a conflict, retried as a MERGE).
-            new.write.format("delta").mode("append").save(path)
-            return
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(new.alias("s"), "t.kind = s.kind AND t.day = s.day")
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-
-    retry_conflicts(write, f"record in {path}")
-
-
-def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date) -> FeaturesResult:
+def run_features(rt: Runtime, feature_date: dt.date) -> FeaturesResult:
     """Silver and gold for `feature_date`, plus the earlier days late data made stale."""
     from features.catalogue import FEATURE_SET_VERSION
 
+    settings, warehouse = rt.settings, rt.warehouse
     first = feature_date - dt.timedelta(days=LOOKBACK_DAYS - 1)
     # The deliveries that touched each day are read BEFORE bronze is pinned: a delivery's audit
     # row is written after its bronze merge, so every delivery named here is in the pinned
     # version. Read after, a delivery ingested meanwhile (another day's run) would be recorded as
     # computed while its late events are not in this run's silver, and no run would see it dirty.
-    signatures = delivery_signatures(spark, settings, _days(first, feature_date))
-    bronze, version = _bronze(spark, settings)
+    signatures = delivery_signatures(warehouse, _days(first, feature_date))
+    bronze, version = _bronze(warehouse)
     present = {
         r["event_date"]
         for r in bronze.where(
@@ -241,35 +183,36 @@ def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date)
         raise NoLandingData(
             f"no usage events in bronze for {feature_date}; run ingest for {feature_date} first"
         )
-    recorded = _recorded(spark, settings)
+    recorded = _recorded(warehouse)
     recorded_silver, recorded_gold = recorded["silver"], recorded["gold"]
-    dirty = _dirty(spark, settings, feature_date, recorded_silver)
+    dirty = _dirty(warehouse, settings, feature_date, recorded_silver)
     missing = {d for d in present if d not in recorded_silver}
     silver_days = sorted({feature_date, *dirty, *missing})
 
-    silver_path = settings.table(tables.SILVER_ACCOUNT_DAILY)
     events = bronze.where(F.col("event_date").isin(silver_days)).select(*EVENT_COLUMNS)
-    _write_partitions(account_daily(events), silver_path, "event_date", silver_days)
+    # A new feature set version may add columns: the tables gain them (older rows read as null
+    # and are never mixed with the new version's rows by training or scoring).
+    warehouse.replace_days(
+        account_daily(events), tables.SILVER_ACCOUNT_DAILY, silver_days, merge_schema=True
+    )
     failpoint("features.after_silver")
 
     stale_gold = [d for d in recorded_gold if dirty and min(dirty) <= d < feature_date]
     gold_dates = sorted({*stale_gold, feature_date})
-    silver = spark.read.format("delta").load(silver_path)
-    releases = _releases(spark, settings)
+    silver = warehouse.read(tables.SILVER_ACCOUNT_DAILY)
+    releases = _releases(warehouse)
     params = GraphParams.from_settings(settings)
-    gold_path = settings.table(tables.FEATURES_ACCOUNT)
     rows = infra_rounds = coord_rounds = 0
     for day in gold_dates:
-        gold, stats = gold_features(silver, _snapshot(spark, settings, day), releases, day, params)
-        _write_partitions(gold, gold_path, "feature_date", [day])
+        gold, stats = gold_features(silver, _snapshot(warehouse, day), releases, day, params)
+        warehouse.replace_days(gold, tables.FEATURES_ACCOUNT, [day], merge_schema=True)
         if day == feature_date:
-            rows = _rows_written(spark, gold_path)
+            rows = warehouse.rows_written(tables.FEATURES_ACCOUNT)
             infra_rounds, coord_rounds = stats.infra_cc_rounds, stats.coord_cc_rounds
 
     failpoint("features.before_record")
     _record(
-        spark,
-        settings,
+        warehouse,
         [
             ("silver", d, feature_date, version, signatures[d], FEATURE_SET_VERSION)
             for d in silver_days
@@ -288,8 +231,6 @@ def run_features(spark: SparkSession, settings: Settings, feature_date: dt.date)
     )
 
 
-def backfill_features(
-    spark: SparkSession, settings: Settings, start: dt.date, end: dt.date
-) -> list[FeaturesResult]:
+def backfill_features(rt: Runtime, start: dt.date, end: dt.date) -> list[FeaturesResult]:
     """`run_features` for every day from start to end, in order (same tables as daily runs)."""
-    return [run_features(spark, settings, d) for d in _days(start, end)]
+    return [run_features(rt, d) for d in _days(start, end)]

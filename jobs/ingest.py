@@ -1,6 +1,6 @@
 """The ingest job: one delivery day of landing data -> bronze Delta tables, with an audit row.
 
-`run_ingest(spark, settings, D)` promises (details and reason codes in docs/ingest.md):
+`run_ingest(rt, D)` promises (details and reason codes in docs/ingest.md):
 - every landing line of day D is kept, dropped as a duplicate or quarantined with a reason, and
   the audit says which, per file and per feed (lines = kept + duplicates + quarantined);
 - `bronze/usage_events` holds each `event_id` once, in the partition of its UTC day; the earliest
@@ -8,7 +8,8 @@
 - re-running D, before or after later days ran, leaves every table as one run of D would;
 - a missing or empty usage or accounts folder raises `NoLandingData`, and a quarantine share above
   `settings.quarantine_max_share` raises `DataQualityError`, both before anything is written.
-Validation itself is the pure `hydrawatch.validation`; this module does the I/O.
+Validation itself is the pure `hydrawatch.validation`; every read and write goes through
+`hydrawatch.storage` (the landing listing through pyarrow.fs, before any Spark session).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hydrawatch import tables
-from hydrawatch.commits import retry_conflicts
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS, Feed, ddl
 from hydrawatch.errors import DataQualityError, NoLandingData
 from hydrawatch.failpoints import failpoint
+from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
+from hydrawatch.storage import files, tables
+from hydrawatch.storage.warehouse import Warehouse
 from hydrawatch.validation import (
     DUPLICATE_EARLIER,
     DUPLICATE_WITHIN,
@@ -39,18 +41,8 @@ from hydrawatch.validation import (
     QUARANTINED,
     check_lines,
     classify_lines,
-    current_labels,
     rank_duplicates,
 )
-
-__all__ = [
-    "FeedAudit",
-    "FileCounts",
-    "IngestResult",
-    "UnreadableLandingFile",
-    "current_labels",
-    "run_ingest",
-]
 
 LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
 RELEASES_FILES = ("model_releases.jsonl", "model_releases.jsonl.gz")
@@ -72,7 +64,6 @@ AUDIT_SCHEMA = (
 )
 
 _log = logging.getLogger(__name__)
-_clock = [0.0]
 
 # Feed status in the audit: delivered, folder/file absent, or present without a line.
 OK, MISSING, EMPTY = "ok", "missing", "empty"
@@ -117,47 +108,34 @@ class IngestResult:
 # --- landing I/O -------------------------------------------------------------------------------
 
 
-def _hadoop_fs(spark: SparkSession, uri: str):
-    # Hadoop's FileSystem serves local paths and object-store URIs (s3a://, abfss://) alike.
-    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
-    return path, path.getFileSystem(spark._jsc.hadoopConfiguration())
-
-
-def list_landing_files(spark: SparkSession, folder: str) -> list[str] | None:
-    """The JSON Lines files of a landing folder, sorted; None when the folder does not exist."""
-    path, fs = _hadoop_fs(spark, folder)
-    if not fs.exists(path):
+def list_landing_files(folder: str) -> list[str] | None:
+    """The JSON Lines files of a landing folder (as Spark names them), sorted; None when the
+    folder does not exist. Listed through pyarrow.fs: no Spark job, works on object stores."""
+    found = files.list_files(folder)
+    if found is None:
         return None
-    names = []
-    for status in fs.listStatus(path):
-        name = status.getPath().getName()
-        if status.isFile() and name.endswith(LANDING_SUFFIXES) and not name.startswith((".", "_")):
-            names.append(status.getPath().toString())
-    return sorted(names)
+    return [
+        f.uri
+        for f in found
+        if f.name.endswith(LANDING_SUFFIXES) and not f.name.startswith((".", "_"))
+    ]
 
 
-def _existing_file(spark: SparkSession, candidates: list[str]) -> str | None:
+def _existing_file(candidates: list[str]) -> str | None:
     for uri in candidates:
-        path, fs = _hadoop_fs(spark, uri)
-        if fs.exists(path) and fs.getFileStatus(path).isFile():
-            # The qualified form (file:/..., s3a://...) is what Spark reports as the file path.
-            return fs.getFileStatus(path).getPath().toString()
+        entry = files.file_entry(uri)
+        if entry is not None:
+            return entry.uri
     return None
 
 
-def _read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
-    if not files:
+def _read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
+    if not paths:
         return spark.createDataFrame([], "source_file string, raw_line string")
     # gzip is decoded by the text source from the .gz suffix; each line keeps its file's path.
-    return spark.read.text(files).select(
+    return spark.read.text(paths).select(
         F.col("_metadata.file_path").alias("source_file"), F.col("value").alias("raw_line")
     )
-
-
-def _delta_exists(spark: SparkSession, location: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, location)
 
 
 # --- counting ------------------------------------------------------------------------------------
@@ -250,52 +228,6 @@ def _summary(delivery_date: dt.date, audits: dict[str, FeedAudit]) -> str:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _upsert(
-    spark: SparkSession,
-    location: str,
-    source: DataFrame,
-    key: tuple[str, ...],
-    delivery_date: dt.date,
-    scope: str | None,
-    partition: str,
-) -> None:
-    """Upsert `source` (one row per key, all of delivery D) so the earliest delivery keeps a key.
-
-    Rows D wrote before and no longer delivers are deleted, so a re-run replaces exactly D's
-    rows. `scope` (a predicate on the target, e.g. an event_date range) bounds the partitions
-    read and changed. The first delivery ever creates the table. Another day's run committing
-    first is a conflict the write is simply repeated after (`hydrawatch.commits`).
-    """
-    from delta.tables import DeltaTable
-
-    def write() -> None:
-        if not _delta_exists(spark, location):
-            source.write.format("delta").mode("append").partitionBy(partition).save(location)
-            return
-        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-        scoped = f"({scope})" if scope else "true"
-        (
-            DeltaTable.forPath(spark, location)
-            .alias("t")
-            .merge(source.alias("s"), f"{scoped} AND {on}")
-            .whenMatchedUpdateAll(condition="s.delivery_date <= t.delivery_date")
-            .whenNotMatchedInsertAll()
-            .whenNotMatchedBySourceDelete(
-                condition=f"t.delivery_date = DATE'{delivery_date}' AND {scoped}"
-            )
-            .execute()
-        )
-
-    retry_conflicts(write, f"merge into {location}")
-
-
-def _replace_where(df: DataFrame, location: str, predicate: str, partition: str | None) -> None:
-    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
-    if partition:
-        writer = writer.partitionBy(partition)
-    retry_conflicts(lambda: writer.save(location), f"replace {predicate} in {location}")
-
-
 def _quarantine_rows(feed: Feed, classified: DataFrame, day: dt.date) -> DataFrame:
     return classified.where(F.col("line_status") == QUARANTINED).select(
         F.lit(day).alias("delivery_date"),
@@ -350,92 +282,85 @@ def _gate(
         )
 
 
+class _Timer:
+    """Debug timings of the ingest steps (one per run)."""
+
+    def __init__(self):
+        self._last = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        _log.debug("ingest: %s (%.1f s)", step, now - self._last)
+        self._last = now
+
+
 def _write(
-    spark: SparkSession,
-    settings: Settings,
+    warehouse: Warehouse,
     day: dt.date,
     window_sql: str,
     frames: dict[str, DataFrame],
     audits: dict[str, FeedAudit],
     releases_delivered: bool,
+    timed: _Timer,
 ) -> None:
+    """Write the day to bronze. The MERGEs keep the earliest delivery of a key and delete the
+    rows D wrote before and no longer delivers, so a re-run replaces exactly D's rows."""
+    earliest_wins = "s.delivery_date <= t.delivery_date"
+    owned_by_day = f"t.delivery_date = DATE'{day}'"
     usage_source = (
         frames[USAGE_EVENTS.name]
         .where(F.col("dup_rank") == 1)
         .select(*USAGE_EVENTS.names, "event_date", F.lit(day).alias("delivery_date"), "source_file")
     )
     # The window scope lets Delta prune to the partitions an earlier copy can be in.
-    _upsert(
-        spark,
-        settings.table(tables.BRONZE_USAGE_EVENTS),
+    warehouse.merge(
         usage_source,
-        USAGE_EVENTS.key,
-        day,
-        window_sql,
-        "event_date",
+        tables.BRONZE_USAGE_EVENTS,
+        scope=window_sql,
+        update_if=earliest_wins,
+        delete_if=f"{owned_by_day} AND ({window_sql})",
     )
-    _timed("usage_events merged")
+    timed("usage_events merged")
     failpoint("ingest.after_usage_events")
 
     accounts = frames[ACCOUNTS.name].where(F.col("line_status") == KEPT)
-    _replace_where(
+    warehouse.replace_days(
         accounts.select(*ACCOUNTS.names, F.lit(day).alias("snapshot_date"), "source_file"),
-        settings.table(tables.BRONZE_ACCOUNTS),
-        f"snapshot_date = DATE'{day}'",
-        "snapshot_date",
+        tables.BRONZE_ACCOUNTS,
+        [day],
     )
-    _timed("accounts written")
+    timed("accounts written")
 
     labels_source = (
         frames[LABEL_DECISIONS.name]
         .where(F.col("dup_rank") == 1)
         .select(*LABEL_DECISIONS.names, F.lit(day).alias("delivery_date"), "source_file")
     )
-    _upsert(
-        spark,
-        settings.table(tables.BRONZE_LABELS),
-        labels_source,
-        LABEL_DECISIONS.key,
-        day,
-        None,
-        "delivery_date",
+    warehouse.merge(
+        labels_source, tables.BRONZE_LABELS, update_if=earliest_wins, delete_if=owned_by_day
     )
-    _timed("labels merged")
+    timed("labels merged")
 
     if releases_delivered:
         releases = frames[MODEL_RELEASES.name].where(F.col("line_status") == KEPT)
-        snapshot = releases.select(*MODEL_RELEASES.names, "source_file").write.format("delta")
-        location = settings.table(tables.BRONZE_MODEL_RELEASES)
-        retry_conflicts(lambda: snapshot.mode("overwrite").save(location), f"replace {location}")
-        _timed("model_releases written")
+        warehouse.overwrite(
+            releases.select(*MODEL_RELEASES.names, "source_file"), tables.BRONZE_MODEL_RELEASES
+        )
+        timed("model_releases written")
 
     quarantine = None
     for feed in (USAGE_EVENTS, ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES):
         part = _quarantine_rows(feed, frames[feed.name], day)
         quarantine = part if quarantine is None else quarantine.unionByName(part)
-    _replace_where(
-        quarantine,
-        settings.table(tables.BRONZE_QUARANTINE),
-        f"delivery_date = DATE'{day}'",
-        "delivery_date",
-    )
-    _timed("quarantine written")
+    warehouse.replace_days(quarantine, tables.BRONZE_QUARANTINE, [day])
+    timed("quarantine written")
 
     failpoint("ingest.before_audit")
     # The audit goes last: its row for the day says the day's ingest completed.
-    _replace_where(
-        _audit_frame(spark, day, audits),
-        settings.table(tables.INGEST_AUDIT),
-        f"delivery_date = DATE'{day}'",
-        None,
+    warehouse.replace_days(
+        _audit_frame(warehouse.spark, day, audits), tables.INGEST_AUDIT, [day]
     )
-    _timed("audit written")
-
-
-def _timed(step: str) -> None:
-    now = time.perf_counter()
-    _log.debug("ingest: %s (%.1f s)", step, now - _clock[0])
-    _clock[0] = now
+    timed("audit written")
 
 
 def _require(files: list[str] | None, folder: str, feed: str, delivery_date: dt.date) -> list[str]:
@@ -501,15 +426,18 @@ def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
 _INGEST_CONF = {"spark.sql.codegen.wholeStage": "false"}
 
 
-def run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date) -> IngestResult:
+def run_ingest(rt: Runtime, delivery_date: dt.date) -> IngestResult:
     """Ingest delivery day `delivery_date` from the landing root into bronze (see module doc)."""
-    with _session_conf(spark, _INGEST_CONF):
-        return _run_ingest(spark, settings, delivery_date)
+    # The landing folders are listed first, without Spark: a day whose delivery is missing
+    # stops here, before a session is started.
+    landing = _landing_files(rt.settings, delivery_date)
+    with _session_conf(rt.spark, _INGEST_CONF):
+        return _run_ingest(rt.warehouse, rt.settings, delivery_date, landing)
 
 
 def _classified(
     spark: SparkSession,
-    files: list[str],
+    paths: list[str],
     feed: Feed,
     day: dt.date,
     prior: DataFrame | None = None,
@@ -517,14 +445,46 @@ def _classified(
 ) -> DataFrame:
     """A feed's landing lines checked, ranked and classified (`classify_lines`), cached: the
     counting action and the writes after it read it."""
-    checked = check_lines(_read_lines(spark, files), feed, event_window)
+    checked = check_lines(_read_lines(spark, paths), feed, event_window)
     return classify_lines(
         rank_duplicates(checked, feed.key, feed.names), feed.key, day, prior
     ).persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date) -> IngestResult:
-    _clock[0] = time.perf_counter()
+@dataclass(frozen=True)
+class _LandingDay:
+    folders: dict[str, str]
+    usage: list[str]
+    accounts: list[str]
+    labels: list[str] | None  # None: no labels folder for the day
+    releases: str | None  # the release calendar file, if delivered
+
+
+def _landing_files(settings: Settings, day: dt.date) -> _LandingDay:
+    landing = settings.landing_uri
+    folders = {
+        f.name: f"{landing}/{f.name}/date={day}" for f in (USAGE_EVENTS, ACCOUNTS, LABEL_DECISIONS)
+    }
+
+    def required(feed: Feed) -> list[str]:
+        return _require(
+            list_landing_files(folders[feed.name]), folders[feed.name], feed.name, day
+        )
+
+    return _LandingDay(
+        folders=folders,
+        usage=required(USAGE_EVENTS),
+        accounts=required(ACCOUNTS),
+        labels=list_landing_files(folders[LABEL_DECISIONS.name]),
+        releases=_existing_file([f"{landing}/{name}" for name in RELEASES_FILES]),
+    )
+
+
+def _run_ingest(
+    warehouse: Warehouse, settings: Settings, delivery_date: dt.date, landing: _LandingDay
+) -> IngestResult:
+    timed = _Timer()
+    spark = warehouse.spark
     day = delivery_date
     first_day = day - dt.timedelta(days=settings.max_late_days)
     # An earlier copy of one of D's event_ids sits in a delivery of the last max_late_days days,
@@ -532,39 +492,17 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
     # event_id alone, so a re-delivered event with a different ts still cannot land twice.
     prior_first = first_day - dt.timedelta(days=settings.max_late_days)
     window_sql = f"t.event_date BETWEEN DATE'{prior_first}' AND DATE'{day}'"
-    landing = settings.landing_uri
-
-    folders = {
-        f.name: f"{landing}/{f.name}/date={day}" for f in (USAGE_EVENTS, ACCOUNTS, LABEL_DECISIONS)
-    }
-    usage_files = _require(
-        list_landing_files(spark, folders[USAGE_EVENTS.name]),
-        folders[USAGE_EVENTS.name],
-        USAGE_EVENTS.name,
-        day,
-    )
-    account_files = _require(
-        list_landing_files(spark, folders[ACCOUNTS.name]),
-        folders[ACCOUNTS.name],
-        ACCOUNTS.name,
-        day,
-    )
-    label_files = list_landing_files(spark, folders[LABEL_DECISIONS.name])
-    release_file = _existing_file(spark, [f"{landing}/{name}" for name in RELEASES_FILES])
-
-    usage_loc = settings.table(tables.BRONZE_USAGE_EVENTS)
-    labels_loc = settings.table(tables.BRONZE_LABELS)
+    folders = landing.folders
+    usage_files, account_files = landing.usage, landing.accounts
+    label_files, release_file = landing.labels, landing.releases
 
     # Validate and classify every feed; each classified frame is cached once and read by the
     # one counting action and by the writes after it.
     usage_prior = None
     owned_by_day = None
-    if _delta_exists(spark, usage_loc):
-        in_window = (
-            spark.read.format("delta")
-            .load(usage_loc)
-            .where(F.col("event_date").between(F.lit(prior_first), F.lit(day)))
-        )
+    bronze_usage = warehouse.read_if_exists(tables.BRONZE_USAGE_EVENTS)
+    if bronze_usage is not None:
+        in_window = bronze_usage.where(F.col("event_date").between(F.lit(prior_first), F.lit(day)))
         usage_prior = in_window.select("event_id", "event_date", "delivery_date")
         owned_by_day = in_window.where(F.col("delivery_date") == F.lit(day)).select(
             F.lit(USAGE_EVENTS.name).alias("feed"),
@@ -577,12 +515,9 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
     accounts = _classified(spark, account_files, ACCOUNTS, day)
 
     labels_prior = None
-    if _delta_exists(spark, labels_loc):
-        labels_prior = (
-            spark.read.format("delta")
-            .load(labels_loc)
-            .select(*LABEL_DECISIONS.key, "delivery_date")
-        )
+    bronze_labels = warehouse.read_if_exists(tables.BRONZE_LABELS)
+    if bronze_labels is not None:
+        labels_prior = bronze_labels.select(*LABEL_DECISIONS.key, "delivery_date")
     labels = _classified(spark, label_files or [], LABEL_DECISIONS, day, labels_prior)
     releases = _classified(spark, [release_file] if release_file else [], MODEL_RELEASES, day)
     cached = (usage, accounts, labels, releases)
@@ -608,7 +543,7 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
             if unreadable is None:
                 raise
             raise unreadable from None
-        _timed("validated and counted")
+        timed("validated and counted")
         by_feed: dict[str, list] = defaultdict(list)
         for row in rows:
             by_feed[row["feed"]].append(row)
@@ -643,7 +578,7 @@ def _run_ingest(spark: SparkSession, settings: Settings, delivery_date: dt.date)
             LABEL_DECISIONS.name: labels,
             MODEL_RELEASES.name: releases,
         }
-        _write(spark, settings, day, window_sql, frames, audits, release_file is not None)
+        _write(warehouse, day, window_sql, frames, audits, release_file is not None, timed)
     finally:
         for frame in cached:
             frame.unpersist()

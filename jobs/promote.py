@@ -9,8 +9,8 @@ Promises:
 - `run_rollback` moves `champion` back to the previous champion of the recorded history.
 - Every move is recorded (models/moves.py): an MLflow run in experiment "hydrawatch-registry" and
   tags on the version that became champion.
-Spark is needed only to measure the period; pass the session (flows do); without one, the job
-builds it with `hydrawatch.spark.build_spark`.
+Spark is needed only to measure the period: `rt.spark` starts it then, not for a refusal of a
+missing challenger or a forced move. Aliases are resolved through `models.champion`.
 
 Crash safety: before the alias moves, the decision (action, previous champion, reason, gate,
 figures, a move id) is written as the tag `champion.pending_move` on the target version; the
@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 
 from hydrawatch.errors import HydrawatchError, PromotionRefused
 from hydrawatch.failpoints import failpoint
-from hydrawatch.settings import Settings
+from hydrawatch.runtime import Runtime
 from models import moves as mv
-from models.registry import CHALLENGER, CHAMPION, alias_version, client, version_info
+from models.champion import CHALLENGER, CHAMPION, resolve
+from models.champion import version as model_version
 from models.validation import GateDecision, challenger_gate, first_model_gate
 
 PENDING_TAG = "champion.pending_move"
@@ -48,12 +49,17 @@ class PromoteResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _training_metrics(settings: Settings, version: str) -> dict[str, float]:
-    info = version_info(settings, version)
+def _alias_version(rt: Runtime, alias: str) -> str | None:
+    held = resolve(rt, alias)
+    return held.version if held else None
+
+
+def _training_metrics(rt: Runtime, version: str) -> dict[str, float]:
+    info = model_version(rt, version)
     if not info.run_id:
         return {}
     try:
-        run = client(settings).get_run(info.run_id)
+        run = rt.mlflow.get_run(info.run_id)
     except Exception:
         return {}
     keep = ("pr_auc", "recall_at_target_precision", "precision_at_threshold", "threshold")
@@ -61,13 +67,13 @@ def _training_metrics(settings: Settings, version: str) -> dict[str, float]:
 
 
 def decide(
-    spark, settings: Settings, target: str, champion: str | None, as_of: dt.date | None
+    rt: Runtime, target: str, champion: str | None, as_of: dt.date | None
 ) -> tuple[GateDecision, dict[str, float]]:
     """Measure target (and champion) on the same period and apply the gate."""
     from models.evaluation import period_metrics
 
     versions = [target] + ([champion] if champion else [])
-    period = period_metrics(spark, settings, versions, as_of)
+    period = period_metrics(rt, versions, as_of)
     if period.reasons.get(target):
         raise PromotionRefused(f"cannot measure v{target}: {period.reasons[target]}")
     ours = period.by_version[target]
@@ -85,40 +91,36 @@ def decide(
 
 
 def run_promote(
-    settings: Settings,
+    rt: Runtime,
     version: str | None = None,
     force: bool = False,
     reason: str | None = None,
     *,
-    spark=None,
     as_of: dt.date | None = None,
 ) -> PromoteResult:
+    settings = rt.settings
     if force and not (reason and reason.strip()):
         raise HydrawatchError("--force needs --reason: say why the gate is overridden")
-    target = str(version) if version is not None else alias_version(settings, CHALLENGER)
+    target = str(version) if version is not None else _alias_version(rt, CHALLENGER)
     if target is None:
         raise HydrawatchError(
             f"no version of {settings.model_name} holds alias `challenger`: run `hydrawatch "
             "retrain` first, or name one with --version"
         )
-    version_info(settings, target)  # a clear error for an unknown version
-    champion = alias_version(settings, CHAMPION)
+    target_info = model_version(rt, target)  # a clear error for an unknown version
+    champion = _alias_version(rt, CHAMPION)
     if champion == target:
-        pending = version_info(settings, target).tags.get(PENDING_TAG)
+        pending = target_info.tags.get(PENDING_TAG)
         if pending:
-            return _complete(settings, target, json.loads(pending))
+            return _complete(rt, target, json.loads(pending))
         raise HydrawatchError(f"v{target} already holds alias `champion`; nothing to move")
 
-    figures = _training_metrics(settings, target)
+    figures = _training_metrics(rt, target)
     if force:
         gate = "gate overridden (--force): " + reason.strip()
         action = mv.FORCED
     else:
-        if spark is None:
-            from hydrawatch.spark import build_spark
-
-            spark = build_spark(settings, app_name="hydrawatch-promote")
-        decision, measured = decide(spark, settings, target, champion, as_of)
+        decision, measured = decide(rt, target, champion, as_of)
         figures.update(measured)
         if not decision.passed:
             raise PromotionRefused(f"v{target} not promoted: {decision.message()}")
@@ -134,18 +136,18 @@ def run_promote(
         "gate": gate[:2000],
         "figures": figures,
     }
-    mlf = client(settings)
+    mlf = rt.mlflow
     mlf.set_model_version_tag(settings.model_name, target, PENDING_TAG, json.dumps(pending))
     mlf.set_registered_model_alias(settings.model_name, CHAMPION, target)
     failpoint("promote.after_alias")
-    return _complete(settings, target, pending)
+    return _complete(rt, target, pending)
 
 
-def _complete(settings: Settings, target: str, pending: dict) -> PromoteResult:
+def _complete(rt: Runtime, target: str, pending: dict) -> PromoteResult:
     """Record the move `pending` describes (the alias has moved) and drop the pending tag."""
     figures = {k: float(v) for k, v in pending["figures"].items()}
     move = mv.record_move(
-        settings,
+        rt,
         pending["action"],
         pending["from_version"],
         target,
@@ -155,7 +157,7 @@ def _complete(settings: Settings, target: str, pending: dict) -> PromoteResult:
         pending["gate"],
         move_id=pending["move_id"],
     )
-    client(settings).delete_model_version_tag(settings.model_name, target, PENDING_TAG)
+    rt.mlflow.delete_model_version_tag(rt.settings.model_name, target, PENDING_TAG)
     return PromoteResult(
         pending["action"],
         pending["from_version"],
@@ -167,10 +169,10 @@ def _complete(settings: Settings, target: str, pending: dict) -> PromoteResult:
     )
 
 
-def run_rollback(settings: Settings, reason: str | None = None) -> PromoteResult:
-    history = mv.history(settings)
+def run_rollback(rt: Runtime, reason: str | None = None) -> PromoteResult:
+    history = mv.history(rt)
     stack = mv.champion_stack(history)
-    current = alias_version(settings, CHAMPION)
+    current = _alias_version(rt, CHAMPION)
     if len(stack) < 2:
         raise mv.NoPreviousChampion(
             "no previous champion in the move history (experiment "
@@ -180,10 +182,10 @@ def run_rollback(settings: Settings, reason: str | None = None) -> PromoteResult
     if current == target:
         # A rollback whose process died after moving the alias: this run records it.
         current = stack[-1]
-    client(settings).set_registered_model_alias(settings.model_name, CHAMPION, target)
+    rt.mlflow.set_registered_model_alias(rt.settings.model_name, CHAMPION, target)
     failpoint("rollback.after_alias")
-    figures = _training_metrics(settings, target)
+    figures = _training_metrics(rt, target)
     why = reason or f"rollback from v{current}"
     gate = f"rollback to the previous champion v{target} (gate not applied)"
-    move = mv.record_move(settings, mv.ROLLBACK, current, target, why, False, figures, gate)
+    move = mv.record_move(rt, mv.ROLLBACK, current, target, why, False, figures, gate)
     return PromoteResult(mv.ROLLBACK, current, target, False, gate, move.run_id, figures)

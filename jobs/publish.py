@@ -12,7 +12,7 @@ What it promises (issue 6, contracts/outputs.md):
 - The export folder (hydrawatch/export.py): the same rows, ordered by score descending then
   account_id, serialised deterministically, so a re-run writes a byte-identical data file; the
   manifest last; the folder replaced whole (a rename swap on a local root, the object-store steps
-  through Hadoop on any other). The rows are streamed to the driver partition by
+  through pyarrow.fs on any other). The rows are streamed to the driver partition by
   partition (`toLocalIterator`), bounded by `MAX_EXPORT_ROWS` (checked before streaming).
 - meta/publications gets the day's row (row count, sha256, model version) after the export.
 - Optional webhook (settings.webhook_url + webhook_secret): one signed POST per (day, model
@@ -27,14 +27,15 @@ import datetime as dt
 import statistics
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hydrawatch import export, tables, webhook
-from hydrawatch.commits import retry_conflicts
+from hydrawatch import export, webhook
 from hydrawatch.errors import DataQualityError, HydrawatchError
 from hydrawatch.failpoints import failpoint
+from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
+from hydrawatch.storage import tables
+from hydrawatch.storage.warehouse import Warehouse
 from models import scoring
 
 # Flagged-count jump gate: hold the day when today's flagged count exceeds JUMP_FACTOR x the
@@ -75,14 +76,16 @@ class PublishResult:
     webhook: str  # "sent", "already sent", or "off"
 
 
-def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) -> PublishResult:
+def run_publish(rt: Runtime, score_date: dt.date) -> PublishResult:
     """Gate, then publish `score_date`: table, export folder, publication record, webhook."""
+    settings = rt.settings
     if settings.webhook_url and settings.webhook_secret is None:
         raise HydrawatchError(
             "HYDRAWATCH_WEBHOOK_URL is set but HYDRAWATCH_WEBHOOK_SECRET is not; set both or neither"
         )
-    details = _day(spark, settings.table(tables.FLAG_DETAILS), score_date)
-    scores = _day(spark, settings.table(tables.GOLD_ACCOUNT_SCORES), score_date)
+    warehouse = rt.warehouse
+    details = warehouse.day(tables.FLAG_DETAILS, score_date)
+    scores = warehouse.day(tables.GOLD_ACCOUNT_SCORES, score_date)
     model_versions = (
         []
         if scores is None
@@ -98,9 +101,9 @@ def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) ->
     flagged = details.count()
 
     reason = hold_back_reason(
-        audit_rows=_audit_rows(spark, settings, score_date),
+        audit_rows=_audit_rows(warehouse, score_date),
         flagged_today=flagged,
-        recent_counts=_recent_counts(spark, settings, score_date),
+        recent_counts=_recent_counts(warehouse, score_date),
         max_quarantine_share=settings.quarantine_max_share,
     )
     if reason:
@@ -111,20 +114,16 @@ def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) ->
             f"{MAX_EXPORT_ROWS}; check the model and the day's inputs"
         )
 
-    table = settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS)
     rows = scoring.suspicious_accounts(
         details,
-        _accounts_snapshot(spark, settings, score_date),
-        scoring.first_flagged_dates(
-            spark.read.format("delta").load(settings.table(tables.GOLD_ACCOUNT_SCORES)),
-            score_date,
-        ),
+        _accounts_snapshot(warehouse, score_date),
+        scoring.first_flagged_dates(warehouse.read(tables.GOLD_ACCOUNT_SCORES), score_date),
         score_date,
     )
-    _replace_day(rows, table, "score_date", score_date)
+    warehouse.replace_days(rows, tables.GOLD_SUSPICIOUS_ACCOUNTS, [score_date])
     failpoint("publish.after_table")
 
-    published = _day(spark, table, score_date)
+    published = warehouse.day(tables.GOLD_SUSPICIOUS_ACCOUNTS, score_date)
     ordered = published.orderBy(F.col("score").desc(), F.col("account_id"))
     result = export.write_export(
         settings.exports_uri,
@@ -132,11 +131,12 @@ def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) ->
         (r.asDict(recursive=True) for r in ordered.toLocalIterator()),
         model_version,
         model_name=settings.model_name,
-        spark=spark,
         atomic_rename=settings.exports_atomic_rename,
     )
-    _replace_day(
-        spark.createDataFrame(
+    # meta/publications is one small unpartitioned table: another day's publish committing first
+    # is a conflict, and the day's replacement is simply done again (by the warehouse).
+    warehouse.replace_days(
+        rt.spark.createDataFrame(
             [
                 (
                     score_date,
@@ -149,21 +149,19 @@ def run_publish(spark: SparkSession, settings: Settings, score_date: dt.date) ->
             ],
             PUBLICATIONS_SCHEMA,
         ),
-        settings.table(tables.PUBLICATIONS),
-        "score_date",
-        score_date,
-        partition=False,
+        tables.PUBLICATIONS,
+        [score_date],
     )
     failpoint("publish.before_webhook")
-    sent = _webhook(spark, settings, score_date, result) if settings.webhook_url else "off"
+    sent = _webhook(warehouse, settings, score_date, result) if settings.webhook_url else "off"
     return PublishResult(
         score_date=score_date,
         model_version=model_version,
         rows=result.row_count,
-        table=table,
+        table=warehouse.location(tables.GOLD_SUSPICIOUS_ACCOUNTS),
         export_dir=result.folder,
         export_sha256=result.sha256,
-        new_clusters=_new_clusters(spark, table, score_date),
+        new_clusters=_new_clusters(warehouse, score_date),
         webhook=sent,
     )
 
@@ -204,16 +202,12 @@ def hold_back_reason(
 
 
 def _webhook(
-    spark: SparkSession, settings: Settings, day: dt.date, result: export.ExportResult
+    warehouse: Warehouse, settings: Settings, day: dt.date, result: export.ExportResult
 ) -> str:
-    from delta.tables import DeltaTable
-
-    path = settings.table(tables.WEBHOOK_DELIVERIES)
-    if DeltaTable.isDeltaTable(spark, path):
+    sent_before = warehouse.read_if_exists(tables.WEBHOOK_DELIVERIES)
+    if sent_before is not None:
         done = (
-            spark.read.format("delta")
-            .load(path)
-            .where(
+            sent_before.where(
                 (F.col("score_date") == F.lit(day))
                 & (F.col("model_version") == result.model_version)
             )
@@ -241,7 +235,7 @@ def _webhook(
         url, body, settings.webhook_secret.get_secret_value(), delivery_id
     )
     failpoint("publish.after_webhook")
-    record = spark.createDataFrame(
+    record = warehouse.spark.createDataFrame(
         [
             (
                 day,
@@ -258,51 +252,34 @@ def _webhook(
         ],
         DELIVERIES_SCHEMA,
     )
-    retry_conflicts(lambda: record.write.format("delta").mode("append").save(path), path)
+    warehouse.append(record, tables.WEBHOOK_DELIVERIES)
     return "sent"
 
 
-def _new_clusters(spark: SparkSession, table: str, day: dt.date) -> int:
-    published = spark.read.format("delta").load(table).where(F.col("cluster_id").isNotNull())
+def _new_clusters(warehouse: Warehouse, day: dt.date) -> int:
+    published = warehouse.read(tables.GOLD_SUSPICIOUS_ACCOUNTS).where(
+        F.col("cluster_id").isNotNull()
+    )
     today = published.where(F.col("score_date") == F.lit(day)).select("cluster_id").distinct()
     before = published.where(F.col("score_date") < F.lit(day)).select("cluster_id")
     return today.join(before, "cluster_id", "left_anti").count()
 
 
-def _day(spark: SparkSession, path: str, day: dt.date) -> DataFrame | None:
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    return spark.read.format("delta").load(path).where(F.col("score_date") == F.lit(day))
-
-
-def _audit_rows(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, dict]:
-    from delta.tables import DeltaTable
-
-    path = settings.table(tables.INGEST_AUDIT)
-    if not DeltaTable.isDeltaTable(spark, path):
+def _audit_rows(warehouse: Warehouse, day: dt.date) -> dict[str, dict]:
+    audit = warehouse.day(tables.INGEST_AUDIT, day)
+    if audit is None:
         return {}
-    rows = (
-        spark.read.format("delta")
-        .load(path)
-        .where(F.col("delivery_date") == F.lit(day))
-        .select("feed", "status", "lines", "quarantined")
-        .collect()  # one row per feed: at most four
-    )
+    # one row per feed: at most four
+    rows = audit.select("feed", "status", "lines", "quarantined").collect()
     return {r.feed: r.asDict() for r in rows}
 
 
-def _recent_counts(spark: SparkSession, settings: Settings, day: dt.date) -> list[int]:
-    from delta.tables import DeltaTable
-
-    path = settings.table(tables.PUBLICATIONS)
-    if not DeltaTable.isDeltaTable(spark, path):
+def _recent_counts(warehouse: Warehouse, day: dt.date) -> list[int]:
+    published = warehouse.read_if_exists(tables.PUBLICATIONS)
+    if published is None:
         return []
     rows = (
-        spark.read.format("delta")
-        .load(path)
-        .where(F.col("score_date") < F.lit(day))
+        published.where(F.col("score_date") < F.lit(day))
         .orderBy(F.col("score_date").desc())
         .limit(JUMP_HISTORY_DAYS)
         .select("row_count")
@@ -311,28 +288,9 @@ def _recent_counts(spark: SparkSession, settings: Settings, day: dt.date) -> lis
     return [int(r.row_count) for r in rows]
 
 
-def _accounts_snapshot(spark: SparkSession, settings: Settings, day: dt.date) -> DataFrame:
+def _accounts_snapshot(warehouse: Warehouse, day: dt.date):
     """account_id, org_id from the latest accounts snapshot on or before the day."""
-    from delta.tables import DeltaTable
-
-    path = settings.table(tables.BRONZE_ACCOUNTS)
-    if not DeltaTable.isDeltaTable(spark, path):
-        return spark.createDataFrame([], "account_id string, org_id string")
-    accounts = spark.read.format("delta").load(path).where(F.col("snapshot_date") <= F.lit(day))
-    latest = accounts.agg(F.max("snapshot_date").alias("d")).first()["d"]
-    return accounts.where(F.col("snapshot_date") == F.lit(latest)).select("account_id", "org_id")
-
-
-def _replace_day(
-    df: DataFrame, path: str, column: str, day: dt.date, *, partition: bool = True
-) -> None:
-    writer = (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"{column} = DATE'{day.isoformat()}'")
-    )
-    if partition:
-        writer = writer.partitionBy(column)
-    # meta/publications is one small unpartitioned table: another day's publish committing first
-    # is a conflict, and the day's replacement is simply done again.
-    retry_conflicts(lambda: writer.save(path), f"replace {day} in {path}")
+    snapshot = warehouse.latest_snapshot(day)
+    if snapshot is None:
+        return warehouse.spark.createDataFrame([], "account_id string, org_id string")
+    return snapshot.select("account_id", "org_id")

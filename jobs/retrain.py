@@ -26,20 +26,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import SparkSession
 
 from hydrawatch.failpoints import failpoint
+from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
 from models import metrics as M
 from models import plots
+from models.champion import CHALLENGER
 from models.inputs import TrainingFrame, training_frame
-from models.registry import (
-    CHALLENGER,
-    client,
-    ensure_experiment,
-    log_model_version,
-    versions_tagged,
-)
+from models.registry import ensure_experiment, log_model_version, versions_tagged
 from models.split import time_split
 from models.train import FitResult, Slice, fit
 
@@ -163,19 +158,18 @@ def train_on(frame: TrainingFrame, settings: Settings, seed: int):
     return result, slices, grouping
 
 
-def run_retrain(
-    spark: SparkSession, settings: Settings, as_of: dt.date, *, seed: int | None = None
-) -> RetrainResult:
+def run_retrain(rt: Runtime, as_of: dt.date, *, seed: int | None = None) -> RetrainResult:
     import mlflow
 
+    settings = rt.settings
     seed = settings.train_seed if seed is None else seed
-    frame = training_frame(spark, settings, as_of, seed=seed)
+    frame = training_frame(rt, as_of, seed=seed)
     key = retrain_key(settings, as_of, seed, frame)
-    earlier = _earlier_version(settings, key)
+    earlier = _earlier_version(rt, key)
     if earlier is not None:
         return earlier
-    experiment_id = ensure_experiment(settings)
-    _close_interrupted_runs(settings, experiment_id, key)
+    experiment_id = ensure_experiment(rt)
+    _close_interrupted_runs(rt, experiment_id, key)
     result, slices, grouping = train_on(frame, settings, seed)
     rows, names = frame.rows, frame.feature_names
 
@@ -226,7 +220,7 @@ def run_retrain(
         )
         mlflow.log_dict(_log_figures(result, rows[slices == "calib"], names), "importance.json")
         uri, version = log_model_version(
-            settings,
+            rt,
             result.bundle,
             rows.loc[slices == "train", names],
             alias=CHALLENGER,
@@ -267,7 +261,9 @@ def retrain_key(settings: Settings, as_of: dt.date, seed: int, frame: TrainingFr
         "model_name": settings.model_name,
         "as_of": as_of.isoformat(),
         "seed": seed,
-        "tables": {settings.table(t): v for t, v in sorted(frame.data_versions.items())},
+        "tables": {
+            f"{settings.warehouse_uri}/{t}": v for t, v in sorted(frame.data_versions.items())
+        },
         "feature_set_version": frame.feature_set_version,
         "target_precision": settings.target_precision,
         "train_unlabelled_sample": settings.train_unlabelled_sample,
@@ -276,15 +272,16 @@ def retrain_key(settings: Settings, as_of: dt.date, seed: int, frame: TrainingFr
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _earlier_version(settings: Settings, key: str) -> RetrainResult | None:
+def _earlier_version(rt: Runtime, key: str) -> RetrainResult | None:
     """The version an earlier retrain with `key` registered, made challenger again; or None."""
     from mlflow.entities import RunStatus
 
-    found = versions_tagged(settings, KEY_TAG, key)
+    settings = rt.settings
+    found = versions_tagged(rt, KEY_TAG, key)
     if not found:
         return None
     version = found[0]
-    mlf = client(settings)
+    mlf = rt.mlflow
     info = mlf.get_model_version(settings.model_name, version)
     if CHALLENGER not in (info.aliases or ()):
         mlf.set_registered_model_alias(settings.model_name, CHALLENGER, version)
@@ -306,12 +303,11 @@ def _earlier_version(settings: Settings, key: str) -> RetrainResult | None:
     )
 
 
-def _close_interrupted_runs(settings: Settings, experiment_id: str, key: str) -> None:
+def _close_interrupted_runs(rt: Runtime, experiment_id: str, key: str) -> None:
     """Mark KILLED the runs of `key` a dead process left RUNNING without registering a version."""
-    mlf = client(settings)
-    stale = mlf.search_runs(
+    stale = rt.mlflow.search_runs(
         [experiment_id],
         filter_string=f"tags.`{KEY_TAG}` = '{key}' and attributes.status = 'RUNNING'",
     )
     for run in stale:
-        mlf.set_terminated(run.info.run_id, "KILLED")
+        rt.mlflow.set_terminated(run.info.run_id, "KILLED")

@@ -1,10 +1,10 @@
 """`hydrawatch simulate`: write synthetic landing data and the evaluation truth table.
 
-`run_simulate(spark, settings, start, days, scale, seed)` writes, per the landing contract,
+`run_simulate(rt, start, days, scale, seed)` writes, per the landing contract,
 `usage_events/`, `accounts/` and `labels/` folders for each day of the window plus
 `model_releases.jsonl`, and the Delta table `<truth>/accounts` (outside the landing root).
 Spark writes into a temporary folder next to the target; the job then moves the part files to
-their `.jsonl` / `.jsonl.gz` names with the Hadoop FileSystem API (works on object stores too).
+their `.jsonl` / `.jsonl.gz` names through `hydrawatch.storage.files` (works on object stores too).
 Re-running replaces exactly the day folders it writes. Same arguments, same bytes.
 """
 
@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from hydrawatch.errors import HydrawatchError
+from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
 from hydrawatch.simulator import world
 from hydrawatch.simulator.accounts import NEVER, build_accounts
@@ -32,8 +33,8 @@ from hydrawatch.simulator.lines import (
     release_lines,
     snapshot_rows,
 )
+from hydrawatch.storage import files, tables
 
-TRUTH_ACCOUNTS = "accounts"
 _TMP = "_simulate_tmp"
 _PART = re.compile(r"part-(\d+)")
 
@@ -56,46 +57,6 @@ class SimulateResult:
     truth_uri: str
 
 
-class _FS:
-    """The few Hadoop FileSystem calls the job needs, on any URI scheme Spark can write."""
-
-    def __init__(self, spark: SparkSession, uri: str):
-        jvm = spark._jvm
-        self._path = jvm.org.apache.hadoop.fs.Path
-        conf = spark._jsc.hadoopConfiguration()
-        fs = self._path(uri).getFileSystem(conf)
-        self.local = fs.getUri().getScheme() == "file"
-        if self.local:
-            # The local file system keeps hidden .crc side files; moving with the raw one
-            # leaves them in the temporary folder, so the landing holds only .jsonl[.gz].
-            fs = jvm.org.apache.hadoop.fs.FileSystem.getLocal(conf).getRawFileSystem()
-        self.fs = fs
-
-    def path(self, uri: str):
-        return self._path(uri)
-
-    def delete(self, uri: str) -> None:
-        p = self.path(uri)
-        if self.fs.exists(p):
-            self.fs.delete(p, True)
-
-    def mkdirs(self, uri: str) -> None:
-        self.fs.mkdirs(self.path(uri))
-
-    def list(self, uri: str) -> list[tuple[str, bool]]:
-        p = self.path(uri)
-        if not self.fs.exists(p):
-            return []
-        return [(s.getPath().getName(), s.isDirectory()) for s in self.fs.listStatus(p)]
-
-    def rename(self, src: str, dst: str) -> None:
-        if not self.fs.rename(self.path(src), self.path(dst)):
-            raise SimulationError(f"could not move {src} to {dst}")
-
-    def touch(self, uri: str) -> None:
-        self.fs.create(self.path(uri), True).close()
-
-
 def _check_args(settings: Settings, spark: SparkSession, days: int, seed: int) -> None:
     if days < 1:
         raise SimulationError(f"--days must be at least 1, got {days}")
@@ -116,7 +77,6 @@ def _check_args(settings: Settings, spark: SparkSession, days: int, seed: int) -
 
 
 def _write_text(
-    fs: _FS,
     lines: DataFrame,
     target_root: str,
     tmp: str,
@@ -126,7 +86,7 @@ def _write_text(
     with_gz: bool = False,
 ) -> None:
     """Write `lines` (date, file, gz, line, o1..o3) as `<target_root>/date=D/<stem>-NNN.jsonl[.gz]`."""
-    fs.delete(tmp)
+    files.delete(tmp)
     for gz in (False, True) if with_gz else (False,):
         part = lines.filter(F.col("gz") == F.lit(gz))
         (
@@ -140,28 +100,25 @@ def _write_text(
         )
     for date in dates:
         target = f"{target_root}/date={date}"
-        fs.delete(target)
-        fs.mkdirs(target)
+        files.delete(target)
+        files.make_dirs(target)
         n = 0
         for kind, ext in (("plain", ".jsonl"), ("gz", ".jsonl.gz")):
             folder = f"{tmp}/{kind}/date={date}"
             names = [
-                name for name, is_dir in fs.list(folder) if not is_dir and name.startswith("part-")
+                name
+                for name, is_dir in files.names(folder)
+                if not is_dir and name.startswith("part-")
             ]
             names.sort(key=lambda name: int(_PART.match(name).group(1)))
             for name in names:
-                fs.rename(f"{folder}/{name}", f"{target}/{stem}-{n:03d}{ext}")
+                files.move(f"{folder}/{name}", f"{target}/{stem}-{n:03d}{ext}")
                 n += 1
-        if fs.local:
-            for name, _ in fs.list(target):
-                if name.startswith(".") and name.endswith(".crc"):
-                    fs.delete(f"{target}/{name}")
-    fs.delete(tmp)
+    files.delete(tmp)
 
 
 def run_simulate(
-    spark: SparkSession,
-    settings: Settings,
+    rt: Runtime,
     start: dt.date,
     days: int,
     scale: str,
@@ -172,11 +129,11 @@ def run_simulate(
 
     `config` replaces the scale preset (tests turn knobs with `config_for(scale, ...)`).
     """
+    settings, spark = rt.settings, rt.spark
     _check_args(settings, spark, days, seed)
     cfg = config or config_for(scale)
     horizon = max(cfg.horizon_days, days)
     landing = settings.landing_uri
-    fs = _FS(spark, landing)
     tmp = f"{landing}/{_TMP}"
     dates = [(start + dt.timedelta(days=i)).isoformat() for i in range(days)]
 
@@ -196,7 +153,6 @@ def run_simulate(
     usage_root = f"{landing}/usage_events"
     written = [d for i, d in enumerate(dates) if i not in skip]
     _write_text(
-        fs,
         ev_lines,
         usage_root,
         f"{tmp}/usage",
@@ -207,37 +163,36 @@ def run_simulate(
     )
     ev_lines.unpersist()
     for i in sorted(skip):
-        fs.delete(f"{usage_root}/date={dates[i]}")
+        files.delete(f"{usage_root}/date={dates[i]}")
         if i in imp.empty_usage_days and i not in imp.missing_usage_days:
-            fs.mkdirs(f"{usage_root}/date={dates[i]}")
-            fs.touch(f"{usage_root}/date={dates[i]}/events-000.jsonl")
+            files.make_dirs(f"{usage_root}/date={dates[i]}")
+            files.touch(f"{usage_root}/date={dates[i]}/events-000.jsonl")
 
     # accounts snapshots and labels
     snaps = snapshot_rows(accounts, day_frame, start)
     acc_lines = account_lines(snaps, cfg, seed, start)
-    _write_text(fs, acc_lines, f"{landing}/accounts", f"{tmp}/accounts", days, dates, "accounts")
+    _write_text(acc_lines, f"{landing}/accounts", f"{tmp}/accounts", days, dates, "accounts")
     labels = label_rows(accounts, seed, start, days).persist()
     lab_lines = label_lines(labels, cfg, seed, start)
-    _write_text(fs, lab_lines, f"{landing}/labels", f"{tmp}/labels", days, dates, "labels")
+    _write_text(lab_lines, f"{landing}/labels", f"{tmp}/labels", days, dates, "labels")
     for d in dates:  # a day without decisions still gets its (empty) delivery
-        if not fs.list(f"{landing}/labels/date={d}"):
-            fs.touch(f"{landing}/labels/date={d}/labels-000.jsonl")
+        if not files.names(f"{landing}/labels/date={d}"):
+            files.make_dirs(f"{landing}/labels/date={d}")
+            files.touch(f"{landing}/labels/date={d}/labels-000.jsonl")
 
     # release calendar: one file at the landing root
     rel = release_lines(spark, world.releases(start, cfg.release_day, cfg.release_hour))
-    fs.delete(f"{tmp}/releases")
+    files.delete(f"{tmp}/releases")
     rel.coalesce(1).sortWithinPartitions("o1").select("line").write.mode("overwrite").text(
         f"{tmp}/releases"
     )
-    part = [n for n, is_dir in fs.list(f"{tmp}/releases") if n.startswith("part-")]
-    fs.delete(f"{landing}/model_releases.jsonl")
-    fs.rename(f"{tmp}/releases/{part[0]}", f"{landing}/model_releases.jsonl")
-    fs.delete(f"{landing}/.model_releases.jsonl.crc")
-    fs.delete(tmp)
+    part = [n for n, is_dir in files.names(f"{tmp}/releases") if n.startswith("part-")]
+    files.delete(f"{landing}/model_releases.jsonl")
+    files.move(f"{tmp}/releases/{part[0]}", f"{landing}/model_releases.jsonl")
+    files.delete(tmp)
 
-    truth = truth_frame(accounts, start, days)
-    truth.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-        f"{settings.truth_uri}/{TRUTH_ACCOUNTS}"
+    rt.warehouse.overwrite(
+        truth_frame(accounts, start, days), tables.TRUTH_ACCOUNTS, overwrite_schema=True
     )
     # One small aggregate over the cached accounts: counts for the result.
     stats = (
@@ -259,7 +214,7 @@ def run_simulate(
         label_lines=labels.count(),
         accounts=int(stats["n"]),
         attacker_accounts=int(stats["a"] or 0),
-        truth_uri=f"{settings.truth_uri}/{TRUTH_ACCOUNTS}",
+        truth_uri=rt.warehouse.location(tables.TRUTH_ACCOUNTS),
     )
     labels.unpersist()
     accounts.unpersist()

@@ -2,13 +2,15 @@
 against the simulator's truth (the evaluation report).
 
 Promises:
-- `period_metrics(spark, settings, versions, as_of)` scores every version on the same rows: the
+- `period_metrics(rt, versions, as_of)` scores every version on the same rows: the
   point-in-time rows of `models.inputs.training_frame` whose feature day lies in the last
   `settings.gate_period_days` days up to `as_of` (default: the latest feature day), and returns
   per version PR-AUC and precision / recall / FPR at that version's stored threshold.
-  A version whose feature list does not match the table, or whose artifact files cannot be
-  loaded, cannot be measured (its metrics are empty and `reasons` says why), so the gate never
-  compares on different inputs and a broken champion does not block a sound challenger.
+  Each version is read, loaded and checked through the model boundary (`models.champion`, the
+  exact feature contract). A version whose feature list does not match the table, or whose
+  artifact files cannot be loaded, cannot be measured (its metrics are empty and `reasons` says
+  why), so the gate never compares on different inputs and a broken champion does not block a
+  sound challenger.
 - `truth_groups(accounts)` (Spark) reduces per-account flags joined with the truth to one row per
   campaign and per legitimate population; `summarise(groups)` (pandas, those few rows) adds
   recall, precision, false-positive rate and days from a campaign's first activity to its first
@@ -22,14 +24,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from hydrawatch.settings import Settings
-from hydrawatch.tables import FEATURES_ACCOUNT
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage.tables import FEATURES_ACCOUNT
+from models import champion
 from models import metrics as M
-from models.inputs import read_pinned, training_frame
-from models.registry import load_pyfunc
+from models.inputs import training_frame
 
 
 @dataclass
@@ -42,8 +44,8 @@ class PeriodMetrics:
     reasons: dict[str, str] = field(default_factory=dict)
 
 
-def latest_feature_date(spark: SparkSession, settings: Settings) -> dt.date:
-    features, _ = read_pinned(spark, settings.table(FEATURES_ACCOUNT))
+def latest_feature_date(rt: Runtime) -> dt.date:
+    features, _ = rt.warehouse.read_pinned(FEATURES_ACCOUNT)
     return features.agg(F.max("feature_date")).first()[0]
 
 
@@ -64,43 +66,41 @@ def metrics_at_threshold(
 
 
 def period_metrics(
-    spark: SparkSession,
-    settings: Settings,
+    rt: Runtime,
     versions: list[str],
     as_of: dt.date | None = None,
 ) -> PeriodMetrics:
-    end = as_of or latest_feature_date(spark, settings)
-    start = end - dt.timedelta(days=settings.gate_period_days - 1)
-    frame = training_frame(spark, settings, end, since=start - dt.timedelta(days=1))
+    end = as_of or latest_feature_date(rt)
+    start = end - dt.timedelta(days=rt.settings.gate_period_days - 1)
+    frame = training_frame(rt, end, since=start - dt.timedelta(days=1))
     rows = frame.rows
     y = rows["label"].to_numpy(int)
     w = rows["weight_pop"].to_numpy(float)
     result = PeriodMetrics(start, end, len(rows), int(y.sum()))
     for version in versions:
-        try:
-            model = load_pyfunc(settings, version)
-        except Exception as err:
-            # Files gone or incomplete: this version cannot be measured (nor score), say why.
+        model = champion.version(rt, version)
+        problem = champion.contract_problem(
+            model.feature_names,
+            model.feature_set_version,
+            frame.feature_names,
+            [frame.feature_set_version],
+            f"v{version}",
+            exact=True,
+        )
+        if problem is None:
+            try:
+                with champion.load(rt, model) as loaded:
+                    score = loaded.predict(rows)["score"].to_numpy()
+            except champion.ModelUnavailable:
+                # Files gone or incomplete: this version cannot be measured (nor score).
+                problem = (
+                    f"v{version} cannot be loaded, its artifact files are missing or incomplete"
+                )
+        if problem:
             result.by_version[version] = {}
-            result.reasons[version] = (
-                f"v{version} cannot be loaded, its artifact files are missing or incomplete "
-                f"({type(err).__name__})"
-            )
+            result.reasons[version] = problem
             continue
-        meta = model.metadata.metadata or {}
-        names = list(meta.get("feature_names", []))
-        if names != frame.feature_names or meta.get("feature_set_version") != (
-            frame.feature_set_version
-        ):
-            result.by_version[version] = {}
-            result.reasons[version] = (
-                f"v{version} was trained on feature set {meta.get('feature_set_version')} "
-                f"with {len(names)} features; the table has {frame.feature_set_version} "
-                f"with {len(frame.feature_names)}"
-            )
-            continue
-        score = model.predict(rows[names])["score"].to_numpy()
-        result.by_version[version] = metrics_at_threshold(y, score, w, float(meta["threshold"]))
+        result.by_version[version] = metrics_at_threshold(y, score, w, float(model.threshold))
     return result
 
 

@@ -1,10 +1,9 @@
 """Reading what training, the gate and the evaluation need, pinned to one Delta version each.
 
-Promise: `read_pinned` reads a Delta table at its current version and returns that version, so a
-run can log exactly which data it saw. `training_frame` assembles the point-in-time rows of
-`models.dataset` for a date (or a recent period) and brings them to the driver: the labelled
-accounts plus at most `settings.train_unlabelled_sample` unlabelled ones. `current_labels` is the
-ingest helper's (`jobs.ingest.current_labels`), imported when needed.
+Promise: every table is read through the warehouse at its current version (`read_pinned`), and
+that version is returned, so a run can log exactly which data it saw. `training_frame` assembles
+the point-in-time rows of `models.dataset` for a date (or a recent period) and brings them to the
+driver: the labelled accounts plus at most `settings.train_unlabelled_sample` unlabelled ones.
 """
 
 from __future__ import annotations
@@ -13,19 +12,19 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from hydrawatch.errors import HydrawatchError
-from hydrawatch.settings import Settings
-from hydrawatch.tables import BRONZE_LABELS, FEATURES_ACCOUNT
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage.tables import BRONZE_LABELS, FEATURES_ACCOUNT, TRUTH_ACCOUNTS
+from hydrawatch.storage.warehouse import Warehouse
+from hydrawatch.validation import current_labels as latest_decisions
 from models import dataset
 
-TRUTH_ACCOUNTS = "accounts"
 
-
-class MissingInput(HydrawatchError):
-    """A table training or evaluation needs does not exist yet."""
+class NoTrainingRows(HydrawatchError):
+    """The feature table holds no row for the period asked."""
 
 
 @dataclass
@@ -41,78 +40,34 @@ class TrainingFrame:
     labels_without_features: int = 0
 
 
-def delta_exists(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    try:
-        return DeltaTable.isDeltaTable(spark, path)
-    except Exception:
-        return False
-
-
-def read_pinned(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
-    from delta.tables import DeltaTable
-
-    if not delta_exists(spark, path):
-        raise MissingInput(f"table {path} does not exist yet: run the pipeline that writes it")
-    version = DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
-    df = spark.read.format("delta").option("versionAsOf", version).load(path)
-    return df, int(version)
-
-
-def truth_path(settings: Settings) -> str:
-    return f"{settings.truth_uri}/{TRUTH_ACCOUNTS}"
-
-
-def read_truth(spark: SparkSession, settings: Settings) -> tuple[DataFrame | None, int | None]:
-    path = truth_path(settings)
-    if not delta_exists(spark, path):
+def read_truth(warehouse: Warehouse) -> tuple[DataFrame | None, int | None]:
+    """The simulator's truth table at its current version, or (None, None) without one."""
+    if not warehouse.exists(TRUTH_ACCOUNTS):
         return None, None
-    return read_pinned(spark, path)
+    return warehouse.read_pinned(TRUTH_ACCOUNTS)
 
 
 def current_labels(labels: DataFrame, as_of: dt.date) -> DataFrame:
-    from jobs.ingest import current_labels as _current
-
-    return _current(dataset.decisions_known(labels, as_of), as_of)
-
-
-# Same pinned table versions + same arguments -> same rows: the gate measures two models on one
-# period, and a process (a test session, `demo`) may ask again; keep the last few frames.
-_FRAMES: dict[tuple, TrainingFrame] = {}
-_FRAMES_KEPT = 4
+    """The decision per account a retrain as of `as_of` may see."""
+    return latest_decisions(dataset.decisions_known(labels, as_of), as_of)
 
 
 def training_frame(
-    spark: SparkSession,
-    settings: Settings,
+    rt: Runtime,
     as_of: dt.date,
     *,
     since: dt.date | None = None,
     seed: int | None = None,
 ) -> TrainingFrame:
     """Point-in-time rows as of `as_of` (optionally only feature days after `since`), on the driver."""
+    settings, warehouse = rt.settings, rt.warehouse
     seed = settings.train_seed if seed is None else seed
-    features, fv = read_pinned(spark, settings.table(FEATURES_ACCOUNT))
-    labels, lv = read_pinned(spark, settings.table(BRONZE_LABELS))
-    truth, tv = read_truth(spark, settings)
-    versions = {FEATURES_ACCOUNT: fv, BRONZE_LABELS: lv}
+    features, fv = warehouse.read_pinned(FEATURES_ACCOUNT)
+    labels, lv = warehouse.read_pinned(BRONZE_LABELS)
+    truth, tv = read_truth(warehouse)
+    versions = {FEATURES_ACCOUNT.name: fv, BRONZE_LABELS.name: lv}
     if tv is not None:
-        versions[f"truth/{TRUTH_ACCOUNTS}"] = tv
-
-    key = (
-        settings.table(FEATURES_ACCOUNT),
-        settings.truth_uri,
-        tuple(sorted(versions.items())),
-        as_of,
-        since,
-        seed,
-        settings.train_unlabelled_sample,
-        settings.train_label_maturity_days,
-    )
-    if key in _FRAMES:
-        hit = _FRAMES[key]
-        return TrainingFrame(hit.rows.copy(), list(hit.feature_names), *_rest(hit))
+        versions[f"truth/{TRUTH_ACCOUNTS.name}"] = tv
 
     features = features.where(F.col("feature_date") <= F.lit(as_of))
     if since is not None:
@@ -120,7 +75,7 @@ def training_frame(
     latest = features.orderBy(F.col("feature_date").desc()).select("feature_set_version").first()
     if latest is None:
         window = f"after {since} " if since else ""
-        raise MissingInput(
+        raise NoTrainingRows(
             f"no feature rows {window}up to {as_of}: run the features for those days"
         )
     fsv = latest[0]
@@ -141,20 +96,6 @@ def training_frame(
     rows = dataset.with_truth(labelled.unionByName(unlabelled), truth)
     # Bounded: labelled accounts + about `train_unlabelled_sample` sampled ones.
     pdf = rows.toPandas().sort_values(["account_id"], kind="mergesort").reset_index(drop=True)
-    frame = TrainingFrame(
+    return TrainingFrame(
         pdf, names, fsv, versions, n_candidates, fraction, labels_without_features
-    )
-    while len(_FRAMES) >= _FRAMES_KEPT:
-        _FRAMES.pop(next(iter(_FRAMES)))
-    _FRAMES[key] = frame
-    return TrainingFrame(pdf.copy(), list(names), *_rest(frame))
-
-
-def _rest(frame: TrainingFrame) -> tuple:
-    return (
-        frame.feature_set_version,
-        dict(frame.data_versions),
-        frame.unlabelled_candidates,
-        frame.unlabelled_fraction,
-        frame.labels_without_features,
     )

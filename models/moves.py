@@ -3,7 +3,7 @@
 Promise: each move is written twice, as an MLflow run in experiment `hydrawatch-registry`
 (params: seq, action, from/to version, actor, reason, forced; metrics: the figures the decision
 was based on; tag: the gate's one-line verdict) and as tags on the version that received the
-alias (`champion.*`). `history(settings)` lists the runs in move order, which is what an engineer
+alias (`champion.*`). `history(rt)` lists the runs in move order, which is what an engineer
 reads (`mlflow ui`, experiment "hydrawatch-registry") and what `rollback` derives the previous
 champion from. Wall-clock time and user name are written here on purpose: this is the audit.
 """
@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 
 from hydrawatch.errors import HydrawatchError
-from hydrawatch.settings import Settings
-from models.registry import client, ensure_experiment
+from hydrawatch.runtime import Runtime
+from models.registry import ensure_experiment
 
 REGISTRY_EXPERIMENT = "hydrawatch-registry"
 PROMOTE, FORCED, ROLLBACK = "promote", "forced_promote", "rollback"
@@ -50,14 +50,14 @@ def actor() -> str:
         return "unknown"
 
 
-def history(settings: Settings) -> list[Move]:
-    mlf = client(settings)
+def history(rt: Runtime) -> list[Move]:
+    mlf = rt.mlflow
     exp = mlf.get_experiment_by_name(REGISTRY_EXPERIMENT)
     if exp is None:
         return []
     runs = mlf.search_runs(
         [exp.experiment_id],
-        filter_string=f"params.model_name = '{settings.model_name}'",
+        filter_string=f"params.model_name = '{rt.settings.model_name}'",
         max_results=5000,
     )
     moves = []
@@ -96,7 +96,7 @@ def champion_stack(moves: list[Move]) -> list[str]:
 
 
 def record_move(
-    settings: Settings,
+    rt: Runtime,
     action: str,
     from_version: str | None,
     to_version: str,
@@ -110,8 +110,9 @@ def record_move(
     run already recorded for that id is reused and only the tags are (re)written."""
     import mlflow
 
-    mlf = client(settings)
-    moves = history(settings)
+    settings = rt.settings
+    mlf = rt.mlflow
+    moves = history(rt)
     clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
     done = [m for m in moves if move_id and m.move_id == move_id]
     if done:
@@ -121,7 +122,7 @@ def record_move(
         seq = len(moves) + 1
         who = actor()
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        experiment_id = ensure_experiment(settings, REGISTRY_EXPERIMENT)
+        experiment_id = ensure_experiment(rt, REGISTRY_EXPERIMENT)
         params = {
             "model_name": settings.model_name,
             "seq": seq,

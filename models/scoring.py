@@ -1,8 +1,8 @@
 """Pure transforms of daily scoring and publishing: DataFrame + scalars in, DataFrame out.
 
 What this module promises:
-- `feature_columns` / `check_model_matches`: which columns of gold/account_features are features,
-  and a refusal (`ModelFeatureMismatch`) when a model was trained on another feature set.
+- `feature_columns`: which columns of gold/account_features are features (the model's feature
+  contract is checked by `models.champion`).
 - `cluster_rollup`: the roll-up rule. A coordination cluster (`coord_cluster_id`) or a
   shared-infrastructure cluster (`infra_cluster_id`) in which at least `ROLLUP_MIN_FLAGGED`
   accounts AND at least the share `ROLLUP_MIN_SHARE` of the day's scored members are flagged by
@@ -26,8 +26,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-
-from hydrawatch.errors import HydrawatchError
 
 # Columns of gold/account_features that are not model features (docs/architecture.md).
 FEATURE_META_COLUMNS = (
@@ -61,46 +59,9 @@ CRITICAL_CLUSTER_SIZE = 50
 HIGH_CLUSTER_SIZE = 10
 
 
-class ModelFeatureMismatch(HydrawatchError):
-    """The champion model was trained on another feature set than the feature table holds."""
-
-
 def feature_columns(columns: Iterable[str]) -> list[str]:
     """The feature columns of a gold/account_features frame, in table order."""
     return [c for c in columns if c not in FEATURE_META_COLUMNS]
-
-
-def check_model_matches(
-    model_feature_names: Sequence[str],
-    model_feature_set_version: str | None,
-    table_feature_names: Sequence[str],
-    table_feature_set_versions: Sequence[str],
-    model_label: str,
-) -> None:
-    """Raise ModelFeatureMismatch unless the model can score the table's features as trained.
-
-    The feature set versions must be equal and every feature the model needs must be a column of
-    the table (a model may use a subset of the catalogue; it may not use a column that is gone).
-    """
-    versions = sorted({v for v in table_feature_set_versions if v is not None})
-    hint = "retrain on the current features (`hydrawatch retrain --as-of D`, then `hydrawatch promote`)"
-    if len(versions) != 1:
-        raise ModelFeatureMismatch(
-            f"the feature table holds feature_set_version {versions or 'none'} for the day, "
-            f"expected exactly one; recompute the day's features"
-        )
-    if model_feature_set_version != versions[0]:
-        raise ModelFeatureMismatch(
-            f"{model_label} was trained on feature_set_version {model_feature_set_version!r} but "
-            f"the feature table holds {versions[0]!r}; refusing to score with it: {hint}"
-        )
-    missing = [f for f in model_feature_names if f not in set(table_feature_names)]
-    if not model_feature_names or missing:
-        raise ModelFeatureMismatch(
-            f"{model_label} needs features missing from the feature table "
-            f"({', '.join(missing[:5]) or 'no feature names recorded'}"
-            f"{', ...' if len(missing) > 5 else ''}); refusing to score with it: {hint}"
-        )
 
 
 def features_for_day(features: DataFrame, day: dt.date, feature_names: Sequence[str]) -> DataFrame:

@@ -1,33 +1,14 @@
 """Stand-in jobs for the orchestration tests.
 
 The flow tests check what the flows decide (order, skipping, stopping, retries, locks,
-artifacts), so they inject jobs whose behaviour the test controls, including failures on a given
-day. They are installed as `jobs.<module>` in `sys.modules` for one test only.
+artifacts), so they put in jobs whose behaviour the test controls, including failures on a given
+day. They replace the `run_<job>` functions of the real job modules for one test only, and return
+the jobs' own typed results.
 """
 
 from __future__ import annotations
 
-import sys
-import types
-from dataclasses import dataclass
-
 import pytest
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    delivery_date: object
-    rows_in: int
-    kept: int
-    quarantined: int
-
-
-@dataclass(frozen=True)
-class ScoreResult:
-    accounts_scored: int
-    flagged: int
-    new_clusters: int
-    model_version: str
 
 
 class StandIns:
@@ -47,39 +28,38 @@ class StandIns:
             raise errors.pop(0)
         return result
 
-    def modules(self) -> dict[str, types.ModuleType]:
-        def mod(name, **fns):
-            m = types.ModuleType(f"jobs.{name}")
-            for key, fn in fns.items():
-                setattr(m, key, fn)
-            return m
+    def install(self, monkeypatch) -> None:
+        from jobs import drift, features, ingest, publish, score
 
-        return {
-            "ingest": mod(
-                "ingest",
-                run_ingest=lambda spark, s, d: self._run("ingest", d, IngestResult(d, 100, 97, 3)),
-            ),
-            "features": mod(
-                "features",
-                run_features=lambda spark, s, d: self._run("features", d, {"accounts": 40}),
-            ),
-            "score": mod(
-                "score",
-                run_score=lambda spark, s, d: self._run("score", d, ScoreResult(40, 5, 1, "3")),
-            ),
-            "publish": mod(
-                "publish", run_publish=lambda spark, s, d: self._run("publish", d, {"rows": 5})
-            ),
+        def ingested(day):
+            usage = ingest.FeedAudit("usage_events", "ok", lines=100, kept=97, quarantined=3)
+            return ingest.IngestResult(day, {"usage_events": usage}, (), "ingest")
+
+        def featured(day):
+            return features.FeaturesResult(day, 1, (day,), (day,), (), 40, 1, 1)
+
+        def scored(day):
+            return score.ScoreResult(day, "m", "3", 0.5, 40, 5, 4, 1, "scores", "details")
+
+        def published(day):
+            return publish.PublishResult(day, "3", 5, "table", "export", "sha", 1, "off")
+
+        stand_ins = {
+            (ingest, "run_ingest"): lambda rt, d: self._run("ingest", d, ingested(d)),
+            (features, "run_features"): lambda rt, d: self._run("features", d, featured(d)),
+            (score, "run_score"): lambda rt, d, m=None: self._run("score", d, scored(d)),
+            (publish, "run_publish"): lambda rt, d: self._run("publish", d, published(d)),
+            # Drift runs after a scored day; the stand-in reports it as skipped (no calls kept).
+            (drift, "run_drift"): lambda rt, d, m=None: drift.DriftResult(d, "skipped: stand-in"),
         }
+        for (module, name), fn in stand_ins.items():
+            monkeypatch.setattr(module, name, fn)
 
 
 @pytest.fixture
 def stand_ins(monkeypatch):
     jobs = StandIns()
-    for name, module in jobs.modules().items():
-        monkeypatch.setitem(sys.modules, f"jobs.{name}", module)
-    # No drift job in the stand-in set: the day flow skips drift when it is absent.
-    monkeypatch.setitem(sys.modules, "jobs.drift", types.ModuleType("jobs.drift"))
+    jobs.install(monkeypatch)
     return jobs
 
 

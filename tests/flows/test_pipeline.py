@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from hydrawatch.errors import ConcurrentRun, NoLandingData
+from hydrawatch.runtime import Runtime
 
 D1, D2, D3 = dt.date(2026, 2, 1), dt.date(2026, 2, 2), dt.date(2026, 2, 3)
 STEPS = ["ingest", "features", "score", "publish"]
@@ -30,7 +31,7 @@ def test_daily_runs_the_steps_in_order_and_leaves_a_summary(
 ):
     from flows.pipeline import daily_flow
 
-    result = daily_flow(run_date=D1, settings=flow_settings)
+    result = daily_flow(run_date=D1, rt=Runtime(flow_settings, spark=spark))
 
     assert stand_ins.calls == [(s, D1) for s in STEPS]
     assert (result.ran, result.skipped) == (STEPS, [])
@@ -50,16 +51,14 @@ def test_daily_runs_the_steps_in_order_and_leaves_a_summary(
 def test_a_drift_failure_is_reported_and_does_not_fail_a_published_day(
     spark, prefect_harness, stand_ins, flow_settings, read_artifact, monkeypatch
 ):
-    import sys
-    import types
-
     from flows.pipeline import daily_flow
+    from jobs import drift
 
-    def broken(spark, settings, day):
+    def broken(rt, day, model=None):
         raise RuntimeError("champion training data unreadable")
 
-    monkeypatch.setitem(sys.modules, "jobs.drift", types.SimpleNamespace(run_drift=broken))
-    result = daily_flow(run_date=D3, settings=flow_settings)
+    monkeypatch.setattr(drift, "run_drift", broken)
+    result = daily_flow(run_date=D3, rt=Runtime(flow_settings, spark=spark))
 
     assert result.ran == STEPS and "drift" not in result.results
     md = read_artifact("hydrawatch-day-2026-02-03", result.flow_run_id)
@@ -74,7 +73,7 @@ def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
 
     stand_ins.fail[("features", D2)] = [NoLandingData("no usage_events delivery for 2026-02-02")]
     with pytest.raises(BackfillStopped) as stopped:
-        backfill_flow(D1, D3, STEPS, settings=flow_settings)
+        backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark))
     assert "backfill stopped at 2026-02-02" in str(stopped.value)
     assert "no usage_events delivery" in str(stopped.value)
     assert stand_ins.calls == [*((s, D1) for s in STEPS), ("ingest", D2), ("features", D2)]
@@ -82,7 +81,7 @@ def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
     assert "FAILED: no usage_events delivery" in read_artifact("hydrawatch-day-2026-02-02")
 
     stand_ins.calls.clear()
-    again = backfill_flow(D1, D3, STEPS, settings=flow_settings)
+    again = backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark))
     # Day 1 and day 2's ingest completed for the same inputs: skipped; the rest runs.
     assert stand_ins.calls == [*((s, D2) for s in STEPS[1:]), *((s, D3) for s in STEPS)]
     assert [(d.day, d.skipped) for d in again.days] == [(D1, STEPS), (D2, ["ingest"]), (D3, [])]
@@ -94,7 +93,7 @@ def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
     with open(f"{folder}/late.jsonl", "w") as f:
         f.write("{}\n")
     stand_ins.calls.clear()
-    backfill_flow(D1, D3, STEPS, settings=flow_settings)
+    backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark))
     assert stand_ins.calls == [*((s, D2) for s in STEPS), *((s, D3) for s in STEPS)]
 
 
@@ -106,20 +105,19 @@ def test_unexpected_errors_are_retried_expected_ones_are_not(
     fast = pipeline.ingest_task.with_options(retry_delay_seconds=0)
     monkeypatch.setitem(pipeline.STEP_TASKS, "ingest", fast)
     stand_ins.fail[("ingest", D1)] = [OSError("connection reset reading landing")]
-    pipeline.daily_flow(run_date=D1, steps=["ingest"], settings=flow_settings)
+    pipeline.daily_flow(run_date=D1, steps=["ingest"], rt=Runtime(flow_settings, spark=spark))
     assert stand_ins.calls == [("ingest", D1), ("ingest", D1)]
 
     stand_ins.calls.clear()
     stand_ins.fail[("ingest", D2)] = [NoLandingData("no delivery"), NoLandingData("no delivery")]
     with pytest.raises(NoLandingData):
-        pipeline.daily_flow(run_date=D2, steps=["ingest"], settings=flow_settings)
+        pipeline.daily_flow(run_date=D2, steps=["ingest"], rt=Runtime(flow_settings, spark=spark))
     assert stand_ins.calls == [("ingest", D2)]
 
 
 def test_two_runs_for_the_same_day_do_not_interleave(
     spark, prefect_harness, stand_ins, flow_settings
 ):
-    from flows import runtime
     from flows.pipeline import daily_flow
 
     inside, release = threading.Event(), threading.Event()
@@ -132,18 +130,18 @@ def test_two_runs_for_the_same_day_do_not_interleave(
     first: dict = {}
     thread = threading.Thread(
         target=lambda: first.setdefault(
-            "result", daily_flow(run_date=D1, steps=["ingest"], settings=flow_settings)
+            "result",
+            daily_flow(run_date=D1, steps=["ingest"], rt=Runtime(flow_settings, spark=spark)),
         )
     )
     thread.start()
     try:
         assert inside.wait(120)
         said: list[str] = []
-        runtime.set_reporter(said.append)
+        watched = Runtime(flow_settings, spark=spark, reporter=said.append)
         with pytest.raises(ConcurrentRun) as second:
-            daily_flow(run_date=D1, steps=["ingest"], settings=flow_settings)
+            daily_flow(run_date=D1, steps=["ingest"], rt=watched)
     finally:
-        runtime.set_reporter(None)
         release.set()
         thread.join(120)
     assert "day 2026-02-01 is being written by another run" in str(second.value)
@@ -156,18 +154,21 @@ def test_evaluate_flow_reports_against_the_truth_and_leaves_an_artifact(
     spark, prefect_harness, make_settings, tmp_path, read_artifact
 ):
     from flows.pipeline import evaluate_flow
-    from models.registry import log_and_register
-    from models.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
+    from testkit.registry import log_and_register
+    from testkit.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
 
     settings = make_settings(tmp_path)
     world = write_synthetic(spark, settings, D1, days=4)
     truth = world.truth.set_index("account_id")["is_attacker"]
     y = world.features["account_id"].map(truth).astype(int)
     _, version = log_and_register(
-        settings, world.features[list(FEATURE_NAMES)], y, feature_set_version=FEATURE_SET_VERSION
+        Runtime(settings),
+        world.features[list(FEATURE_NAMES)],
+        y,
+        feature_set_version=FEATURE_SET_VERSION,
     )
 
-    result = evaluate_flow(world.last_day, D2, version, settings=settings)
+    result = evaluate_flow(world.last_day, D2, version, rt=Runtime(settings, spark=spark))
 
     assert result.source == "features" and result.model_version == version
     campaigns = result.report[result.report["group"] == "campaign"]

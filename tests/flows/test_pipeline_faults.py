@@ -44,9 +44,10 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from hydrawatch import tables, webhook
 from hydrawatch.export import DATA_FILE, MANIFEST_FILE, read_day
 from hydrawatch.failpoints import EXIT_STATUS
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables, webhook
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -56,8 +57,20 @@ D2 = D1 + dt.timedelta(days=1)
 SEED = 7
 SECRET = "faults-webhook-secret"
 STEPS = ("ingest", "features", "score", "publish")
-JOBS = {"ingest": "run_ingest", "features": "run_features", "score": "run_score"}
-JOBS["publish"] = "run_publish"
+
+
+def job(step: str):
+    """The real `run_<step>` of the daily steps."""
+    from jobs import features, ingest, publish, score
+
+    return {
+        "ingest": ingest.run_ingest,
+        "features": features.run_features,
+        "score": score.run_score,
+        "publish": publish.run_publish,
+    }[step]
+
+
 # Fail points per step, in the order a run reaches them; one process per point.
 CHAINS = {
     "ingest": ("ingest.after_usage_events", "ingest.before_audit"),
@@ -82,16 +95,14 @@ FLOW_ONLY = {tables.FLOW_PROGRESS, tables.DRIFT}
 PARALLEL = 2
 RUNNER = """
 import datetime as dt, sys
-from flows.runtime import job
-from hydrawatch.settings import Settings
-from hydrawatch.spark import build_spark
-settings = Settings()
-spark = build_spark(settings, app_name="fault-case")
+from hydrawatch.runtime import Runtime
+from jobs import features, ingest, publish, score
+rt = Runtime.from_environment()
 day = dt.date.fromisoformat(sys.argv[1])
-jobs = {"ingest": "run_ingest", "features": "run_features", "score": "run_score",
-        "publish": "run_publish"}
+jobs = {"ingest": ingest.run_ingest, "features": features.run_features,
+        "score": score.run_score, "publish": publish.run_publish}
 for step in sys.argv[2].split(","):
-    job(step, jobs[step])(spark, settings, day)
+    jobs[step](rt, day)
 """
 
 
@@ -185,22 +196,21 @@ def _snapshot(settings, dest: Path) -> Path:
 @pytest.fixture(scope="module")
 def world(spark, make_settings, tmp_path_factory):
     from features.catalogue import FEATURE_SET_VERSION
-    from flows.runtime import job
     from jobs.simulate import run_simulate
     from models import scoring
-    from models.registry import log_and_register
+    from testkit.registry import log_and_register
 
     root = tmp_path_factory.mktemp("faults-world")
     receiver = Receiver()
     settings = make_settings(
         root / "clean", webhook_url=receiver.url, webhook_secret=SECRET, day_lock="file"
     )
-    run_simulate(spark, settings, D1, 2, "tiny", SEED, config=micro_config())
+    run_simulate(Runtime(settings, spark=spark), D1, 2, "tiny", SEED, config=micro_config())
     for step in ("ingest", "features"):
-        job(step, JOBS[step])(spark, settings, D1)
+        job(step)(Runtime(settings, spark=spark), D1)
     # A champion trained on day 1's features against the simulator's truth: the feature set
     # of the catalogue, so scoring accepts it; deterministic for a seed.
-    feats = spark.read.format("delta").load(settings.table(tables.FEATURES_ACCOUNT))
+    feats = spark.read.format("delta").load(tables.FEATURES_ACCOUNT.location(settings))
     truth = spark.read.format("delta").load(f"{settings.truth_uri}/accounts")
     names = scoring.feature_columns(feats.columns)
     rows = (
@@ -209,7 +219,7 @@ def world(spark, make_settings, tmp_path_factory):
         .sort_values("account_id")
     )
     _, champion = log_and_register(
-        settings,
+        Runtime(settings),
         rows[names],
         rows["is_attacker"].astype(int),
         feature_names=names,
@@ -217,14 +227,14 @@ def world(spark, make_settings, tmp_path_factory):
         alias="champion",
     )
     for step in ("score", "publish"):
-        job(step, JOBS[step])(spark, settings, D1)
+        job(step)(Runtime(settings, spark=spark), D1)
     world = World(root, settings, {}, receiver, champion)
     for step in STEPS:
         world.snapshots[step] = _snapshot(settings, root / f"before-{step}")
         # Each step twice on the same inputs: the re-run test reads what both runs left.
         runs = []
         for _ in range(2):
-            job(step, JOBS[step])(spark, settings, D2)
+            job(step)(Runtime(settings, spark=spark), D2)
             runs.append(
                 (
                     {n: _frame(spark, settings, n).collect() for n in sorted(_tables(settings))},
@@ -388,7 +398,6 @@ def _what_is_left(point: str, case, world) -> dict:
 def test_each_step_killed_at_each_fail_point_then_rerun_equals_the_clean_run(
     world, spark, tmp_path, process_env
 ):
-    from flows.runtime import job
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         chains = {
@@ -406,7 +415,7 @@ def test_each_step_killed_at_each_fail_point_then_rerun_equals_the_clean_run(
         _check_crash_left(step, chain["left"], spark, chain["case"])
         # The re-run of the day, from the step that died on: equal to the clean run.
         for rerun in STEPS[STEPS.index(step) :]:
-            job(rerun, JOBS[rerun])(spark, chain["case"], D2)
+            job(rerun)(Runtime(chain["case"], spark=spark), D2)
         assert_same_state(spark, world.settings, chain["case"])
     # Killed before the webhook: the re-run sent it once, like the clean run did.
     sent = world.receiver.for_root(chains["publish"]["case"].exports)
@@ -463,10 +472,10 @@ def test_backfill_killed_between_steps_resumes_to_the_clean_run(
     assert (D2, "score") not in completed(spark, case)
     assert read_day(case.exports, D2) is None
 
-    result = backfill_flow(D2, D2, ["score", "publish"], settings=case)
+    result = backfill_flow(D2, D2, ["score", "publish"], rt=Runtime(case, spark=spark))
     assert [d.ran for d in result.days] == [["score", "publish"]]
     assert_same_state(spark, world.settings, case)
-    again = backfill_flow(D2, D2, ["score", "publish"], settings=case)
+    again = backfill_flow(D2, D2, ["score", "publish"], rt=Runtime(case, spark=spark))
     assert [d.skipped for d in again.days] == [["score", "publish"]]
 
 
@@ -544,6 +553,6 @@ def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(world, spark, tmp_
 
     # Only one run wrote day 2: one MERGE of its delivery on top of the copied history (where
     # day 1's delivery created the table).
-    history = DeltaTable.forPath(spark, case.table(tables.BRONZE_USAGE_EVENTS)).history()
+    history = DeltaTable.forPath(spark, tables.BRONZE_USAGE_EVENTS.location(case)).history()
     assert history.where(F.col("operation") == "MERGE").count() == 2  # day 1 again, day 2
     assert_same_state(spark, world.settings, case)

@@ -106,9 +106,16 @@ def test_folder_without_manifest_reads_as_incomplete(tmp_path):
     assert read_manifest(str(tmp_path / "x")) is None
 
 
-def test_object_store_root_needs_a_spark_session():
-    with pytest.raises(ExportTargetUnsupported, match="Hadoop FileSystem of a Spark session"):
-        write_export("s3a://bucket/exports", D, ROWS, "7")
+def test_an_s3a_root_is_the_same_bucket_for_pyarrow():
+    import pyarrow.fs as pafs
+
+    from hydrawatch.storage import files
+
+    # Spark's s3a:// names the bucket pyarrow's S3 filesystem reads (no Spark, no JVM).
+    root = files.resolve("s3a://bucket/exports?region=eu-west-1")
+    assert isinstance(root.fs, pafs.S3FileSystem)
+    assert root.path == "bucket/exports"
+    assert files.uri_of("s3a://bucket/exports", "bucket/exports/x") == "s3a://bucket/exports/x"
 
 
 def test_mode_follows_the_scheme_and_the_setting():
@@ -121,21 +128,21 @@ def test_mode_follows_the_scheme_and_the_setting():
     assert uses_object_store("file:///data/exports", atomic_rename=False)
 
 
-# --- object-store mode (Hadoop FileSystem of the Spark driver) ----------------------------------
+# --- object-store mode (pyarrow.fs, here on a file:// root) --------------------------------------
 
 
 def _store(tmp_path: Path) -> str:
     return "file://" + str(tmp_path / "store")
 
 
-def _object_store(root: str, rows, version: str, spark, **kw):
-    return write_export(root, D, rows, version, spark=spark, atomic_rename=False, **kw)
+def _object_store(root: str, rows, version: str, **kw):
+    return write_export(root, D, rows, version, atomic_rename=False, **kw)
 
 
-def test_object_store_bytes_equal_the_local_export(tmp_path, spark):
+def test_object_store_bytes_equal_the_local_export(tmp_path):
     local = write_export(str(tmp_path / "local"), D, ROWS, "7", model_name="m", written_at=WHEN)
     root = _store(tmp_path)
-    remote = _object_store(root, ROWS, "7", spark, model_name="m", written_at=WHEN)
+    remote = _object_store(root, ROWS, "7", model_name="m", written_at=WHEN)
     folder = tmp_path / "store" / "suspicious_accounts" / "date=2026-02-10"
     assert remote.folder == f"{root}/suspicious_accounts/date=2026-02-10"
     assert remote.data_file == f"{remote.folder}/suspicious_accounts.jsonl"
@@ -145,72 +152,72 @@ def test_object_store_bytes_equal_the_local_export(tmp_path, spark):
     # Exactly the contract's two files: no .crc side files, no staging folder left beside it.
     assert sorted(os.listdir(folder)) == ["manifest.json", "suspicious_accounts.jsonl"]
     assert sorted(os.listdir(folder.parent)) == ["date=2026-02-10"]
-    seen = read_day(root, D, spark=spark)
+    seen = read_day(root, D)
     assert seen is not None
     assert seen.manifest["sha256"] == hashlib.sha256(seen.data).hexdigest() == local.sha256
     assert seen.manifest["row_count"] == 2
 
 
-def test_object_store_mode_for_a_plain_local_root(tmp_path, spark):
-    res = write_export(str(tmp_path), D, ROWS, "7", spark=spark, atomic_rename=False)
-    assert res.folder == f"file://{tmp_path}/suspicious_accounts/date=2026-02-10"
+def test_object_store_mode_for_a_plain_local_root(tmp_path):
+    res = write_export(str(tmp_path), D, ROWS, "7", atomic_rename=False)
+    assert res.folder == f"{tmp_path}/suspicious_accounts/date=2026-02-10"
     assert (
         read_manifest(str(tmp_path / "suspicious_accounts" / "date=2026-02-10"))["row_count"] == 2
     )
 
 
-def test_object_store_rerun_replaces_the_day_and_removes_stale_files(tmp_path, spark):
+def test_object_store_rerun_replaces_the_day_and_removes_stale_files(tmp_path):
     root = _store(tmp_path)
-    first = _object_store(root, ROWS, "7", spark, written_at=WHEN)
+    first = _object_store(root, ROWS, "7", written_at=WHEN)
     folder = tmp_path / "store" / "suspicious_accounts" / "date=2026-02-10"
     before = (folder / "suspicious_accounts.jsonl").read_bytes()
     (folder / "stray.txt").write_text("from an older layout")
     (folder / "old-part").mkdir()
     (folder / "old-part" / "x").write_text("x")
-    second = _object_store(root, ROWS, "7", spark)
+    second = _object_store(root, ROWS, "7")
     assert (folder / "suspicious_accounts.jsonl").read_bytes() == before
     assert second.sha256 == first.sha256
     assert sorted(os.listdir(folder)) == ["manifest.json", "suspicious_accounts.jsonl"]
-    third = _object_store(root, ROWS[:1], "8", spark)
-    seen = read_day(root, D, spark=spark)
+    third = _object_store(root, ROWS[:1], "8")
+    seen = read_day(root, D)
     assert seen.manifest["row_count"] == 1 and seen.manifest["model_version"] == "8"
     assert seen.data == json_line(ROWS[0])
     assert third.sha256 == hashlib.sha256(json_line(ROWS[0])).hexdigest()
 
 
-def test_object_store_reader_keeps_the_old_list_while_rows_stream(tmp_path, spark):
+def test_object_store_reader_keeps_the_old_list_while_rows_stream(tmp_path):
     root = _store(tmp_path)
-    _object_store(root, ROWS, "7", spark, written_at=WHEN)
+    _object_store(root, ROWS, "7", written_at=WHEN)
     seen_mid_stream = []
 
     def rows():
         yield ROWS[0]
         # The rows come from the executors while the driver writes: the day must not change.
-        seen_mid_stream.append(read_day(root, D, spark=spark))
+        seen_mid_stream.append(read_day(root, D))
         yield ROWS[1]
 
-    _object_store(root, rows(), "8", spark)
+    _object_store(root, rows(), "8")
     assert seen_mid_stream[0] is not None
     assert seen_mid_stream[0].manifest["model_version"] == "7"
-    assert read_day(root, D, spark=spark).manifest["model_version"] == "8"
+    assert read_day(root, D).manifest["model_version"] == "8"
 
 
-def test_object_store_failure_while_streaming_keeps_the_previous_day(tmp_path, spark):
+def test_object_store_failure_while_streaming_keeps_the_previous_day(tmp_path):
     root = _store(tmp_path)
-    _object_store(root, ROWS, "7", spark, written_at=WHEN)
+    _object_store(root, ROWS, "7", written_at=WHEN)
 
     def broken_rows():
         yield ROWS[0]
         raise RuntimeError("executor lost")
 
     with pytest.raises(RuntimeError, match="executor lost"):
-        _object_store(root, broken_rows(), "8", spark)
-    seen = read_day(root, D, spark=spark)
+        _object_store(root, broken_rows(), "8")
+    seen = read_day(root, D)
     assert seen.manifest["model_version"] == "7" and seen.manifest["row_count"] == 2
     assert sorted(os.listdir(tmp_path / "store" / "suspicious_accounts")) == ["date=2026-02-10"]
 
 
-def test_object_store_crash_leftovers_are_cleaned_by_the_next_run(tmp_path, spark):
+def test_object_store_crash_leftovers_are_cleaned_by_the_next_run(tmp_path):
     root = _store(tmp_path)
     parent = tmp_path / "store" / "suspicious_accounts"
     (parent / ".date=2026-02-10.tmp-dead").mkdir(parents=True)
@@ -218,23 +225,23 @@ def test_object_store_crash_leftovers_are_cleaned_by_the_next_run(tmp_path, spar
     # A crash between the manifest's delete and its rewrite: data file, no manifest.
     (parent / "date=2026-02-10").mkdir()
     (parent / "date=2026-02-10" / "suspicious_accounts.jsonl").write_bytes(json_line(ROWS[0]))
-    assert read_day(root, D, spark=spark) is None
-    _object_store(root, ROWS, "7", spark, written_at=WHEN)
+    assert read_day(root, D) is None
+    _object_store(root, ROWS, "7", written_at=WHEN)
     assert sorted(os.listdir(parent)) == ["date=2026-02-10"]
-    assert read_day(root, D, spark=spark).manifest["row_count"] == 2
+    assert read_day(root, D).manifest["row_count"] == 2
 
 
-def test_reader_rule_no_manifest_or_foreign_data_is_not_a_day(tmp_path, spark):
+def test_reader_rule_no_manifest_or_foreign_data_is_not_a_day(tmp_path):
     root = _store(tmp_path)
-    _object_store(root, ROWS, "7", spark, written_at=WHEN)
+    _object_store(root, ROWS, "7", written_at=WHEN)
     folder = tmp_path / "store" / "suspicious_accounts" / "date=2026-02-10"
     # A reader that read the old manifest while the data file was replaced: sha differs.
     (folder / "suspicious_accounts.jsonl").write_bytes(json_line(ROWS[1]))
-    assert read_day(root, D, spark=spark) is None
+    assert read_day(root, D) is None
     (folder / "manifest.json").unlink()
-    assert read_day(root, D, spark=spark) is None
+    assert read_day(root, D) is None
     assert read_day(str(tmp_path / "store"), D) is None  # the local reader applies the same rule
-    assert read_day(root, D + dt.timedelta(days=1), spark=spark) is None
+    assert read_day(root, D + dt.timedelta(days=1)) is None
 
 
 def test_local_reader_sees_a_complete_local_day(tmp_path):
@@ -244,7 +251,7 @@ def test_local_reader_sees_a_complete_local_day(tmp_path):
     assert seen.manifest == read_manifest(res.folder)
 
 
-def test_scheme_without_a_hadoop_filesystem_is_refused_in_one_line(spark):
-    with pytest.raises(ExportTargetUnsupported, match=r"no Hadoop FileSystem for nosuchfs://") as e:
-        write_export("nosuchfs://bucket/exports", D, ROWS, "7", spark=spark)
+def test_scheme_without_a_filesystem_is_refused_in_one_line():
+    with pytest.raises(ExportTargetUnsupported, match=r"no filesystem for nosuchfs://") as e:
+        write_export("nosuchfs://bucket/exports", D, ROWS, "7")
     assert "\n" not in str(e.value)

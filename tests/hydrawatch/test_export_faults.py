@@ -28,14 +28,9 @@ WRITER = """
 import datetime as dt, sys
 from hydrawatch.export import write_export
 root, version, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-spark = None
-if len(sys.argv) > 4:
-    from hydrawatch.settings import Settings
-    from hydrawatch.spark import build_spark
-    spark = build_spark(Settings(), app_name="export-fault")
 write_export(root, dt.date(2026, 2, 10), ({"account_id": f"a{i:06d}", "score": 1 / (i + 2),
     "model_version": version, "reasons": [{"feature": "f", "value": i / 7}]} for i in range(n)),
-    version, spark=spark, atomic_rename=len(sys.argv) <= 4)
+    version, atomic_rename=len(sys.argv) <= 4)
 """
 
 
@@ -188,17 +183,17 @@ def test_object_store_export_killed_between_data_and_manifest(
 ):
     root = tmp_path / "store"
     uri = f"file://{root}"
-    write_export(uri, D, rows("1"), "1", spark=spark, atomic_rename=False)
+    write_export(uri, D, rows("1"), "1", atomic_rename=False)
     settings = make_settings(tmp_path)
     _write_killed(str(root), "2", "export.store_after_data", process_env(settings), store=True)
     # The crash left the new data file in the day's folder and no manifest: the reader rule
     # ignores the day (not available), it never reads it as a list.
     folder = root / "suspicious_accounts" / f"date={D.isoformat()}"
     assert sorted(os.listdir(folder)) == [DATA_FILE]
-    assert read_day(uri, D, spark=spark) is None
-    write_export(uri, D, rows("2"), "2", spark=spark, atomic_rename=False)
+    assert read_day(uri, D) is None
+    write_export(uri, D, rows("2"), "2", atomic_rename=False)
     clean = write_export(str(tmp_path / "clean"), D, rows("2"), "2")
-    day = read_day(uri, D, spark=spark)
+    day = read_day(uri, D)
     assert day.manifest["model_version"] == "2"
     assert day.data == Path(clean.data_file).read_bytes()
     assert sorted(os.listdir(root / "suspicious_accounts")) == [f"date={D.isoformat()}"]

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import pytest
 
-from hydrawatch import tables
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -310,7 +311,7 @@ def register_champion(settings) -> str:
     import pandas as pd
 
     from features.catalogue import FEATURE_SET_VERSION
-    from models.registry import log_and_register
+    from testkit.registry import log_and_register
 
     rng = np.random.default_rng(11)
     n = 400
@@ -320,7 +321,7 @@ def register_champion(settings) -> str:
     frame["shared_asn_max_accounts"] = rng.integers(0, 12, n)
     labels = (frame["cot_share_1d"] > 0.6) & (frame["rubric_share_1d"] > 0.5)
     _, version = log_and_register(
-        settings,
+        Runtime(settings),
         frame,
         labels.astype(int),
         feature_names=CHAMPION_FEATURES,
@@ -342,10 +343,10 @@ def run_days(spark, settings, days) -> None:
     from jobs.score import run_score
 
     for day in days:
-        run_ingest(spark, settings, day)
-        run_features(spark, settings, day)
-        run_score(spark, settings, day)
-        run_publish(spark, settings, day)
+        run_ingest(Runtime(settings, spark=spark), day)
+        run_features(Runtime(settings, spark=spark), day)
+        run_score(Runtime(settings, spark=spark), day)
+        run_publish(Runtime(settings, spark=spark), day)
 
 
 CLUSTER_RUN = textwrap.dedent(

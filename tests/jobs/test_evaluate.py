@@ -6,10 +6,11 @@ import datetime as dt
 
 import pytest
 
-from hydrawatch.tables import GOLD_ACCOUNT_SCORES
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage.tables import GOLD_ACCOUNT_SCORES
 from jobs.evaluate import run_evaluate
-from models.registry import client, log_and_register
-from models.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
+from testkit.registry import client, log_and_register
+from testkit.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
 
 START = dt.date(2026, 2, 1)
 
@@ -39,7 +40,7 @@ def test_report_from_account_scores(spark, world):
         "model_name string, model_version string",
     ).write.format("delta").partitionBy("score_date").save(settings.table(GOLD_ACCOUNT_SCORES))
 
-    result = run_evaluate(spark, settings, w.last_day)
+    result = run_evaluate(Runtime(settings, spark=spark), w.last_day)
     assert (result.source, result.model_version) == ("account_scores", "7")
     rep = result.report.set_index(["group", "name"])
     assert rep.loc[("campaign", "camp-0"), "recall"] == 1.0
@@ -60,9 +61,12 @@ def test_report_by_scoring_features_with_a_version(spark, world):
     truth = w.truth.set_index("account_id")["is_attacker"]
     y = w.features["account_id"].map(truth).astype(int)
     _, version = log_and_register(
-        settings, w.features[list(FEATURE_NAMES)], y, feature_set_version=FEATURE_SET_VERSION
+        Runtime(settings),
+        w.features[list(FEATURE_NAMES)],
+        y,
+        feature_set_version=FEATURE_SET_VERSION,
     )
-    result = run_evaluate(spark, settings, w.last_day, version=version)
+    result = run_evaluate(Runtime(settings, spark=spark), w.last_day, version=version)
     assert (result.source, result.model_version) == ("features", version)
     assert result.overall["recall"] >= 0.9
     assert result.overall["fpr"] <= 0.05

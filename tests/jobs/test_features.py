@@ -11,9 +11,10 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from features.catalogue import FEATURE_NAMES
-from hydrawatch import tables
 from hydrawatch.contracts import ACCOUNTS, USAGE_EVENTS, ddl
 from hydrawatch.errors import NoLandingData
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables
 from jobs.features import dirty_days, run_features
 
 D1, D2 = dt.date(2026, 2, 10), dt.date(2026, 2, 11)
@@ -107,9 +108,9 @@ def _write(spark, rows, schema, path, partition=None, mode="append"):
 
 def deliver(spark, settings, day: dt.date, events: list[dict]):
     """What ingest leaves behind for a delivery day: bronze rows, snapshot, audit row."""
-    _write(spark, events, EVENTS_DDL, settings.table(tables.BRONZE_USAGE_EVENTS), "event_date")
+    _write(spark, events, EVENTS_DDL, tables.BRONZE_USAGE_EVENTS.location(settings), "event_date")
     snaps = [a for a in SNAPSHOTS if a["snapshot_date"] == day]
-    _write(spark, snaps, ACCOUNTS_DDL, settings.table(tables.BRONZE_ACCOUNTS), "snapshot_date")
+    _write(spark, snaps, ACCOUNTS_DDL, tables.BRONZE_ACCOUNTS.location(settings), "snapshot_date")
     touched = sorted({e["event_date"] for e in events})
     late = {d: sum(e["event_date"] == d for e in events) for d in touched if d < day}
     audit = [
@@ -120,15 +121,15 @@ def deliver(spark, settings, day: dt.date, events: list[dict]):
             "touched_event_dates": touched,
         }
     ]
-    _write(spark, audit, AUDIT_DDL, settings.table(tables.INGEST_AUDIT))
+    _write(spark, audit, AUDIT_DDL, tables.INGEST_AUDIT.location(settings))
 
 
 def gold(spark, settings):
-    return spark.read.format("delta").load(settings.table(tables.FEATURES_ACCOUNT))
+    return spark.read.format("delta").load(tables.FEATURES_ACCOUNT.location(settings))
 
 
 def silver(spark, settings):
-    return spark.read.format("delta").load(settings.table(tables.SILVER_ACCOUNT_DAILY))
+    return spark.read.format("delta").load(tables.SILVER_ACCOUNT_DAILY.location(settings))
 
 
 def row(df, account_id, day):
@@ -144,11 +145,11 @@ def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
     delivery_1, delivery_2 = deliveries
     daily = make_settings(tmp_path / "daily")
     with pytest.raises(NoLandingData, match="run ingest"):
-        run_features(spark, daily, D1)
+        run_features(Runtime(daily, spark=spark), D1)
 
     # --- daily: D1 as delivered on D1 -----------------------------------------------------
     deliver(spark, daily, D1, delivery_1)
-    r1 = run_features(spark, daily, D1)
+    r1 = run_features(Runtime(daily, spark=spark), D1)
     assert r1.silver_days == (D1,) and r1.gold_dates == (D1,) and r1.rows == 2
     before = row(gold(spark, daily), "u1", D1)
     assert before["requests_1d"] == 3.0
@@ -160,7 +161,7 @@ def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
     # --- delivery D2 brings a late event of D1: D1 is dirty and recomputed ------------------
     deliver(spark, daily, D2, delivery_2)
     assert dirty_days(spark, daily, D2) == [D1]
-    r2 = run_features(spark, daily, D2)
+    r2 = run_features(Runtime(daily, spark=spark), D2)
     assert r2.dirty_days == (D1,)
     assert r2.silver_days == (D1, D2) and r2.gold_dates == (D1, D2)
     assert dirty_days(spark, daily, D2) == []
@@ -217,7 +218,7 @@ def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
 
     # --- re-running a day replaces it exactly ------------------------------------------------
     before_gold, before_silver = gold(spark, back).collect(), silver(spark, back).collect()
-    again = run_features(spark, back, D1)
+    again = run_features(Runtime(back, spark=spark), D1)
     assert again.gold_dates == (D1,)
     assertDataFrameEqual(gold(spark, back), before_gold)
     assertDataFrameEqual(silver(spark, back), before_silver)

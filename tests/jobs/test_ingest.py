@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from hydrawatch import tables
 from hydrawatch.errors import DataQualityError, NoLandingData
-from jobs.ingest import current_labels, run_ingest
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables
+from hydrawatch.validation import current_labels
+from jobs.ingest import run_ingest
 
 D1, D2 = dt.date(2026, 2, 10), dt.date(2026, 2, 11)
 DAY1, DAY2 = str(D1), str(D2)
@@ -129,7 +131,7 @@ def test_ingest_in_order_rerun_and_out_of_order_converge(spark, make_settings, t
     landing = r.Landing(Path(settings.landing))
     _write_landing(landing, r)
 
-    first = run_ingest(spark, settings, D1)
+    first = run_ingest(Runtime(settings, spark=spark), D1)
 
     usage = first.feeds["usage_events"]
     assert (usage.lines, usage.kept, usage.duplicates, usage.quarantined) == (21, 6, 2, 13)
@@ -195,7 +197,7 @@ def test_ingest_in_order_rerun_and_out_of_order_converge(spark, make_settings, t
         ("acc-2", DAY1),
     ]
 
-    second = run_ingest(spark, settings, D2)
+    second = run_ingest(Runtime(settings, spark=spark), D2)
 
     usage2 = second.feeds["usage_events"]
     assert (usage2.lines, usage2.kept, usage2.duplicates_earlier, usage2.quarantined) == (
@@ -221,13 +223,13 @@ def test_ingest_in_order_rerun_and_out_of_order_converge(spark, make_settings, t
     assert sorted(r.model for r in releases.collect()) == ["atlas-3", "atlas-3.5"]
 
     after_two_days = _snapshot(spark, settings)
-    run_ingest(spark, settings, D1)
+    run_ingest(Runtime(settings, spark=spark), D1)
     assert _snapshot(spark, settings) == after_two_days
 
     # Another warehouse over the same landing, days delivered the other way round.
     reverse = make_settings(tmp_path / "w2", quarantine_max_share=1.0, landing=settings.landing)
-    run_ingest(spark, reverse, D2)
-    run_ingest(spark, reverse, D1)
+    run_ingest(Runtime(reverse, spark=spark), D2)
+    run_ingest(Runtime(reverse, spark=spark), D1)
     reversed_state = _snapshot(spark, reverse)
     for name in BRONZE_TABLES:
         assert reversed_state[name] == after_two_days[name], name
@@ -238,13 +240,13 @@ def test_ingest_in_order_rerun_and_out_of_order_converge(spark, make_settings, t
 def test_missing_or_empty_delivery_stops_the_day_before_writing(spark, settings, landing, r):
     _ev = r.ev
     with pytest.raises(NoLandingData, match=r"usage_events .*date=2026-02-10 does not exist"):
-        run_ingest(spark, settings, D1)
+        run_ingest(Runtime(settings, spark=spark), D1)
     landing.folder("usage_events", DAY1)
     with pytest.raises(NoLandingData, match=r"date=2026-02-10 holds no \.jsonl"):
-        run_ingest(spark, settings, D1)
+        run_ingest(Runtime(settings, spark=spark), D1)
     landing.write("usage_events", DAY1, "a.jsonl", [_ev("e1", DAY1)])
     with pytest.raises(NoLandingData, match=r"no accounts delivery for 2026-02-10"):
-        run_ingest(spark, settings, D1)
+        run_ingest(Runtime(settings, spark=spark), D1)
     assert not Path(settings.warehouse).exists()
 
 
@@ -258,7 +260,7 @@ def test_quarantine_gate_fails_loudly_and_commits_nothing(spark, settings, landi
     )
     landing.write("accounts", DAY1, "a.jsonl", [account("acc-1")])
     with pytest.raises(DataQualityError) as failure:
-        run_ingest(spark, settings, D1)
+        run_ingest(Runtime(settings, spark=spark), D1)
     message = str(failure.value)
     assert "2 of 4 usage lines quarantined (50.0% > 5.0%)" in message
     assert "bad_enum 1, not_json 1" in message
@@ -277,7 +279,7 @@ def test_redelivered_event_with_another_ts_is_kept_once(spark, settings, landing
     landing.write("usage_events", DAY2, "a.jsonl", [_ev("x1", "2026-02-09"), _ev("k2", DAY2)])
 
     def bronze():
-        rows = spark.read.format("delta").load(settings.table(tables.BRONZE_USAGE_EVENTS))
+        rows = spark.read.format("delta").load(tables.BRONZE_USAGE_EVENTS.location(settings))
         return sorted(
             (row.event_id, str(row.event_date), str(row.delivery_date))
             for row in rows.select("event_id", "event_date", "delivery_date").collect()
@@ -288,15 +290,15 @@ def test_redelivered_event_with_another_ts_is_kept_once(spark, settings, landing
         ("k2", DAY2, DAY2),
         ("x1", DAY1, DAY1),
     ]
-    result = run_ingest(spark, settings, D1)
-    second = run_ingest(spark, settings, D2)
+    result = run_ingest(Runtime(settings, spark=spark), D1)
+    second = run_ingest(Runtime(settings, spark=spark), D2)
     assert bronze() == expected
     assert (second.feeds["usage_events"].kept, second.feeds["usage_events"].duplicates_earlier) == (
         1,
         1,
     )
     # Re-running either day, in any order, changes nothing.
-    run_ingest(spark, settings, D2)
-    run_ingest(spark, settings, D1)
+    run_ingest(Runtime(settings, spark=spark), D2)
+    run_ingest(Runtime(settings, spark=spark), D1)
     assert bronze() == expected
     assert result.feeds["usage_events"].kept == 2

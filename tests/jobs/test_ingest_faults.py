@@ -30,8 +30,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from hydrawatch import tables
 from hydrawatch.contracts import ACCOUNTS, FEEDS, USAGE_EVENTS, Feed, FieldSpec
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables
 from hydrawatch.validation import (
     BAD_ENUM,
     BAD_FORMAT,
@@ -533,7 +534,7 @@ def test_generated_bad_lines_each_end_in_bronze_or_quarantine(
         settings = make_settings(root, quarantine_max_share=1.0, max_late_days=MAX_LATE_DAYS)
         files = build(plan, seed)
         write_landing(Path(settings.landing), D, files)
-        result = run_ingest(spark, settings, D)
+        result = run_ingest(Runtime(settings, spark=spark), D)
         assert result.feeds["model_releases"].status == "missing"
         totals.update(check_accounted(spark, settings, D, files))
         totals["ingests"] += 1
@@ -572,7 +573,7 @@ def test_truncated_or_corrupt_gzip_stops_the_day_naming_the_file(spark, settings
     ]:
         (usage / name).write_bytes(data)
         with pytest.raises(UnreadableLandingFile) as err:
-            run_ingest(spark, settings, D)
+            run_ingest(Runtime(settings, spark=spark), D)
         message = str(err.value)
         assert f"{name} of delivery {D} cannot be read to its end ({cause}" in message
         assert "nothing was written" in message and "\n" not in message
@@ -580,7 +581,7 @@ def test_truncated_or_corrupt_gzip_stops_the_day_naming_the_file(spark, settings
         (usage / name).unlink()
     # the file delivered again, whole: the day runs and every line is counted
     (usage / "cut.jsonl.gz").write_bytes(whole)
-    result = run_ingest(spark, settings, D)
+    result = run_ingest(Runtime(settings, spark=spark), D)
     assert result.feeds["usage_events"].lines == 300
     assert result.feeds["usage_events"].kept == 200  # the half in good.jsonl is duplicates
     assert result.feeds["usage_events"].duplicates == 100
@@ -618,10 +619,10 @@ def test_a_column_whose_type_changes_the_next_day_is_quarantined_per_line(
     ]
     (day2 / "a.jsonl").write_bytes(b"\n".join([*(t.encode() for _, t in changed), *ok]) + b"\n")
 
-    run_ingest(spark, settings, D)
+    run_ingest(Runtime(settings, spark=spark), D)
     events = _read(spark, settings, tables.BRONZE_USAGE_EVENTS)
     schema_before, rows_before = events.schema, sorted(r.event_id for r in events.collect())
-    result = run_ingest(spark, settings, d2)
+    result = run_ingest(Runtime(settings, spark=spark), d2)
 
     usage = result.feeds["usage_events"]
     assert (usage.lines, usage.kept, usage.quarantined) == (len(changed) + 2, 2, len(changed))

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from hydrawatch.errors import HydrawatchError, PromotionRefused
+from hydrawatch.runtime import Runtime
 from jobs.promote import run_promote, run_rollback
 from models.moves import history
-from models.registry import alias_version, client, log_and_register
-from models.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
+from testkit.registry import alias_version, client, log_and_register
+from testkit.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
 
 START = dt.date(2026, 2, 1)
 
@@ -39,7 +40,7 @@ def _register(settings, world, good: bool, seed: int) -> str:
     if not good:
         y = np.random.default_rng(seed).permutation(y)
     _, version = log_and_register(
-        settings, x, y, feature_set_version=FEATURE_SET_VERSION, seed=seed
+        Runtime(settings), x, y, feature_set_version=FEATURE_SET_VERSION, seed=seed
     )
     return version
 
@@ -48,12 +49,12 @@ def test_first_model_needs_the_minimums(spark, world, settings, monkeypatch):
     monkeypatch.setenv("HYDRAWATCH_ACTOR", "alice")
     bad = _register(settings, world, good=False, seed=1)
     with pytest.raises(PromotionRefused, match=r"first_model.*pr_auc 0\.\d+ is 0\.\d+ below"):
-        run_promote(settings, spark=spark)
+        run_promote(Runtime(settings, spark=spark))
     assert alias_version(settings, "champion") is None
     assert history(settings) == []
 
     good = _register(settings, world, good=True, seed=2)
-    result = run_promote(settings, spark=spark)
+    result = run_promote(Runtime(settings, spark=spark))
     assert (result.action, result.from_version, result.to_version) == ("promote", None, good)
     assert alias_version(settings, "champion") == good != bad
     [move] = history(settings)
@@ -74,20 +75,20 @@ def test_first_model_needs_the_minimums(spark, world, settings, monkeypatch):
 def test_worse_challenger_refused_forced_and_rolled_back(spark, world, settings, monkeypatch):
     monkeypatch.setenv("HYDRAWATCH_ACTOR", "bob")
     good = _register(settings, world, good=True, seed=3)
-    run_promote(settings, good, force=True, reason="bootstrap the registry")
+    run_promote(Runtime(settings), good, force=True, reason="bootstrap the registry")
     bad = _register(settings, world, good=False, seed=4)
 
     with pytest.raises(PromotionRefused, match=rf"against_champion.*champion v{good} has"):
-        run_promote(settings, spark=spark)
+        run_promote(Runtime(settings, spark=spark))
     assert alias_version(settings, "champion") == good
 
     with pytest.raises(HydrawatchError, match="--reason"):
-        run_promote(settings, force=True, reason=" ")
-    forced = run_promote(settings, force=True, reason="incident 42: old model misfires")
+        run_promote(Runtime(settings), force=True, reason=" ")
+    forced = run_promote(Runtime(settings), force=True, reason="incident 42: old model misfires")
     assert (forced.action, forced.from_version, forced.to_version) == ("forced_promote", good, bad)
     assert alias_version(settings, "champion") == bad
 
-    back = run_rollback(settings)
+    back = run_rollback(Runtime(settings))
     assert (back.from_version, back.to_version) == (bad, good)
     assert alias_version(settings, "champion") == good
     moves = history(settings)
@@ -103,4 +104,4 @@ def test_worse_challenger_refused_forced_and_rolled_back(spark, world, settings,
     assert tags["champion.reason"] == "incident 42: old model misfires"
     # nothing before the first champion to roll back to
     with pytest.raises(HydrawatchError, match="no previous champion"):
-        run_rollback(settings)
+        run_rollback(Runtime(settings))

@@ -13,21 +13,23 @@ import pytest
 
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.failpoints import EXIT_STATUS
+from hydrawatch.runtime import Runtime
 from jobs.promote import PENDING_TAG, run_promote, run_rollback
 from models.moves import FORCED, ROLLBACK, history
-from models.registry import alias_version, log_and_register, version_info
+from testkit.registry import alias_version, log_and_register, version_info
 
 pytestmark = pytest.mark.faults
 
 REPO = Path(__file__).resolve().parents[2]
 PROMOTE = """
 import sys
+from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
 from jobs.promote import run_promote, run_rollback
 if sys.argv[1] == "rollback":
-    run_rollback(Settings())
+    run_rollback(Runtime(Settings()))
 else:
-    run_promote(Settings(), sys.argv[1], force=True, reason="crash test")
+    run_promote(Runtime(Settings()), sys.argv[1], force=True, reason="crash test")
 """
 
 
@@ -47,13 +49,13 @@ def _killed(settings, process_env, arg: str, point: str) -> None:
 def _register(settings, seed: int) -> str:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame({"f1": rng.uniform(0, 1, 200), "f2": rng.normal(0, 1, 200)})
-    _, version = log_and_register(settings, x, (x.f1 > 0.5).astype(int), seed=seed)
+    _, version = log_and_register(Runtime(settings), x, (x.f1 > 0.5).astype(int), seed=seed)
     return version
 
 
 def test_promote_killed_after_the_alias_is_completed_by_the_rerun(settings, process_env):
     first, second = _register(settings, 1), _register(settings, 2)
-    run_promote(settings, first, force=True, reason="first champion")
+    run_promote(Runtime(settings), first, force=True, reason="first champion")
 
     _killed(settings, process_env, second, "promote.after_alias")
     # What the crash left: the alias moved, the move not recorded, the decision kept as a tag.
@@ -61,7 +63,7 @@ def test_promote_killed_after_the_alias_is_completed_by_the_rerun(settings, proc
     assert [m.to_version for m in history(settings)] == [first]
     assert PENDING_TAG in version_info(settings, second).tags
 
-    completed = run_promote(settings, second, force=True, reason="crash test")
+    completed = run_promote(Runtime(settings), second, force=True, reason="crash test")
     assert (completed.action, completed.from_version, completed.to_version) == (
         FORCED,
         first,
@@ -78,14 +80,14 @@ def test_promote_killed_after_the_alias_is_completed_by_the_rerun(settings, proc
 
     # Re-running once more is the ordinary refusal, and the history does not grow.
     with pytest.raises(HydrawatchError, match="already holds alias `champion`"):
-        run_promote(settings, second, force=True, reason="crash test")
+        run_promote(Runtime(settings), second, force=True, reason="crash test")
     assert len(history(settings)) == 2
 
     # A rollback killed after moving the alias back: its re-run records it with the right
     # versions (its target comes from the history, not from the alias).
     _killed(settings, process_env, "rollback", "rollback.after_alias")
     assert alias_version(settings, "champion") == first and len(history(settings)) == 2
-    back = run_rollback(settings)
+    back = run_rollback(Runtime(settings))
     assert (back.action, back.from_version, back.to_version) == (ROLLBACK, second, first)
     assert alias_version(settings, "champion") == first
     assert [m.action for m in history(settings)] == [FORCED, FORCED, ROLLBACK]

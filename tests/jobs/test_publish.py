@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from hydrawatch import tables, webhook
 from hydrawatch.errors import DataQualityError
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables, webhook
 from jobs.publish import JUMP_MIN_COUNT, hold_back_reason, run_publish
 
 D = dt.date(2026, 2, 10)
@@ -80,7 +81,7 @@ def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0):
             "score_date date, account_id string, score double, flagged boolean, "
             "model_name string, model_version string",
         ),
-        settings.table(tables.GOLD_ACCOUNT_SCORES),
+        tables.GOLD_ACCOUNT_SCORES.location(settings),
         "score_date",
     )
     reasons = [("cot_share", 0.9, 2.5), ("template_repeat", 0.8, 1.0)]
@@ -91,7 +92,7 @@ def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0):
     ]
     _save(
         spark.createDataFrame([(*d, 0.7, *m) for d in details], DETAILS_SCHEMA),
-        settings.table(tables.FLAG_DETAILS),
+        tables.FLAG_DETAILS.location(settings),
         "score_date",
     )
     _save(
@@ -105,7 +106,7 @@ def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0):
             "account_id string, org_id string, payment_fingerprint string, "
             "email_domain_hash string, snapshot_date date",
         ),
-        settings.table(tables.BRONZE_ACCOUNTS),
+        tables.BRONZE_ACCOUNTS.location(settings),
         "snapshot_date",
     )
     _save(
@@ -113,7 +114,7 @@ def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0):
             [("e1", "a1", CLIENT_IPS[0], day), ("e2", "a2", CLIENT_IPS[1], day)],
             "event_id string, account_id string, client_ip string, event_date date",
         ),
-        settings.table(tables.BRONZE_USAGE_EVENTS),
+        tables.BRONZE_USAGE_EVENTS.location(settings),
         "event_date",
     )
     _save(
@@ -121,7 +122,7 @@ def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0):
             [(day, "usage_events", audit_status, 1000, quarantined), (day, "accounts", "ok", 4, 0)],
             "delivery_date date, feed string, status string, lines bigint, quarantined bigint",
         ),
-        settings.table(tables.INGEST_AUDIT),
+        tables.INGEST_AUDIT.location(settings),
     )
 
 
@@ -132,14 +133,14 @@ def published(spark, make_settings, tmp_path_factory):
         tmp_path_factory.mktemp("publish"), webhook_url=rx.url, webhook_secret=SECRET
     )
     _inputs(spark, settings)
-    first = run_publish(spark, settings, D)
+    first = run_publish(Runtime(settings, spark=spark), D)
     yield settings, first, rx
     rx.close()
 
 
 def test_table_has_contract_columns_and_values(spark, published):
     settings, result, _ = published
-    got = spark.read.format("delta").load(settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
+    got = spark.read.format("delta").load(tables.GOLD_SUSPICIOUS_ACCOUNTS.location(settings))
     contract = [
         "score_date",
         "account_id",
@@ -180,7 +181,7 @@ def test_export_matches_table_and_manifest(spark, published):
     assert manifest["written_at"].endswith("Z")
     lines = [json.loads(x) for x in data.decode().splitlines()]
     assert [x["account_id"] for x in lines] == ["a1", "a2", "a3"]  # score descending
-    table = spark.read.format("delta").load(settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
+    table = spark.read.format("delta").load(tables.GOLD_SUSPICIOUS_ACCOUNTS.location(settings))
     assert set(lines[0]) == set(table.columns)
     assert lines[0]["reasons"][0] == {"feature": "cot_share", "value": 0.9, "contribution": 2.5}
     assert lines[0]["first_flagged_date"] == "2026-02-08"
@@ -198,13 +199,13 @@ def test_webhook_signed_pointer_sent_once_and_rerun_is_byte_identical(spark, pub
     data_file = Path(first.export_dir) / "suspicious_accounts.jsonl"
     before = data_file.read_bytes()
 
-    again = run_publish(spark, settings, D)
+    again = run_publish(Runtime(settings, spark=spark), D)
     assert again.webhook == "already sent" and len(rx.received) == 1
     assert data_file.read_bytes() == before and again.export_sha256 == first.export_sha256
-    deliveries = spark.read.format("delta").load(settings.table(tables.WEBHOOK_DELIVERIES))
+    deliveries = spark.read.format("delta").load(tables.WEBHOOK_DELIVERIES.location(settings))
     assert deliveries.count() == 1
     assert SECRET not in json.dumps([r.asDict() for r in deliveries.collect()], default=str)
-    table = spark.read.format("delta").load(settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
+    table = spark.read.format("delta").load(tables.GOLD_SUSPICIOUS_ACCOUNTS.location(settings))
     assert table.count() == 3
 
 
@@ -219,7 +220,7 @@ def _tables_as_text(spark, settings, names) -> str:
 @pytest.mark.faults
 def test_nothing_personal_is_published(spark, published):
     settings, result, rx = published
-    table = spark.read.format("delta").load(settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
+    table = spark.read.format("delta").load(tables.GOLD_SUSPICIOUS_ACCOUNTS.location(settings))
     written = (
         tables.GOLD_SUSPICIOUS_ACCOUNTS,
         tables.GOLD_ACCOUNT_SCORES,
@@ -249,7 +250,7 @@ def test_webhook_secret_is_never_logged_printed_or_stored(
         settings = make_settings(tmp_path, webhook_url=rx.url, webhook_secret=SECRET)
         _inputs(spark, settings)
         caplog.set_level(logging.DEBUG)
-        result = run_publish(spark, settings, D)
+        result = run_publish(Runtime(settings, spark=spark), D)
     finally:
         rx.close()
     assert result.webhook == "sent" and len(rx.received) == 1  # signed with the secret
@@ -271,10 +272,10 @@ def test_gate_holds_back_a_day_whose_ingest_failed(spark, make_settings, tmp_pat
     settings = make_settings(tmp_path)
     _inputs(spark, settings, audit_status="empty")
     with pytest.raises(DataQualityError, match="held back, nothing published: ingest of usage"):
-        run_publish(spark, settings, D)
+        run_publish(Runtime(settings, spark=spark), D)
     from delta.tables import DeltaTable
 
-    assert not DeltaTable.isDeltaTable(spark, settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
+    assert not DeltaTable.isDeltaTable(spark, tables.GOLD_SUSPICIOUS_ACCOUNTS.location(settings))
     assert not (Path(settings.exports_uri) / "suspicious_accounts" / "date=2026-02-10").exists()
 
 
@@ -306,13 +307,13 @@ def test_scored_then_published_end_to_end(spark, make_settings, tmp_path):
     import pandas as pd
 
     from jobs.score import run_score
-    from models.registry import log_and_register
+    from testkit.registry import log_and_register
 
     settings = make_settings(tmp_path)
     rng = np.random.default_rng(5)
     train = pd.DataFrame({"cot_share": rng.uniform(0, 1, 300), "noise": rng.normal(0, 1, 300)})
     _, version = log_and_register(
-        settings,
+        Runtime(settings),
         train,
         (train.cot_share > 0.6).astype(int),
         feature_names=["cot_share", "noise"],
@@ -326,14 +327,14 @@ def test_scored_then_published_end_to_end(spark, make_settings, tmp_path):
             "account_id string, feature_date date, cot_share double, noise double, "
             "feature_set_version string, infra_cluster_id string, coord_cluster_id string",
         ),
-        settings.table(tables.FEATURES_ACCOUNT),
+        tables.FEATURES_ACCOUNT.location(settings),
         "feature_date",
     )
     _inputs(spark, settings)  # bronze, audit (and a scored day that run_score replaces)
-    scored = run_score(spark, settings, D)
-    published = run_publish(spark, settings, D)
+    scored = run_score(Runtime(settings, spark=spark), D)
+    published = run_publish(Runtime(settings, spark=spark), D)
     assert (scored.accounts_scored, scored.flagged, published.rows) == (8, 3, 3)
-    table = spark.read.format("delta").load(settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
+    table = spark.read.format("delta").load(tables.GOLD_SUSPICIOUS_ACCOUNTS.location(settings))
     rows = table.orderBy("account_id").collect()
     assert [r.account_id for r in rows] == ["a0", "a1", "a2"]
     assert {r.model_version for r in rows} == {version}

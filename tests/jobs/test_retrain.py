@@ -6,10 +6,11 @@ import datetime as dt
 
 import pytest
 
+from hydrawatch.runtime import Runtime
 from jobs.retrain import run_retrain, train_on
 from models.inputs import training_frame
-from models.registry import client
-from models.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
+from testkit.registry import client
+from testkit.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
 
 START = dt.date(2026, 2, 1)
 # The day before the last: the last day's features and the labels delivered after it are "future".
@@ -25,7 +26,7 @@ def world(spark, make_settings, tmp_path_factory):
 @pytest.fixture(scope="module")
 def frame(spark, world):
     settings, _ = world
-    return training_frame(spark, settings, AS_OF)
+    return training_frame(Runtime(settings, spark=spark), AS_OF)
 
 
 def test_training_rows_are_point_in_time(frame, world):
@@ -62,11 +63,11 @@ def test_labels_for_accounts_never_seen_and_appeals_never_given_are_counted(
     (logged as `labels_without_features`) and is otherwise unchanged."""
     import pandas as pd
 
-    from models.synthetic import write_labels
+    from testkit.synthetic import write_labels
 
     settings = make_settings(tmp_path)
     write_synthetic(spark, settings, START, days=10)
-    before = training_frame(spark, settings, AS_OF)
+    before = training_frame(Runtime(settings, spark=spark), AS_OF)
     decided = pd.Timestamp(START + dt.timedelta(days=4)) + pd.Timedelta(hours=9)
     ghosts = pd.DataFrame(
         {
@@ -80,7 +81,7 @@ def test_labels_for_accounts_never_seen_and_appeals_never_given_are_counted(
         }
     )
     write_labels(spark, settings, ghosts, mode="append")
-    after = training_frame(spark, settings, AS_OF)
+    after = training_frame(Runtime(settings, spark=spark), AS_OF)
     assert after.labels_without_features == before.labels_without_features + 2
     assert not {"ghost-never-seen", "ghost-appeal"} & set(after.rows["account_id"])
     pd.testing.assert_frame_equal(after.rows, before.rows)
@@ -102,7 +103,7 @@ def test_fit_is_deterministic(frame, world):
 
 def test_run_retrain_logs_and_registers_a_challenger(spark, world):
     settings, _ = world
-    result = run_retrain(spark, settings, AS_OF)
+    result = run_retrain(Runtime(settings, spark=spark), AS_OF)
     mlf = client(settings)
     assert str(mlf.get_model_version_by_alias(settings.model_name, "challenger").version) == (
         result.version

@@ -13,9 +13,12 @@ import pandas as pd
 import pytest
 
 from hydrawatch.failpoints import EXIT_STATUS
+from hydrawatch.runtime import Runtime
 from jobs.retrain import KEY_TAG, run_retrain
-from models.registry import client, ensure_experiment, load_pyfunc
-from models.synthetic import FEATURE_NAMES, write_synthetic
+from models import champion
+from models.registry import ensure_experiment
+from testkit.registry import client
+from testkit.synthetic import FEATURE_NAMES, write_synthetic
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -26,11 +29,9 @@ AS_OF = START + dt.timedelta(days=8)
 POINTS = ("retrain.after_run_start", "registry.after_log_model", "registry.after_register")
 RETRAIN = f"""
 import datetime as dt
-from hydrawatch.settings import Settings
-from hydrawatch.spark import build_spark
+from hydrawatch.runtime import Runtime
 from jobs.retrain import run_retrain
-settings = Settings()
-run_retrain(build_spark(settings, app_name="retrain-fault"), settings, dt.date({AS_OF.year}, {AS_OF.month}, {AS_OF.day}))
+run_retrain(Runtime.from_environment(), dt.date({AS_OF.year}, {AS_OF.month}, {AS_OF.day}))
 """
 
 
@@ -70,15 +71,17 @@ def test_a_retrain_killed_anywhere_then_rerun_registers_one_version(
     [registered] = _versions(settings)
     assert not registered.aliases
 
-    rerun = run_retrain(spark, settings, AS_OF)
-    again = run_retrain(spark, settings, AS_OF)
+    rerun = run_retrain(Runtime(settings, spark=spark), AS_OF)
+    again = run_retrain(Runtime(settings, spark=spark), AS_OF)
     assert rerun.reused and rerun.version == str(registered.version)
     assert again == rerun
     [version] = _versions(settings)
     assert version.aliases == ["challenger"]
 
     mlf = client(settings)
-    runs = mlf.search_runs([ensure_experiment(settings)], order_by=["attributes.start_time ASC"])
+    runs = mlf.search_runs(
+        [ensure_experiment(Runtime(settings))], order_by=["attributes.start_time ASC"]
+    )
     # Crash 1 and 2 died before registering (closed as KILLED by the next attempt); crash 3
     # had logged everything and registered (closed as FINISHED by the re-run that reused it).
     assert [r.info.status for r in runs] == ["KILLED", "KILLED", "FINISHED"]
@@ -88,14 +91,16 @@ def test_a_retrain_killed_anywhere_then_rerun_registers_one_version(
     clean_settings = make_settings(
         tmp_path / "clean", warehouse=shared.warehouse, truth=shared.truth
     )
-    clean = run_retrain(spark, clean_settings, AS_OF)
+    clean = run_retrain(Runtime(clean_settings, spark=spark), AS_OF)
     assert not clean.reused
     assert clean.threshold == rerun.threshold
     assert clean.feature_set_version == rerun.feature_set_version
     assert clean.rows == rerun.rows
     assert {k: clean.metrics[k] for k in rerun.metrics} == rerun.metrics
     frame = w.features[list(FEATURE_NAMES)].astype("float64").head(200)
-    pd.testing.assert_frame_equal(
-        load_pyfunc(settings, rerun.version).predict(frame),
-        load_pyfunc(clean_settings, clean.version).predict(frame),
-    )
+    predictions = []
+    for s, version in ((settings, rerun.version), (clean_settings, clean.version)):
+        rt = Runtime(s)
+        with champion.load(rt, champion.version(rt, version)) as loaded:
+            predictions.append(loaded.predict(frame))
+    pd.testing.assert_frame_equal(*predictions)

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from hydrawatch import tables
 from hydrawatch.errors import DataQualityError, NoChampionModel
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables
 from jobs.score import run_score
-from models.registry import log_and_register
-from models.scoring import ModelFeatureMismatch
+from models.champion import ModelFeatureMismatch
+from testkit.registry import log_and_register
 
 D = dt.date(2026, 2, 10)
 FEATURES = ["cot_share", "template_repeat", "noise"]
@@ -32,7 +33,7 @@ def _train_champion(settings, feature_set_version=FSV):
     )
     labels = ((frame.cot_share > 0.7) & (frame.template_repeat > 0.5)).astype(int)
     return log_and_register(
-        settings,
+        Runtime(settings),
         frame,
         labels,
         feature_names=FEATURES,
@@ -62,7 +63,7 @@ def _write_inputs(spark, settings, day=D, rows=None, extra_active=()):
     )
     feats.write.format("delta").mode("overwrite").option(
         "replaceWhere", f"feature_date = DATE'{day}'"
-    ).partitionBy("feature_date").save(settings.table(tables.FEATURES_ACCOUNT))
+    ).partitionBy("feature_date").save(tables.FEATURES_ACCOUNT.location(settings))
     # bronze: the accounts with an event that day (only the columns the job reads)
     active = [r[0] for r in rows[::2]] + list(extra_active)
     events = spark.createDataFrame(
@@ -70,7 +71,7 @@ def _write_inputs(spark, settings, day=D, rows=None, extra_active=()):
     )
     events.write.format("delta").mode("overwrite").option(
         "replaceWhere", f"event_date = DATE'{day}'"
-    ).partitionBy("event_date").save(settings.table(tables.BRONZE_USAGE_EVENTS))
+    ).partitionBy("event_date").save(tables.BRONZE_USAGE_EVENTS.location(settings))
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +79,13 @@ def scored(spark, make_settings, tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("score"))
     _, version = _train_champion(settings)
     _write_inputs(spark, settings)
-    result = run_score(spark, settings, D)
+    result = run_score(Runtime(settings, spark=spark), D)
     return settings, version, result
 
 
 def test_scores_every_account_with_champion_version(spark, scored):
     settings, version, result = scored
-    got = spark.read.format("delta").load(settings.table(tables.GOLD_ACCOUNT_SCORES))
+    got = spark.read.format("delta").load(tables.GOLD_ACCOUNT_SCORES.location(settings))
     assert got.columns == [
         "score_date",
         "account_id",
@@ -108,7 +109,7 @@ def test_scores_every_account_with_champion_version(spark, scored):
 
 def test_rollup_flags_rest_of_coordination_cluster_with_reason(spark, scored):
     settings, version, result = scored
-    details = spark.read.format("delta").load(settings.table(tables.FLAG_DETAILS))
+    details = spark.read.format("delta").load(tables.FLAG_DETAILS.location(settings))
     got = {r.account_id: r for r in details.collect()}
     assert set(got) == {f"c1-{i}" for i in range(6)}
     assert result.flagged == 6 and result.flagged_by_score == 4 and result.flagged_by_cluster == 2
@@ -124,15 +125,15 @@ def test_rollup_flags_rest_of_coordination_cluster_with_reason(spark, scored):
     assert contribs == sorted(contribs, reverse=True) and all(c > 0 for c in contribs)
     values = {r.feature: r.value for r in bad.reasons}
     assert values.get("cot_share") == 0.95
-    scores = spark.read.format("delta").load(settings.table(tables.GOLD_ACCOUNT_SCORES))
+    scores = spark.read.format("delta").load(tables.GOLD_ACCOUNT_SCORES.location(settings))
     assert scores.where(F.col("account_id") == "c1-5").first().flagged
 
 
 def test_rerun_replaces_the_day(spark, scored):
     settings, _, first = scored
-    again = run_score(spark, settings, D)
+    again = run_score(Runtime(settings, spark=spark), D)
     assert (again.accounts_scored, again.flagged) == (first.accounts_scored, first.flagged)
-    scores = spark.read.format("delta").load(settings.table(tables.GOLD_ACCOUNT_SCORES))
+    scores = spark.read.format("delta").load(tables.GOLD_ACCOUNT_SCORES.location(settings))
     assert scores.count() == 30
 
 
@@ -141,13 +142,13 @@ def test_active_account_without_features_stops_the_day(spark, scored, tmp_path):
     d2 = D + dt.timedelta(days=1)
     _write_inputs(spark, settings, day=d2, rows=_feature_rows()[:3], extra_active=("ghost",))
     with pytest.raises(DataQualityError, match=r"1 account\(s\) with events on 2026-02-11 .*ghost"):
-        run_score(spark, settings, d2)
+        run_score(Runtime(settings, spark=spark), d2)
 
 
 def test_no_champion_says_how_to_make_one(spark, make_settings, tmp_path):
     settings = make_settings(tmp_path)
     with pytest.raises(NoChampionModel) as err:
-        run_score(spark, settings, D)
+        run_score(Runtime(settings, spark=spark), D)
     msg = str(err.value)
     assert "\n" not in msg and "alias `champion`" in msg
     assert "`hydrawatch retrain --as-of D` then `hydrawatch promote`" in msg
@@ -158,7 +159,7 @@ def test_model_of_another_feature_set_is_refused(spark, make_settings, tmp_path)
     _train_champion(settings, feature_set_version="fs-old")
     _write_inputs(spark, settings)
     with pytest.raises(ModelFeatureMismatch, match="'fs-old' but the feature table holds"):
-        run_score(spark, settings, D)
+        run_score(Runtime(settings, spark=spark), D)
     from delta.tables import DeltaTable
 
-    assert not DeltaTable.isDeltaTable(spark, settings.table(tables.GOLD_ACCOUNT_SCORES))
+    assert not DeltaTable.isDeltaTable(spark, tables.GOLD_ACCOUNT_SCORES.location(settings))

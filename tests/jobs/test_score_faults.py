@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hydrawatch import tables
 from hydrawatch.cli import main
 from hydrawatch.errors import HydrawatchError, NoChampionModel
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables
 from jobs.score import run_score
-from models.registry import client, log_and_register
-from models.scoring import ModelFeatureMismatch
+from models.champion import ModelFeatureMismatch
+from testkit.registry import client, log_and_register
 
 pytestmark = pytest.mark.faults
 
@@ -33,7 +34,12 @@ def _register(settings, names, fsv=FSV) -> str:
     frame = pd.DataFrame({n: rng.uniform(0, 1, 200) for n in names})
     labels = (frame[names[0]] > 0.6).astype(int)
     _, version = log_and_register(
-        settings, frame, labels, feature_names=names, feature_set_version=fsv, alias="champion"
+        Runtime(settings),
+        frame,
+        labels,
+        feature_names=names,
+        feature_set_version=fsv,
+        alias="champion",
     )
     return version
 
@@ -46,13 +52,13 @@ def _write_day(spark, settings):
         "account_id string, feature_date date, cot_share double, template_repeat double, "
         "feature_set_version string, infra_cluster_id string, coord_cluster_id string",
     ).write.format("delta").partitionBy("feature_date").save(
-        settings.table(tables.FEATURES_ACCOUNT)
+        tables.FEATURES_ACCOUNT.location(settings)
     )
     spark.createDataFrame(
         [(f"e{i}", f"a{i}", D) for i in range(8)],
         "event_id string, account_id string, event_date date",
     ).write.format("delta").partitionBy("event_date").save(
-        settings.table(tables.BRONZE_USAGE_EVENTS)
+        tables.BRONZE_USAGE_EVENTS.location(settings)
     )
 
 
@@ -103,7 +109,7 @@ def _score_cli(monkeypatch, settings):
 def test_no_champion_one_line_how_to_make_one(spark, prefect_harness, settings, monkeypatch):
     _write_day(spark, settings)
     with pytest.raises(NoChampionModel):
-        run_score(spark, settings, D)
+        run_score(Runtime(settings, spark=spark), D)
     code, lines = _score_cli(monkeypatch, settings)
     assert code == 2
     assert lines[-1].startswith(f"hydrawatch: backfill stopped at {D}: no version of model")
@@ -118,7 +124,7 @@ def test_champion_whose_artifact_files_are_gone_is_refused(
     _write_day(spark, settings)
     gone = _delete_artifacts(settings, version)
     with pytest.raises(HydrawatchError) as err:
-        run_score(spark, settings, D)
+        run_score(Runtime(settings, spark=spark), D)
     message = str(err.value)
     assert f"version {version} (champion) cannot be loaded" in message
     assert "hydrawatch rollback" in message and "\n" not in message
@@ -136,7 +142,7 @@ def test_champion_trained_on_another_feature_list_never_scores(
     _register(settings, [*TABLE_FEATURES, "gone_feature"])
     _write_day(spark, settings)
     with pytest.raises(ModelFeatureMismatch, match=r"needs features missing .*gone_feature"):
-        run_score(spark, settings, D)
+        run_score(Runtime(settings, spark=spark), D)
     code, lines = _score_cli(monkeypatch, settings)
     assert code == 2 and "gone_feature" in lines[-1] and lines[-1].startswith("hydrawatch: ")
     assert "refusing to score with it" in lines[-1]

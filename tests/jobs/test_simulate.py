@@ -16,6 +16,7 @@ import pytest
 
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS
 from hydrawatch.errors import HydrawatchError
+from hydrawatch.runtime import Runtime
 from hydrawatch.simulator.checks import account_signals, auc, read_lines, validate_line
 from hydrawatch.simulator.config import LEGIT_POPULATIONS, config_for
 from jobs.simulate import run_simulate
@@ -30,7 +31,7 @@ def tiny(spark, make_settings, tmp_path_factory):
     root = tmp_path_factory.mktemp("sim")
     settings = make_settings(root)
     cfg = config_for("tiny", release_day=1)
-    result = run_simulate(spark, settings, START, DAYS, "tiny", 7, config=cfg)
+    result = run_simulate(Runtime(settings, spark=spark), START, DAYS, "tiny", 7, config=cfg)
     landing = Path(settings.landing_uri)
     usage = {
         d.name.removeprefix("date="): read_lines(d)
@@ -214,16 +215,18 @@ def mini(spark, make_settings, tmp_path_factory):
     root = tmp_path_factory.mktemp("mini")
     same = make_settings(root / "same")
     landing = Path(same.landing_uri)
-    run_simulate(spark, same, START, 3, "tiny", 11, config=_mini())
+    run_simulate(Runtime(same, spark=spark), START, 3, "tiny", 11, config=_mini())
     first = _snapshot(landing)
     (landing / "usage_events" / f"date={START}" / "stale.jsonl").write_text("{}\n")
-    run_simulate(spark, same, START, 3, "tiny", 11, config=_mini())
+    run_simulate(Runtime(same, spark=spark), START, 3, "tiny", 11, config=_mini())
     again = _snapshot(landing)
     outage = make_settings(root / "outage")
     imp = dataclasses.replace(
         config_for("tiny").imperfections, missing_usage_days=(1,), empty_usage_days=(2,)
     )
-    run_simulate(spark, outage, START, 3, "tiny", 12, config=_mini(imperfections=imp))
+    run_simulate(
+        Runtime(outage, spark=spark), START, 3, "tiny", 12, config=_mini(imperfections=imp)
+    )
     return {"first": first, "again": again, "outage": Path(outage.landing_uri)}
 
 
@@ -249,8 +252,8 @@ def test_outage_knobs(mini):
 def test_refuses_truth_inside_landing_and_bad_arguments(spark, make_settings, tmp_path):
     inside = make_settings(tmp_path, truth=str(tmp_path / "landing" / "truth"))
     with pytest.raises(HydrawatchError, match="outside the landing root"):
-        run_simulate(spark, inside, START, 1, "tiny", 1)
+        run_simulate(Runtime(inside, spark=spark), START, 1, "tiny", 1)
     with pytest.raises(HydrawatchError, match="--days"):
-        run_simulate(spark, make_settings(tmp_path), START, 0, "tiny", 1)
+        run_simulate(Runtime(make_settings(tmp_path), spark=spark), START, 0, "tiny", 1)
     with pytest.raises(HydrawatchError, match="unknown scale"):
-        run_simulate(spark, make_settings(tmp_path), START, 1, "huge", 1)
+        run_simulate(Runtime(make_settings(tmp_path), spark=spark), START, 1, "huge", 1)

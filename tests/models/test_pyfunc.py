@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hydrawatch.runtime import Runtime
 from models.pyfunc import CONTRIB_PREFIX
-from models.registry import client, log_and_register
+from testkit.registry import client, log_and_register
 
 
 def _frame(n=400, seed=1):
@@ -26,7 +27,7 @@ def _frame(n=400, seed=1):
 
 def test_log_and_register_gives_a_loadable_contract_model(settings):
     x, y = _frame()
-    uri, version = log_and_register(settings, x, y, feature_set_version="fs-test")
+    uri, version = log_and_register(Runtime(settings), x, y, feature_set_version="fs-test")
     assert version == "1"
     assert uri == f"models:/{settings.model_name}/1"
     mlf = client(settings)
@@ -59,6 +60,6 @@ def test_log_and_register_gives_a_loadable_contract_model(settings):
     assert tags["feature_set_version"] == "fs-test"
 
     # a second registration is a new version, and the alias moves to it
-    _, second = log_and_register(settings, x, y, seed=3)
+    _, second = log_and_register(Runtime(settings), x, y, seed=3)
     assert second == "2"
     assert str(mlf.get_model_version_by_alias(settings.model_name, "challenger").version) == "2"

@@ -16,10 +16,11 @@ import pytest
 
 from hydrawatch.cli import main
 from hydrawatch.errors import PromotionRefused
+from hydrawatch.runtime import Runtime
 from jobs.promote import run_promote
 from models.evaluation import period_metrics
-from models.registry import alias_version, client, log_and_register
-from models.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
+from testkit.registry import alias_version, client, log_and_register
+from testkit.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
 
 pytestmark = pytest.mark.faults
 
@@ -44,7 +45,7 @@ def _register(settings, world, *, feature_set_version=FEATURE_SET_VERSION, names
     truth = w.truth.set_index("account_id")["is_attacker"]
     y = w.features["account_id"].map(truth).astype(int).to_numpy()
     _, version = log_and_register(
-        settings,
+        Runtime(settings),
         w.features[list(names)],
         y,
         feature_names=list(names),
@@ -78,11 +79,11 @@ def test_challenger_on_another_feature_set_is_refused(
     spark, prefect_harness, world, settings, monkeypatch
 ):
     champion = _register(settings, world)
-    run_promote(settings, champion, force=True, reason="bootstrap")
+    run_promote(Runtime(settings), champion, force=True, reason="bootstrap")
     other_set = _register(settings, world, feature_set_version="fs-other-1")
     fewer = _register(settings, world, names=FEATURE_NAMES[:3])
 
-    measured = period_metrics(spark, settings, [champion, other_set, fewer])
+    measured = period_metrics(Runtime(settings, spark=spark), [champion, other_set, fewer])
     assert measured.by_version[champion]["pr_auc"] > 0.9
     assert measured.by_version[other_set] == {} and measured.by_version[fewer] == {}
     assert "fs-other-1" in measured.reasons[other_set]
@@ -90,7 +91,7 @@ def test_challenger_on_another_feature_set_is_refused(
 
     for version in (other_set, fewer):
         with pytest.raises(PromotionRefused, match=rf"cannot measure v{version}: v{version} was"):
-            run_promote(settings, version, spark=spark)
+            run_promote(Runtime(settings, spark=spark), version)
     code, lines = _promote_cli(monkeypatch, settings, "--version", other_set)
     assert code == 2
     assert lines[-1].startswith(f"hydrawatch: cannot measure v{other_set}: ")
@@ -102,17 +103,17 @@ def test_missing_artifacts_refuse_the_challenger_but_not_a_replacement_of_the_ch
     spark, world, settings
 ):
     broken_champion = _register(settings, world)
-    run_promote(settings, broken_champion, force=True, reason="bootstrap")
+    run_promote(Runtime(settings), broken_champion, force=True, reason="bootstrap")
     _delete_artifacts(settings, broken_champion)
     broken_challenger = _register(settings, world)
     _delete_artifacts(settings, broken_challenger)
 
     with pytest.raises(PromotionRefused, match=rf"v{broken_challenger} cannot be loaded"):
-        run_promote(settings, broken_challenger, spark=spark)
+        run_promote(Runtime(settings, spark=spark), broken_challenger)
     assert alias_version(settings, "champion") == broken_champion
 
     sound = _register(settings, world)
-    result = run_promote(settings, sound, spark=spark)
+    result = run_promote(Runtime(settings, spark=spark), sound)
     # The broken champion cannot be measured: the sound challenger faces the absolute minimums.
     assert (result.from_version, result.to_version) == (broken_champion, sound)
     assert "gate passed (first_model" in result.gate

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from models import scoring
-from models.scoring import ModelFeatureMismatch
 
 D = dt.date(2026, 2, 10)
 
@@ -120,16 +118,6 @@ def test_first_flagged_dates_ignores_later_days(spark):
             Row(account_id="c", first_flagged_date=D),
         ],
     )
-
-
-def test_check_model_matches_refuses_other_feature_set():
-    scoring.check_model_matches(["f1", "f2"], "v1", ["f1", "f2", "f3"], ["v1"], "model m v3")
-    with pytest.raises(ModelFeatureMismatch, match=r"feature_set_version 'v0'.*'v1'"):
-        scoring.check_model_matches(["f1"], "v0", ["f1"], ["v1"], "model m v3")
-    with pytest.raises(ModelFeatureMismatch, match="missing from the feature table \\(f9\\)"):
-        scoring.check_model_matches(["f1", "f9"], "v1", ["f1"], ["v1"], "model m v3")
-    with pytest.raises(ModelFeatureMismatch, match="expected exactly one"):
-        scoring.check_model_matches(["f1"], "v1", ["f1"], ["v1", "v2"], "model m v3")
 
 
 def test_feature_columns_excludes_keys_and_cluster_ids():

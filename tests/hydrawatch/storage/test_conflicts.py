@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from hydrawatch import commits
-from hydrawatch.commits import is_conflict, retry_conflicts
+from hydrawatch.storage import conflicts as commits
+from hydrawatch.storage.conflicts import is_conflict, retry_conflicts
 
 pytestmark = pytest.mark.faults
 SCHEMA = "day date, feed string, n int"

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hydrawatch.settings import Settings
-from hydrawatch.tables import BRONZE_LABELS, FEATURES_ACCOUNT
+from hydrawatch.storage.tables import BRONZE_LABELS, FEATURES_ACCOUNT, TRUTH_ACCOUNTS
 
 FEATURE_NAMES = ("f_sync", "f_cot", "f_volume", "f_noise")
 FEATURE_SET_VERSION = "fs-synthetic-1"
@@ -159,7 +159,7 @@ def write_labels(spark, settings: Settings, labels: pd.DataFrame, mode: str = "o
         df.write.format("delta")
         .mode(mode)
         .partitionBy("delivery_date")
-        .save(settings.table(BRONZE_LABELS))
+        .save(BRONZE_LABELS.location(settings))
     )
 
 
@@ -174,10 +174,10 @@ def write_synthetic(
     )
     spark.createDataFrame(world.features, schema=schema).write.format("delta").mode(
         "overwrite"
-    ).partitionBy("feature_date").save(settings.table(FEATURES_ACCOUNT))
+    ).partitionBy("feature_date").save(FEATURES_ACCOUNT.location(settings))
     write_labels(spark, settings, world.labels)
     truth_schema = "account_id string, population string, campaign_id string, is_attacker boolean"
     spark.createDataFrame(world.truth, schema=truth_schema).write.format("delta").mode(
         "overwrite"
-    ).save(f"{settings.truth_uri}/accounts")
+    ).save(TRUTH_ACCOUNTS.location(settings))
     return world

@@ -1,16 +1,14 @@
-"""The command line: exit codes and one-line reasons, through `hydrawatch.cli.main`."""
+"""The command line: exit codes and one-line reasons, through `cli.main.main`."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import types
 
 import pytest
 
-from hydrawatch.cli import main
-from hydrawatch.errors import NoLandingData
+from cli.main import main
 
 
 def test_bad_arguments_exit_non_zero_with_a_reason(capsys):
@@ -25,25 +23,24 @@ def test_bad_arguments_exit_non_zero_with_a_reason(capsys):
 
 
 def test_expected_failure_ends_with_one_line_and_exit_2(
-    spark, prefect_harness, tmp_path, monkeypatch, capsys
+    prefect_harness, tmp_path, monkeypatch, capsys
 ):
+    """No delivery for the day: the real ingest stops on its landing listing (pyarrow.fs, no
+    Spark session needed) with the one line, and the command exits 2."""
     for name, value in {
         "HYDRAWATCH_LANDING": tmp_path / "landing",
         "HYDRAWATCH_WAREHOUSE": tmp_path / "warehouse",
         "HYDRAWATCH_DAY_LOCK": "file",
     }.items():
         monkeypatch.setenv(name, str(value))
-    ingest = types.ModuleType("jobs.ingest")
-
-    def run_ingest(spark, settings, day):
-        raise NoLandingData(f"no usage_events delivery for {day} in {settings.landing}")
-
-    ingest.run_ingest = run_ingest
-    monkeypatch.setitem(sys.modules, "jobs.ingest", ingest)
 
     assert main(["daily", "--date", "2026-02-05"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == f"hydrawatch: no usage_events delivery for 2026-02-05 in {tmp_path}/landing"
+    assert err[-1] == (
+        f"hydrawatch: no usage_events delivery for 2026-02-05: folder {tmp_path}/landing/"
+        "usage_events/date=2026-02-05 does not exist; run the day again once upstream has "
+        "delivered it"
+    )
 
 
 @pytest.mark.slow
@@ -59,7 +56,7 @@ def test_console_script_prints_only_the_reason(tmp_path):
     for name in ("PREFECT_LOGGING_LEVEL", "MLFLOW_LOGGING_LEVEL"):
         env.pop(name, None)
     done = subprocess.run(
-        [sys.executable, "-m", "hydrawatch.cli", "promote"],
+        [sys.executable, "-m", "cli.main", "promote"],
         env=env,
         capture_output=True,
         text=True,

@@ -1,8 +1,10 @@
-"""The `hydrawatch` command line of `contracts/outputs.md`.
+"""The `hydrawatch` command line of `contracts/outputs.md` (the top layer).
 
-Each command builds the settings once and runs the matching Prefect flow (`flows.commands`), so a
-command and a scheduled run do the same thing. An expected failure prints one line,
-`hydrawatch: <reason>`, and exits non-zero; nothing else is printed on failure.
+Each command builds the run's `Runtime` once (settings from the environment) and runs the matching
+Prefect flow (`cli.commands`), so a command and a scheduled run do the same thing. An expected
+failure prints one line, `hydrawatch: <reason>`, and exits non-zero; nothing else is printed on
+failure. `main` sets the Prefect and MLflow environment defaults (`set_environment_defaults`,
+the one place they are set) before anything imports Prefect.
 """
 
 from __future__ import annotations
@@ -61,9 +63,9 @@ def _settings():
 
 
 def _commands():
-    import flows.commands
+    from cli import commands
 
-    return flows.commands
+    return commands
 
 
 @app.command()
@@ -151,22 +153,30 @@ def serve():
     _commands().serve(_settings())
 
 
-def main(argv: list[str] | None = None) -> int:
-    # Prefect's console logging would drown the one-line messages; its run logs still reach the
-    # Prefect API. Set before anything imports Prefect.
-    import os
+def set_environment_defaults() -> None:
+    """Prefect and MLflow defaults for a person at a terminal; an operator's own values win.
 
+    Called by `main` before anything imports Prefect (it reads them at import).
+    """
+    import os
+    import warnings
+
+    # Prefect's console logging would drown the one-line messages; its run logs still reach the
+    # Prefect API.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     # Embedded mode starts a temporary Prefect server per command; on a busy 2-core machine that
     # takes longer than Prefect's default wait.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
     # MLflow logs its store migrations at INFO and warns about the pyfunc's missing type hints
     # on every import: noise for a person at the terminal.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    import warnings
-
     warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
+
+
+def main(argv: list[str] | None = None) -> int:
+    set_environment_defaults()
     try:
         app(args=argv, standalone_mode=False)
     except HydrawatchError as err:

@@ -3,10 +3,9 @@
 Simulates `days` days (tiny scale), backfills ingest and features over all but the last day,
 retrains as of the day before the last, promotes the challenger through the gate, runs the last
 day end to end, evaluates that day against the simulator's truth (per campaign and legitimate
-population), then prints the top suspicious accounts with their reasons and where to look next. Everything runs as Prefect flows under one parent flow, `hydrawatch-demo`.
-
-A step whose job is not built yet stops the demo with a one-line `NotBuiltYet` naming it: the
-demo never shows results it did not compute.
+population), then prints the top suspicious accounts with their reasons and where to look next.
+Everything runs as Prefect flows under one parent flow, `hydrawatch-demo`, with one `Runtime`
+(one Spark session) for the whole story.
 """
 
 from __future__ import annotations
@@ -15,8 +14,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydrawatch import tables
+from cli.render import print_evaluation
+from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
+from hydrawatch.storage import tables
 
 DEMO_START = dt.date(2026, 2, 1)
 DEMO_DAYS = 14
@@ -37,25 +38,24 @@ class DemoResult:
     flow_run_id: str = ""
 
 
-def top_suspicious(spark, settings: Settings, day: dt.date, n: int = TOP_N) -> list[dict]:
+def top_suspicious(rt: Runtime, day: dt.date, n: int = TOP_N) -> list[dict]:
     """The `n` highest-scored flagged accounts of `day` (a bounded sample for the terminal)."""
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    path = settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS)
-    if not DeltaTable.isDeltaTable(spark, path):
+    df = rt.warehouse.day(tables.GOLD_SUSPICIOUS_ACCOUNTS, day)
+    if df is None:
         return []
-    df = spark.read.format("delta").load(path).where(F.col("score_date") == F.lit(day))
     wanted = ["account_id", "score", "risk_tier", "cluster_id", "cluster_size", "reasons"]
     cols = [c for c in wanted if c in df.columns]
     rows = df.orderBy(F.col("score").desc(), F.col("account_id")).select(*cols).limit(n).collect()
     return [r.asDict(recursive=True) for r in rows]
 
 
-def _is_champion(settings: Settings, version: str) -> bool:
-    from models.registry import CHAMPION, alias_version
+def _is_champion(rt: Runtime, version: str) -> bool:
+    from models import champion
 
-    return alias_version(settings, CHAMPION) == str(version)
+    held = champion.resolve(rt, champion.CHAMPION)
+    return held is not None and held.version == str(version)
 
 
 def _reasons(reasons) -> str:
@@ -70,7 +70,7 @@ def _reasons(reasons) -> str:
 
 
 def run_demo(
-    settings: Settings,
+    rt: Runtime,
     out,
     start: dt.date | None = None,
     days: int | None = None,
@@ -80,8 +80,8 @@ def run_demo(
     from rich.table import Table
 
     from flows import pipeline
-    from flows.runtime import set_reporter, spark_for
 
+    settings = rt.settings
     start = start or DEMO_START
     days = days or DEMO_DAYS
     seed = DEMO_SEED if seed is None else seed
@@ -118,48 +118,41 @@ def run_demo(
                 if current["task"] is not None and ": done" in msg:
                     progress.advance(current["task"])
 
-            set_reporter(report)
-            try:
-                for name, label in steps:
-                    total = days if name == "backfill" else None
-                    current["task"] = progress.add_task(label, total=total)
-                    if name == "simulate":
-                        sim = pipeline.simulate_flow(start, days, "tiny", seed, settings=settings)
-                        progress.console.print(f"[dim]·[/dim] simulated: {sim}")
-                    elif name == "backfill":
-                        progress.update(current["task"], total=(days - 1) * 2)
-                        pipeline.backfill_flow(
-                            start,
-                            last - dt.timedelta(days=1),
-                            ["ingest", "features"],
-                            settings=settings,
+            run = rt.with_reporter(report)
+            for name, label in steps:
+                total = days if name == "backfill" else None
+                current["task"] = progress.add_task(label, total=total)
+                if name == "simulate":
+                    sim = pipeline.simulate_flow(start, days, "tiny", seed, rt=run)
+                    progress.console.print(f"[dim]·[/dim] simulated: {sim}")
+                elif name == "backfill":
+                    progress.update(current["task"], total=(days - 1) * 2)
+                    pipeline.backfill_flow(
+                        start,
+                        last - dt.timedelta(days=1),
+                        ["ingest", "features"],
+                        rt=run,
+                    )
+                elif name == "retrain":
+                    result.retrain = pipeline.retrain_flow(last - dt.timedelta(days=1), rt=run)
+                elif name == "promote":
+                    if result.retrain.reused and _is_champion(run, result.retrain.version):
+                        # A re-run of the demo: retrain found its earlier version (same
+                        # inputs), which already is the champion; nothing to promote.
+                        progress.console.print(
+                            f"[dim]·[/dim] v{result.retrain.version} is already the champion"
                         )
-                    elif name == "retrain":
-                        result.retrain = pipeline.retrain_flow(
-                            last - dt.timedelta(days=1), settings=settings
-                        )
-                    elif name == "promote":
-                        if getattr(result.retrain, "reused", False) and _is_champion(
-                            settings, result.retrain.version
-                        ):
-                            # A re-run of the demo: retrain found its earlier version (same
-                            # inputs), which already is the champion; nothing to promote.
-                            progress.console.print(
-                                f"[dim]·[/dim] v{result.retrain.version} is already the champion"
-                            )
-                        else:
-                            result.promote = pipeline.promote_flow(settings=settings)
-                    elif name == "daily":
-                        progress.update(current["task"], total=4)
-                        result.day = pipeline.daily_flow(run_date=last, settings=settings)
-                    elif name == "evaluate":
-                        result.evaluation = pipeline.evaluate_flow(last, last, settings=settings)
-                    progress.update(current["task"], completed=total or 1, total=total or 1)
-                    progress.advance(overall)
-                    result.steps_done.append(name)
-            finally:
-                set_reporter(None)
-        result.top = top_suspicious(spark_for(settings), settings, last)
+                    else:
+                        result.promote = pipeline.promote_flow(rt=run)
+                elif name == "daily":
+                    progress.update(current["task"], total=4)
+                    result.day = pipeline.daily_flow(run_date=last, rt=run)
+                elif name == "evaluate":
+                    result.evaluation = pipeline.evaluate_flow(last, last, rt=run)
+                progress.update(current["task"], completed=total or 1, total=total or 1)
+                progress.advance(overall)
+                result.steps_done.append(name)
+        result.top = top_suspicious(run, last)
         return result
 
     demo_flow()
@@ -189,19 +182,17 @@ def _print_report(out, settings: Settings, result: DemoResult, Table) -> None:
         out.print(table)
 
     if result.evaluation is not None:
-        from flows.commands import print_evaluation
-
         print_evaluation(out, result.evaluation)
 
     retrain = as_fields(result.retrain)
     day = result.day
     where = Table(title="Where to look next", show_header=False, title_justify="left")
-    where.add_row("scores", settings.table(tables.GOLD_ACCOUNT_SCORES))
-    where.add_row("suspicious accounts", settings.table(tables.GOLD_SUSPICIOUS_ACCOUNTS))
+    where.add_row("scores", tables.GOLD_ACCOUNT_SCORES.location(settings))
+    where.add_row("suspicious accounts", tables.GOLD_SUSPICIOUS_ACCOUNTS.location(settings))
     where.add_row(
         "export", f"{settings.exports_uri}/suspicious_accounts/date={result.last_day.isoformat()}"
     )
-    where.add_row("drift", settings.table(tables.DRIFT))
+    where.add_row("drift", tables.DRIFT.location(settings))
     where.add_row(
         "MLflow",
         f"{settings.tracking_uri} · model {settings.model_name}"

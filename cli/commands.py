@@ -1,0 +1,102 @@
+"""What each `hydrawatch` command runs: the matching Prefect flow, and a short report on the terminal.
+
+A command and a scheduled run execute the same flow (`flows.pipeline`). Each command builds the
+run's `Runtime` here, at the edge, with a reporter that prints progress lines on the terminal;
+Prefect's own console logging is kept at CRITICAL for the command line (`cli.main`), so an
+expected failure ends with the CLI's single `hydrawatch: <reason>` line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cli.render import console, print_day, print_evaluation, print_fields
+from hydrawatch.runtime import Runtime
+from hydrawatch.settings import Settings
+
+
+def _runtime(settings: Settings, out) -> Runtime:
+    return Runtime(settings, reporter=lambda msg: out.print(f"[dim]·[/dim] {msg}"))
+
+
+def simulate(settings: Settings, start: dt.date, days: int, scale: str, seed: int):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.simulate_flow(start, days, scale, seed, rt=_runtime(settings, out))
+    print_fields(out, f"simulated {days} days from {start} ({scale})", result)
+    return result
+
+
+def daily(settings: Settings, run_date: dt.date):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.daily_flow(run_date=run_date, rt=_runtime(settings, out))
+    print_day(out, result)
+    return result
+
+
+def backfill(settings: Settings, start: dt.date, end: dt.date, steps):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.backfill_flow(start, end, list(steps), rt=_runtime(settings, out))
+    for day in result.days:
+        ran = ", ".join(day.ran) or "-"
+        skipped = f" (skipped: {', '.join(day.skipped)})" if day.skipped else ""
+        out.print(f"{day.day}: ran {ran}{skipped}")
+    return result
+
+
+def retrain(settings: Settings, as_of: dt.date):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.retrain_flow(as_of, rt=_runtime(settings, out))
+    print_fields(out, f"retrained as of {as_of}", result)
+    return result
+
+
+def promote(settings: Settings, version, force: bool, reason):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.promote_flow(version, force, reason, rt=_runtime(settings, out))
+    print_fields(out, "promote", result)
+    return result
+
+
+def rollback(settings: Settings):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.rollback_flow(rt=_runtime(settings, out))
+    print_fields(out, "rollback", result)
+    return result
+
+
+def evaluate(settings: Settings, as_of: dt.date, start: dt.date | None, version: str | None):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.evaluate_flow(as_of, start, version, rt=_runtime(settings, out))
+    print_evaluation(out, result)
+    return result
+
+
+def demo(settings: Settings, start: dt.date | None = None, days: int | None = None, seed=None):
+    from cli.demo import run_demo
+
+    return run_demo(Runtime(settings), console(), start=start, days=days, seed=seed)
+
+
+def serve(settings: Settings):
+    from flows.serve import serve as serve_deployments
+
+    out = console()
+    where = settings.prefect_api_url or "Prefect's embedded mode (set PREFECT_API_URL for a server)"
+    out.print(
+        f"serving the hydrawatch deployments against {where}; daily cron {settings.daily_cron} UTC"
+    )
+    serve_deployments(settings)

@@ -1,0 +1,200 @@
+"""The Delta warehouse: every read and write of a pipeline table goes through `Warehouse`.
+
+What it promises:
+- `location(table)`: where a table lives (`hydrawatch.storage.tables`), the one place a table's
+  name becomes a path.
+- Reads: `read` (the current version; `MissingTable` when the table does not exist yet),
+  `read_if_exists` (None instead), `read_pinned` (read at the table's current version and say
+  which, so a run can record exactly what it saw), `day` (a day's rows of a table by its day
+  column), `latest_snapshot` (the newest `bronze/accounts` snapshot on or before a day, the one
+  place that query is written).
+- Writes, each one idempotent and run through the conflict retry (`conflicts.retry_conflicts`):
+  `replace_days` (a day's rows, `replaceWhere` on the table's day column: the partitions a run
+  owns), `overwrite` (a whole snapshot table), `append` (audit records), `merge` (an upsert on
+  the table's key, which creates the table on its first write; optional scope, update condition
+  and deletion of the target rows the source no longer has).
+- Nothing else in the project opens a Delta table by path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from hydrawatch.errors import HydrawatchError
+from hydrawatch.settings import Settings
+from hydrawatch.storage import tables
+from hydrawatch.storage.conflicts import retry_conflicts
+from hydrawatch.storage.tables import Table
+
+
+class MissingTable(HydrawatchError):
+    """A table a job reads does not exist yet."""
+
+
+def sql_dates(days: Iterable[dt.date]) -> str:
+    return ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(days)))
+
+
+class Warehouse:
+    """Delta reads and writes of the pipeline's tables, for one Spark session and settings."""
+
+    def __init__(self, spark: SparkSession, settings: Settings):
+        self.spark = spark
+        self.settings = settings
+
+    def location(self, table: Table) -> str:
+        return table.location(self.settings)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def exists(self, table: Table) -> bool:
+        from delta.tables import DeltaTable
+
+        try:
+            return DeltaTable.isDeltaTable(self.spark, self.location(table))
+        except Exception:  # a root Hadoop cannot resolve yet: nothing there
+            return False
+
+    def read(self, table: Table, *, version: int | None = None) -> DataFrame:
+        if not self.exists(table):
+            raise MissingTable(
+                f"table {self.location(table)} does not exist yet: run the step that writes it"
+            )
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.location(table))
+
+    def read_if_exists(self, table: Table) -> DataFrame | None:
+        return self.read(table) if self.exists(table) else None
+
+    def version(self, table: Table) -> int:
+        """The table's current version (its latest commit)."""
+        from delta.tables import DeltaTable
+
+        history = DeltaTable.forPath(self.spark, self.location(table)).history(1)
+        return int(history.select("version").first()[0])
+
+    def read_pinned(self, table: Table) -> tuple[DataFrame, int]:
+        """The table at its current version, and that version: later commits are not seen."""
+        if not self.exists(table):
+            raise MissingTable(
+                f"table {self.location(table)} does not exist yet: run the step that writes it"
+            )
+        version = self.version(table)
+        return self.read(table, version=version), version
+
+    def day(self, table: Table, day: dt.date) -> DataFrame | None:
+        """The table's rows of `day` (by its day column), or None when the table does not exist."""
+        df = self.read_if_exists(table)
+        return None if df is None else df.where(F.col(table.day) == F.lit(day))
+
+    def latest_snapshot(self, day: dt.date) -> DataFrame | None:
+        """The newest `bronze/accounts` snapshot on or before `day`, or None when there is none."""
+        accounts = self.read_if_exists(tables.BRONZE_ACCOUNTS)
+        if accounts is None:
+            return None
+        on_or_before = accounts.where(F.col("snapshot_date") <= F.lit(day))
+        latest = on_or_before.agg(F.max("snapshot_date")).first()[0]
+        if latest is None:
+            return None
+        return accounts.where(F.col("snapshot_date") == F.lit(latest))
+
+    def rows_written(self, table: Table) -> int:
+        """Rows of the table's last write, from the Delta log (no pass over the data)."""
+        from delta.tables import DeltaTable
+
+        last = DeltaTable.forPath(self.spark, self.location(table)).history(1).first()
+        return int((last["operationMetrics"] or {}).get("numOutputRows", 0))
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def replace_days(
+        self,
+        df: DataFrame,
+        table: Table,
+        days: Iterable[dt.date],
+        *,
+        merge_schema: bool = False,
+    ) -> None:
+        """Replace exactly the rows of `days` (the table's day column) with `df`.
+
+        `merge_schema`: a new feature set version may add columns; the table gains them (older
+        rows read as null). Writes to disjoint partitions never conflict; the small unpartitioned
+        tables conflict with another day's run and are simply written again.
+        """
+        days = sorted(set(days))
+        predicate = f"{table.day} IN ({sql_dates(days)})"
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        if table.partition:
+            writer = writer.partitionBy(table.partition)
+        where = self.location(table)
+        retry_conflicts(lambda: writer.save(where), f"replace {predicate} in {where}")
+
+    def overwrite(self, df: DataFrame, table: Table, *, overwrite_schema: bool = False) -> None:
+        """Replace the whole table (a snapshot such as the release calendar)."""
+        options = {"overwriteSchema": "true"} if overwrite_schema else {}
+        self._save(df, table, "overwrite", options)
+
+    def append(self, df: DataFrame, table: Table) -> None:
+        """Add rows (audit records)."""
+        self._save(df, table, "append", {})
+
+    def _save(self, df: DataFrame, table: Table, mode: str, options: dict[str, str]) -> None:
+        writer = df.write.format("delta").mode(mode).options(**options)
+        if table.partition:
+            writer = writer.partitionBy(table.partition)
+        where = self.location(table)
+        retry_conflicts(lambda: writer.save(where), f"{mode} {where}")
+
+    def merge(
+        self,
+        source: DataFrame,
+        table: Table,
+        *,
+        scope: str | None = None,
+        update_if: str | None = None,
+        delete_if: str | None = None,
+    ) -> None:
+        """Upsert `source` (one row per key of `table`) into the table: MERGE on the key.
+
+        A matched row is replaced (only where `update_if` holds, e.g. "the earlier delivery
+        wins"); a new key is inserted; with `delete_if`, a target row the source does not have
+        and that the predicate selects is deleted (a re-run replacing exactly what it owns).
+        `scope` (a predicate on the target `t`) bounds the partitions read and changed. The first
+        write creates the table (appending: a run creating it beside another must not wipe the
+        other's rows; the concurrent create is a conflict, retried as a MERGE). The predicates
+        name the target `t` and the source `s`.
+        """
+        from delta.tables import DeltaTable
+
+        where = self.location(table)
+        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in table.key)
+        if scope:
+            on = f"({scope}) AND {on}"
+
+        def write() -> None:
+            if not self.exists(table):
+                writer = source.write.format("delta").mode("append")
+                if table.partition:
+                    writer = writer.partitionBy(table.partition)
+                writer.save(where)
+                return
+            merge = (
+                DeltaTable.forPath(self.spark, where)
+                .alias("t")
+                .merge(source.alias("s"), on)
+                .whenMatchedUpdateAll(condition=update_if)
+                .whenNotMatchedInsertAll()
+            )
+            if delete_if:
+                merge = merge.whenNotMatchedBySourceDelete(condition=delete_if)
+            merge.execute()
+
+        retry_conflicts(write, f"merge into {where}")
