@@ -225,10 +225,9 @@ def daily_flow(
                 # From the first step that runs, everything after it runs too.
                 first_ran = first_ran or step
                 rt.say(f"{day} {step}: running")
-                if step == "score":
-                    results[step] = score_task(rt, day, model)
-                else:
-                    results[step] = STEP_TASKS[step](rt, day)
+                run_step = STEP_TASKS[step]
+                # Score gets the champion resolved for the run, not its own.
+                results[step] = run_step(rt, day, model) if step == "score" else run_step(rt, day)
                 done.append((step, fp))
                 rt.say(f"{day} {step}: done")
                 failpoint("daily.after_step")

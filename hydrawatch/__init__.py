@@ -1,4 +1,4 @@
-"""Hydrawatch core: settings, the Spark session, the landing contract, errors and the CLI.
+"""Hydrawatch core: settings, the runtime, the Spark session, storage, the landing contract, errors.
 
 Importing any module of this package starts nothing: no Spark, no MLflow, no logging set-up.
 """

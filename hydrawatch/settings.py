@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     spark_driver_memory: str = "6g"
     spark_shuffle_partitions: int = Field(default=8, ge=1)
     # Partitions of Delta's log replay (Delta's default is 50). This project's tables hold
-    # thousands of files, not millions: one partition replays them 0.8 s sooner than eight.
+    # thousands of files, not millions: one partition replays them sooner than eight.
     spark_delta_snapshot_partitions: int = Field(default=1, ge=1)
     spark_ui: bool = True
     # JVMs compile with C2 at ten times HotSpot's thresholds (hydrawatch.spark.BATCH_JIT), for
@@ -125,11 +125,7 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/") or value
 
-    # --- derived locations --------------------------------------------------------------------
-    def table(self, name: str) -> str:
-        """Location of a Delta table under the warehouse root, e.g. `table("bronze/usage_events")`."""
-        return f"{self.warehouse_uri}/{name}"
-
+    # --- derived locations (a table's own: hydrawatch.storage.tables.Table.location) ----------
     @property
     def landing_uri(self) -> str:
         return self._absolute(self.landing)

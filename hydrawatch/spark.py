@@ -8,8 +8,7 @@ opens (RPC, block manager, web UI) listens on 127.0.0.1 only.
 
 Start-up: when infra/setup.sh has made a class-data archive of the driver JVM
 (`CLASS_ARCHIVE` in the jars folder, `python -m hydrawatch.spark`), the driver maps Spark's
-classes from it instead of loading them one by one, 4-8 s less per fresh process
-(bench/README.md). A missing or stale archive (another JVM or pyspark) is ignored by the JVM.
+classes from it instead of loading them one by one (bench/README.md has what it saves). A missing or stale archive (another JVM or pyspark) is ignored by the JVM.
 Delta's jars are on the driver's class path as well as in `spark.jars`, so the archive holds
 their classes too.
 
@@ -115,33 +114,30 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         # A task writing a partitioned Delta table keeps one open file per partition value, up
         # to four, instead of first sorting all its rows by the partition column: a job writes
-        # one day, or a few in a backfill, and the sort copied every row (about 1 s of the
-        # 10M-event silver step's task CPU, JFR; bench/README.md). Past four values in one
-        # task Spark sorts the rest, as without it. Spark's own file writes plan their sort
+        # one day, or a few in a backfill, and the sort copied every row. Past four values in
+        # one task Spark sorts the rest, as without it. Spark's own file writes plan their sort
         # ahead and are not affected.
         "spark.sql.maxConcurrentOutputFileWriters": "4",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Delta's log replay defaults to 50 partitions, far too many for tables of thousands of
-        # files: on the silver bench's bronze one takes 2.9-3.1 s from the first Delta job to
-        # the aggregation's, eight 3.7-4.5 s (bench/README.md).
+        # files (setting spark_delta_snapshot_partitions; bench/CHANGELOG.md).
         "spark.databricks.delta.snapshotPartitions": str(settings.spark_delta_snapshot_partitions),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Batches to Python workers are bounded by rows (maxRecordsPerBatch, 10,000). With a
         # byte bound as well (64 MB by default), Spark 4.2 measures the whole batch after every
-        # row it adds, walking every column vector: a fifth of the silver step's task CPU
-        # (JFR, bench/README.md). Int.MaxValue is the value that turns the measuring off.
+        # row it adds, walking every column vector, a large share of the silver step's task
+        # CPU. Int.MaxValue is the value that turns the measuring off.
         "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1),
         "spark.sql.ansi.enabled": "true",
         # upper/lower by the JVM, not ICU: the first ICU case mapping in a JVM initialises
-        # Spark's collation tables, about 7 s of one task's CPU (JFR, bench/README.md), and
-        # every text the jobs case-map is ASCII (timestamps, type names), where both agree.
+        # Spark's collation tables, seconds of one task's CPU, and every text the jobs case-map is ASCII (timestamps, type names), where both agree.
         "spark.sql.icu.caseMappings.enabled": "false",
         # Python workers (the silver pass, scoring) allocate with 4 KiB pages. By default numpy
         # asks the kernel for transparent huge pages for every array over 4 MB, and pyarrow's
         # mimalloc uses them too; on a machine whose memory is backed lazily by its host (a
-        # VM, as the bench box), a fresh 2 MiB page costs about 10 ms against 2.5 us for 512
-        # small ones: a 1 GiB array 11.7 s against 0.8 s. The silver pass spent 5-7 s of
-        # system time per task in its first wave on them (bench/README.md).
+        # VM, as the bench box), a fresh 2 MiB page costs milliseconds where 512 small ones
+        # cost microseconds, and the silver pass's first wave spent seconds of system time on
+        # them (bench/CHANGELOG.md, 2026-12-04).
         "spark.executorEnv.NUMPY_MADVISE_HUGEPAGE": "0",
         "spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
         # and keeps what it frees (pyarrow's jemalloc returns pages to the OS at once by

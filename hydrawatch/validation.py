@@ -135,7 +135,7 @@ def _typed(spec: FieldSpec) -> Column:
     (a JSON string's text, any other value's JSON text), and cast with `try_cast`: that is
     only trusted when the VARIANT says the field has the contract's JSON type, and then the text
     is the value. Casting each field out of the VARIANT (`try_variant_get`) builds a `Literal`
-    and a `Cast` per value and cost twice the second parse (bench/README.md, ingest).
+    and a `Cast` per value and cost more than the second parse (bench/CHANGELOG.md, 2026-12-02).
     """
     text = F.col("_j")[spec.name]
     if spec.kind == "timestamp":
@@ -234,7 +234,7 @@ def _closed_early(line: Column) -> Column:
     `{..}}` or `{..},[..]` close it earlier. A line with one "{" and one "}" in all (a flat
     record, nearly every line) cannot: the object that opens at its only "{" closes at its only
     "}". Only the other lines pay for the bracket fold (strings removed, then one step per
-    bracket), which cost more than the JSON parse itself (bench/README.md, ingest).
+    bracket), which cost more than the JSON parse itself.
     """
     return F.when(_single(line, "{") & _single(line, "}"), F.lit(False)).otherwise(
         _bracket_fold(line)

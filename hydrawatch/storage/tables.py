@@ -42,7 +42,9 @@ class Table:
 BRONZE_USAGE_EVENTS = Table("bronze/usage_events", "event_date", ("event_id",))
 BRONZE_ACCOUNTS = Table("bronze/accounts", "snapshot_date", ("account_id", "snapshot_date"))
 # full history of decisions, one row per decision
-BRONZE_LABELS = Table("bronze/labels", "delivery_date", ("account_id", "decided_at", "label", "source"))
+BRONZE_LABELS = Table(
+    "bronze/labels", "delivery_date", ("account_id", "decided_at", "label", "source")
+)
 BRONZE_MODEL_RELEASES = Table("bronze/model_releases", key=("model",))  # snapshot of the calendar
 BRONZE_QUARANTINE = Table("bronze/quarantine", "delivery_date")
 INGEST_AUDIT = Table("meta/ingest_audit", key=("delivery_date", "feed"), day_column="delivery_date")

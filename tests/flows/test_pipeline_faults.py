@@ -44,10 +44,11 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from hydrawatch import webhook
 from hydrawatch.export import DATA_FILE, MANIFEST_FILE, read_day
 from hydrawatch.failpoints import EXIT_STATUS
 from hydrawatch.runtime import Runtime
-from hydrawatch.storage import tables, webhook
+from hydrawatch.storage import tables
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -84,13 +85,13 @@ CHAINS = {
 VOLATILE = {
     # Which run recorded a day depends on the order concurrent runs took it: day 1 is computed
     # by its own backfill or recomputed by day 2's run (late data), the same rows either way.
-    tables.FEATURES_RUNS: ("bronze_version", "computed_for"),
-    tables.PUBLICATIONS: ("written_at",),
-    tables.WEBHOOK_DELIVERIES: ("delivered_at",),
-    tables.FLOW_PROGRESS: ("flow_run_id",),
+    tables.FEATURES_RUNS.name: ("bronze_version", "computed_for"),
+    tables.PUBLICATIONS.name: ("written_at",),
+    tables.WEBHOOK_DELIVERIES.name: ("delivered_at",),
+    tables.FLOW_PROGRESS.name: ("flow_run_id",),
 }
 # Written only by the flows (the clean run calls the jobs directly).
-FLOW_ONLY = {tables.FLOW_PROGRESS, tables.DRIFT}
+FLOW_ONLY = {tables.FLOW_PROGRESS.name, tables.DRIFT.name}
 # Crash processes run two at a time: each is mostly one busy thread (planning, compiling).
 PARALLEL = 2
 RUNNER = """
@@ -255,7 +256,7 @@ def _tables(settings) -> set[str]:
 
 
 def _frame(spark, settings, name: str):
-    df = spark.read.format("delta").load(settings.table(name))
+    df = spark.read.format("delta").load(f"{settings.warehouse_uri}/{name}")
     df = df.drop(*VOLATILE.get(name, ()))
     # Day 1's rows of a case were copied from the clean run, so they name the clean root: every
     # root is normalised, not just this one's.
@@ -427,7 +428,7 @@ def _check_crash_left(step: str, left: dict, spark, case) -> None:
     day = F.lit(D2)
 
     def rows(name, column):
-        df = spark.read.format("delta").load(case.table(name))
+        df = spark.read.format("delta").load(name.location(case))
         return df.where(F.col(column) == day).count()
 
     if step == "ingest":
@@ -457,7 +458,7 @@ def test_backfill_killed_between_steps_resumes_to_the_clean_run(
     from flows.progress import completed
 
     case = world.case("score", tmp_path)
-    args = ["-m", "hydrawatch.cli", "backfill", "--start", str(D2), "--end", str(D2)]
+    args = ["-m", "cli.main", "backfill", "--start", str(D2), "--end", str(D2)]
     args += ["--steps", "score,publish"]
     proc = _process(
         case,
@@ -528,8 +529,8 @@ def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(world, spark, tmp_
     from delta.tables import DeltaTable
 
     case = world.case("ingest", tmp_path)
-    daily = ["-m", "hydrawatch.cli", "daily", "--date", str(D2)]
-    backfill = ["-m", "hydrawatch.cli", "backfill", "--start", str(D1), "--end", str(D1)]
+    daily = ["-m", "cli.main", "daily", "--date", str(D2)]
+    backfill = ["-m", "cli.main", "backfill", "--start", str(D1), "--end", str(D1)]
 
     def start(name, args, **env):
         home = str(tmp_path / f"prefect-{name}")

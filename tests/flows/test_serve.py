@@ -86,7 +86,7 @@ def test_served_daily_deployment_runs_and_leaves_its_artifact(tmp_path):
     try:
         _wait_healthy(api, server, 240)
         served = subprocess.Popen(
-            [sys.executable, "-m", "hydrawatch.cli", "serve"],
+            [sys.executable, "-m", "cli.main", "serve"],
             env={**env, "PREFECT_API_URL": api},
             cwd=REPO,
             stdout=subprocess.DEVNULL,

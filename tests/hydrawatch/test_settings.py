@@ -2,6 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from hydrawatch.settings import Settings
+from hydrawatch.storage import tables
 
 
 def test_contract_defaults_when_environment_is_empty(monkeypatch, tmp_path):
@@ -33,7 +34,7 @@ def test_environment_overrides_and_object_store_uris_pass_through(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     s = Settings()
-    assert s.table("bronze/usage_events") == "s3a://bucket/warehouse/bronze/usage_events"
+    assert tables.BRONZE_USAGE_EVENTS.location(s) == "s3a://bucket/warehouse/bronze/usage_events"
     assert s.spark_master == "spark://10.0.0.1:7077"
     assert s.tracking_uri == "http://127.0.0.1:5000"
     assert s.prefect_api_url == "http://127.0.0.1:4200/api"

@@ -54,3 +54,18 @@ def test_driver_maps_the_class_archive_only_when_setup_made_one(make_settings, t
         driver_java_options(no_jit).split()[0]
         == f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}"
     )
+
+
+def test_building_a_session_leaves_the_process_environment_as_it_was(spark, monkeypatch):
+    import os
+    import sys
+
+    from hydrawatch.settings import Settings
+
+    for name in ("PYSPARK_PYTHON", "SPARK_LOCAL_IP"):
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
+    session = build_spark(Settings(spark_master="local[2]", spark_ui=False))
+    assert dict(os.environ) == before
+    # The executors' Python is still the project's interpreter (read when the context started).
+    assert session.sparkContext.pythonExec == sys.executable

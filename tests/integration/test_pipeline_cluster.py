@@ -436,7 +436,7 @@ def runs(spark, make_settings, mlflow_server, standalone_cluster, tmp_path_facto
 
 
 def _read(spark, settings, name):
-    return spark.read.format("delta").load(settings.table(name))
+    return spark.read.format("delta").load(name.location(settings))
 
 
 def _event_log(root: Path) -> tuple[str | None, set[str], set[str]]:
@@ -465,7 +465,7 @@ def test_cluster_run_went_through_the_standalone_master(runs, standalone_cluster
     assert "driver" not in ran and len(ran) == 2  # every task ran on the two workers
 
 
-@pytest.mark.parametrize(("name", "key"), COMPARED, ids=[n for n, _ in COMPARED])
+@pytest.mark.parametrize(("name", "key"), COMPARED, ids=[t.name for t, _ in COMPARED])
 def test_tables_equal_the_local_run(spark, runs, name, key):
     from pyspark.testing import assertDataFrameEqual
 

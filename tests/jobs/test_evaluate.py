@@ -38,7 +38,7 @@ def test_report_from_account_scores(spark, world):
         scores,
         "account_id string, score_date date, flagged boolean, score double, "
         "model_name string, model_version string",
-    ).write.format("delta").partitionBy("score_date").save(settings.table(GOLD_ACCOUNT_SCORES))
+    ).write.format("delta").partitionBy("score_date").save(GOLD_ACCOUNT_SCORES.location(settings))
 
     result = run_evaluate(Runtime(settings, spark=spark), w.last_day)
     assert (result.source, result.model_version) == ("account_scores", "7")

@@ -107,7 +107,7 @@ def _write_landing(landing, r) -> None:
 
 
 def _table(spark, settings, name):
-    return spark.read.format("delta").load(settings.table(name))
+    return spark.read.format("delta").load(name.location(settings))
 
 
 def _snapshot(spark, settings) -> dict[str, list]:
@@ -302,3 +302,14 @@ def test_redelivered_event_with_another_ts_is_kept_once(spark, settings, landing
     run_ingest(Runtime(settings, spark=spark), D1)
     assert bronze() == expected
     assert result.feeds["usage_events"].kept == 2
+
+
+def test_a_missing_delivery_stops_before_any_spark_session(settings):
+    """The landing folders are listed through pyarrow.fs: no session is built for a day that
+    has no delivery."""
+
+    def no_spark(_settings):
+        raise AssertionError("a Spark session was asked for")
+
+    with pytest.raises(NoLandingData, match=r"folder .* does not exist"):
+        run_ingest(Runtime(settings, spark_factory=no_spark), D1)

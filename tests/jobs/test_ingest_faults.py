@@ -421,7 +421,7 @@ def write_landing(root: Path, day: dt.date, files: dict[str, list[LandingFile]])
 
 
 def _read(spark, settings, name):
-    return spark.read.format("delta").load(settings.table(name))
+    return spark.read.format("delta").load(name.location(settings))
 
 
 def check_accounted(spark, settings, day, files: dict[str, list[LandingFile]]) -> Counter:

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from hydrawatch import webhook
 from hydrawatch.errors import DataQualityError
 from hydrawatch.runtime import Runtime
-from hydrawatch.storage import tables, webhook
+from hydrawatch.storage import tables
 from jobs.publish import JUMP_MIN_COUNT, hold_back_reason, run_publish
 
 D = dt.date(2026, 2, 10)
@@ -212,7 +213,7 @@ def test_webhook_signed_pointer_sent_once_and_rerun_is_byte_identical(spark, pub
 def _tables_as_text(spark, settings, names) -> str:
     out = []
     for name in names:
-        df = spark.read.format("delta").load(settings.table(name))
+        df = spark.read.format("delta").load(name.location(settings))
         out += [r.j for r in df.select(F.to_json(F.struct("*")).alias("j")).collect()]
     return "\n".join(out)
 

@@ -1,6 +1,6 @@
 """Fault suite, the registry as scoring sees it: no champion, a champion whose artifact files are
 gone, a champion trained on another feature list. Each ends in one `HydrawatchError` line
-(also through `hydrawatch.cli.main`: `hydrawatch: <reason>`, exit 2) and nothing is scored or
+(also through `cli.main.main`: `hydrawatch: <reason>`, exit 2) and nothing is scored or
 written. Real MLflow on SQLite, real LightGBM pyfuncs, real Delta tables."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hydrawatch.cli import main
+from cli.main import main
 from hydrawatch.errors import HydrawatchError, NoChampionModel
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
@@ -66,7 +66,7 @@ def _nothing_scored(spark, settings) -> bool:
     from delta.tables import DeltaTable
 
     return not any(
-        DeltaTable.isDeltaTable(spark, settings.table(t))
+        DeltaTable.isDeltaTable(spark, t.location(settings))
         for t in (tables.GOLD_ACCOUNT_SCORES, tables.FLAG_DETAILS)
     )
 

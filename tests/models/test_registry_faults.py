@@ -1,6 +1,6 @@
 """Fault suite, the registry as the promotion gate sees it: a challenger trained on another
 feature set, a champion or challenger whose artifact files are gone. The gate refuses with one
-line (also through `hydrawatch.cli.main`), never compares models on different inputs, and a
+line (also through `cli.main.main`), never compares models on different inputs, and a
 broken champion does not block a sound challenger. Real MLflow (SQLite), Spark and Delta."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from hydrawatch.cli import main
+from cli.main import main
 from hydrawatch.errors import PromotionRefused
 from hydrawatch.runtime import Runtime
 from jobs.promote import run_promote
