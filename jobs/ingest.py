@@ -357,9 +357,7 @@ def _write(
 
     failpoint("ingest.before_audit")
     # The audit goes last: its row for the day says the day's ingest completed.
-    warehouse.replace_days(
-        _audit_frame(warehouse.spark, day, audits), tables.INGEST_AUDIT, [day]
-    )
+    warehouse.replace_days(_audit_frame(warehouse.spark, day, audits), tables.INGEST_AUDIT, [day])
     timed("audit written")
 
 
@@ -467,9 +465,7 @@ def _landing_files(settings: Settings, day: dt.date) -> _LandingDay:
     }
 
     def required(feed: Feed) -> list[str]:
-        return _require(
-            list_landing_files(folders[feed.name]), folders[feed.name], feed.name, day
-        )
+        return _require(list_landing_files(folders[feed.name]), folders[feed.name], feed.name, day)
 
     return _LandingDay(
         folders=folders,

@@ -96,6 +96,4 @@ def training_frame(
     rows = dataset.with_truth(labelled.unionByName(unlabelled), truth)
     # Bounded: labelled accounts + about `train_unlabelled_sample` sampled ones.
     pdf = rows.toPandas().sort_values(["account_id"], kind="mergesort").reset_index(drop=True)
-    return TrainingFrame(
-        pdf, names, fsv, versions, n_candidates, fraction, labels_without_features
-    )
+    return TrainingFrame(pdf, names, fsv, versions, n_candidates, fraction, labels_without_features)
