@@ -470,7 +470,7 @@ def test_backfill_killed_between_steps_resumes_to_the_clean_run(
     code, out, err = _finish(proc)
     assert code == EXIT_STATUS, (out + err)[-3000:]
     # Killed after score, before publish and before the day's progress was recorded.
-    assert (D2, "score") not in completed(spark, case)
+    assert (D2, "score") not in completed(Runtime(case, spark=spark).warehouse)
     assert read_day(case.exports, D2) is None
 
     result = backfill_flow(D2, D2, ["score", "publish"], rt=Runtime(case, spark=spark))

@@ -342,11 +342,12 @@ def run_days(spark, settings, days) -> None:
     from jobs.publish import run_publish
     from jobs.score import run_score
 
+    rt = Runtime(settings, spark=spark)
     for day in days:
-        run_ingest(Runtime(settings, spark=spark), day)
-        run_features(Runtime(settings, spark=spark), day)
-        run_score(Runtime(settings, spark=spark), day)
-        run_publish(Runtime(settings, spark=spark), day)
+        run_ingest(rt, day)
+        run_features(rt, day)
+        run_score(rt, day)
+        run_publish(rt, day)
 
 
 CLUSTER_RUN = textwrap.dedent(
@@ -498,7 +499,7 @@ def test_export_files_are_byte_identical(spark, runs):
     local, cluster, version, *_ = runs
     for day in DAYS:
         here = read_day(local.exports_uri, day)
-        there = read_day(cluster.exports_uri, day, spark=spark)
+        there = read_day(cluster.exports_uri, day)
         assert here is not None and there is not None
         assert there.data == here.data
         assert there.manifest["sha256"] == here.manifest["sha256"]

@@ -160,11 +160,11 @@ def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
 
     # --- delivery D2 brings a late event of D1: D1 is dirty and recomputed ------------------
     deliver(spark, daily, D2, delivery_2)
-    assert dirty_days(spark, daily, D2) == [D1]
+    assert dirty_days(Runtime(daily, spark=spark), D2) == [D1]
     r2 = run_features(Runtime(daily, spark=spark), D2)
     assert r2.dirty_days == (D1,)
     assert r2.silver_days == (D1, D2) and r2.gold_dates == (D1, D2)
-    assert dirty_days(spark, daily, D2) == []
+    assert dirty_days(Runtime(daily, spark=spark), D2) == []
 
     g = gold(spark, daily)
     u1 = row(g, "u1", D1)
@@ -211,7 +211,7 @@ def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
     deliver(spark, back, D2, delivery_2)
     from jobs.features import backfill_features
 
-    results = backfill_features(spark, back, D1, D2)
+    results = backfill_features(Runtime(back, spark=spark), D1, D2)
     assert [r.dirty_days for r in results] == [(), ()]
     assertDataFrameEqual(gold(spark, back), gold(spark, daily))
     assertDataFrameEqual(silver(spark, back), silver(spark, daily))

@@ -51,13 +51,13 @@ def test_first_model_needs_the_minimums(spark, world, settings, monkeypatch):
     with pytest.raises(PromotionRefused, match=r"first_model.*pr_auc 0\.\d+ is 0\.\d+ below"):
         run_promote(Runtime(settings, spark=spark))
     assert alias_version(settings, "champion") is None
-    assert history(settings) == []
+    assert history(Runtime(settings)) == []
 
     good = _register(settings, world, good=True, seed=2)
     result = run_promote(Runtime(settings, spark=spark))
     assert (result.action, result.from_version, result.to_version) == ("promote", None, good)
     assert alias_version(settings, "champion") == good != bad
-    [move] = history(settings)
+    [move] = history(Runtime(settings))
     assert (move.actor, move.action, move.to_version, move.forced) == (
         "alice",
         "promote",
@@ -91,7 +91,7 @@ def test_worse_challenger_refused_forced_and_rolled_back(spark, world, settings,
     back = run_rollback(Runtime(settings))
     assert (back.from_version, back.to_version) == (bad, good)
     assert alias_version(settings, "champion") == good
-    moves = history(settings)
+    moves = history(Runtime(settings))
     assert [(m.action, m.from_version, m.to_version, m.forced) for m in moves] == [
         ("forced_promote", None, good, True),
         ("forced_promote", good, bad, True),

@@ -60,7 +60,7 @@ def test_promote_killed_after_the_alias_is_completed_by_the_rerun(settings, proc
     _killed(settings, process_env, second, "promote.after_alias")
     # What the crash left: the alias moved, the move not recorded, the decision kept as a tag.
     assert alias_version(settings, "champion") == second
-    assert [m.to_version for m in history(settings)] == [first]
+    assert [m.to_version for m in history(Runtime(settings))] == [first]
     assert PENDING_TAG in version_info(settings, second).tags
 
     completed = run_promote(Runtime(settings), second, force=True, reason="crash test")
@@ -69,7 +69,7 @@ def test_promote_killed_after_the_alias_is_completed_by_the_rerun(settings, proc
         first,
         second,
     )
-    moves = history(settings)
+    moves = history(Runtime(settings))
     assert [(m.seq, m.from_version, m.to_version) for m in moves] == [
         (1, None, first),
         (2, first, second),
@@ -81,13 +81,13 @@ def test_promote_killed_after_the_alias_is_completed_by_the_rerun(settings, proc
     # Re-running once more is the ordinary refusal, and the history does not grow.
     with pytest.raises(HydrawatchError, match="already holds alias `champion`"):
         run_promote(Runtime(settings), second, force=True, reason="crash test")
-    assert len(history(settings)) == 2
+    assert len(history(Runtime(settings))) == 2
 
     # A rollback killed after moving the alias back: its re-run records it with the right
     # versions (its target comes from the history, not from the alias).
     _killed(settings, process_env, "rollback", "rollback.after_alias")
-    assert alias_version(settings, "champion") == first and len(history(settings)) == 2
+    assert alias_version(settings, "champion") == first and len(history(Runtime(settings))) == 2
     back = run_rollback(Runtime(settings))
     assert (back.action, back.from_version, back.to_version) == (ROLLBACK, second, first)
     assert alias_version(settings, "champion") == first
-    assert [m.action for m in history(settings)] == [FORCED, FORCED, ROLLBACK]
+    assert [m.action for m in history(Runtime(settings))] == [FORCED, FORCED, ROLLBACK]
