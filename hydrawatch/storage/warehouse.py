@@ -54,23 +54,26 @@ class Warehouse:
     def exists(self, table: Table) -> bool:
         from delta.tables import DeltaTable
 
-        try:
-            return DeltaTable.isDeltaTable(self.spark, self.location(table))
-        except Exception:  # a root Hadoop cannot resolve yet: nothing there
-            return False
+        return DeltaTable.isDeltaTable(self.spark, self.location(table))
+
+    def _missing(self, table: Table) -> MissingTable:
+        return MissingTable(
+            f"table {self.location(table)} does not exist yet: run the step that writes it"
+        )
 
     def read(self, table: Table, *, version: int | None = None) -> DataFrame:
         if not self.exists(table):
-            raise MissingTable(
-                f"table {self.location(table)} does not exist yet: run the step that writes it"
-            )
+            raise self._missing(table)
+        return self._load(table, version)
+
+    def _load(self, table: Table, version: int | None = None) -> DataFrame:
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
         return reader.load(self.location(table))
 
     def read_if_exists(self, table: Table) -> DataFrame | None:
-        return self.read(table) if self.exists(table) else None
+        return self._load(table) if self.exists(table) else None
 
     def version(self, table: Table) -> int:
         """The table's current version (its latest commit)."""
@@ -82,11 +85,9 @@ class Warehouse:
     def read_pinned(self, table: Table) -> tuple[DataFrame, int]:
         """The table at its current version, and that version: later commits are not seen."""
         if not self.exists(table):
-            raise MissingTable(
-                f"table {self.location(table)} does not exist yet: run the step that writes it"
-            )
+            raise self._missing(table)
         version = self.version(table)
-        return self.read(table, version=version), version
+        return self._load(table, version), version
 
     def day(self, table: Table, day: dt.date) -> DataFrame | None:
         """The table's rows of `day` (by its day column), or None when the table does not exist."""

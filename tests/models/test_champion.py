@@ -63,6 +63,9 @@ def test_no_champion_and_an_unreachable_registry_fail_differently(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     down = make_settings(tmp_path / "down", mlflow_tracking_uri="http://127.0.0.1:9")
-    with pytest.raises(RegistryUnavailable, match="cannot be asked") as err:
-        champion.resolve(Runtime(down), "champion")
+    try:
+        with pytest.raises(RegistryUnavailable, match="cannot be asked") as err:
+            champion.resolve(Runtime(down), "champion")
+    finally:
+        Runtime(settings).mlflow  # noqa: B018 - MLflow's process-wide URI back on a real store
     assert "\n" not in str(err.value)
