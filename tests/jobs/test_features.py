@@ -222,22 +222,3 @@ def test_daily_with_late_data_equals_backfill_and_reruns_are_identical(
     assert again.gold_dates == (D1,)
     assertDataFrameEqual(gold(spark, back), before_gold)
     assertDataFrameEqual(silver(spark, back), before_silver)
-
-
-def test_a_partition_rewrite_with_new_columns_adds_them_to_the_table(spark, tmp_path):
-    """A feature set version that adds features writes into a table made by the older one."""
-    from jobs.features import _write_partitions
-
-    path = str(tmp_path / "account_features")
-    d1, d2 = dt.date(2026, 2, 1), dt.date(2026, 2, 2)
-    old = spark.createDataFrame(
-        [("a", d1, 1.0), ("a", d2, 2.0)], "account_id string, feature_date date, f_old double"
-    )
-    _write_partitions(old, path, "feature_date", [d1, d2])
-    new = spark.createDataFrame(
-        [("a", d2, 3.0, 0.5)], "account_id string, feature_date date, f_old double, f_new double"
-    )
-    _write_partitions(new, path, "feature_date", [d2])
-    got = spark.read.format("delta").load(path)
-    assert got.columns == ["account_id", "feature_date", "f_old", "f_new"]
-    assertDataFrameEqual(got, [("a", d1, 1.0, None), ("a", d2, 3.0, 0.5)], checkRowOrder=False)

@@ -67,3 +67,21 @@ def test_a_merge_creates_the_table_and_the_latest_snapshot(spark, settings):
         wh.replace_days(spark.createDataFrame([("a", day)], snap), tables.BRONZE_ACCOUNTS, [day])
     assert [r.snapshot_date for r in wh.latest_snapshot(D2).collect()] == [D1]
     assert [r.snapshot_date for r in wh.latest_snapshot(D3).collect()] == [D3]
+
+
+def test_a_day_rewritten_with_new_columns_adds_them_to_the_table(spark, settings):
+    """A feature set version that adds features writes into a table made by the older one."""
+    from pyspark.testing import assertDataFrameEqual
+
+    wh = Warehouse(spark, settings)
+    old = spark.createDataFrame(
+        [("a", D1, 1.0), ("a", D2, 2.0)], "account_id string, feature_date date, f_old double"
+    )
+    wh.replace_days(old, tables.FEATURES_ACCOUNT, [D1, D2], merge_schema=True)
+    new = spark.createDataFrame(
+        [("a", D2, 3.0, 0.5)], "account_id string, feature_date date, f_old double, f_new double"
+    )
+    wh.replace_days(new, tables.FEATURES_ACCOUNT, [D2], merge_schema=True)
+    got = wh.read(tables.FEATURES_ACCOUNT)
+    assert got.columns == ["account_id", "feature_date", "f_old", "f_new"]
+    assertDataFrameEqual(got, [("a", D1, 1.0, None), ("a", D2, 3.0, 0.5)], checkRowOrder=False)
