@@ -163,18 +163,15 @@ class S3Server:
         )
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    """A running S3 API server on a free localhost port, for the object-storage tests."""
-    run_dir: Path = tmp_path_factory.mktemp("s3-server")
+@contextlib.contextmanager
+def _running_s3_server(run_dir: Path, *options: str):
     log = run_dir / "requests.log"
     port = free_port()
     script = Path(__file__).with_name("s3_server.py")
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(script), str(port)], stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, str(script), str(port), *options], stdout=out, stderr=subprocess.STDOUT
         )
-    server = S3Server(f"http://127.0.0.1:{port}", log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -185,13 +182,29 @@ def s3_server(tmp_path_factory):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the S3 server did not start:\n{log.read_text()[-2000:]}")
                 time.sleep(0.2)
-        yield server
+        yield S3Server(f"http://127.0.0.1:{port}", log)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A running S3 API server on a free localhost port, for the object-storage tests."""
+    with _running_s3_server(tmp_path_factory.mktemp("s3-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_server_losing_replies(tmp_path_factory):
+    """An S3 API server that stores the first conditional PUT of each commit file
+    (`_delta_log/`) and answers it 500, as if the reply had been lost."""
+    run_dir = tmp_path_factory.mktemp("s3-server-faults")
+    with _running_s3_server(run_dir, "--lose-first-reply-to", "/_delta_log/") as server:
+        yield server
 
 
 def pytest_collection_modifyitems(config, items):

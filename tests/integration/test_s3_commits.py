@@ -52,9 +52,17 @@ def _expect(proc: subprocess.Popen, word: str, log: Path) -> str:
 
 
 def run_committers(
-    s3_server, process_env, make_settings, root: Path, bucket: str, **env
+    s3_server,
+    process_env,
+    make_settings,
+    root: Path,
+    bucket: str,
+    processes: int = PROCESSES,
+    commits: int = COMMITS,
+    env: dict[str, str] | None = None,
 ) -> Outcome:
-    """PROCESSES drivers append COMMITS rows each to one table on the S3 server, all at once."""
+    """`processes` drivers append `commits` rows each to one table on the S3 server, all at
+    once."""
     s3 = s3_server.client()
     s3.create_bucket(Bucket=bucket)
     settings = make_settings(root, warehouse=f"s3a://{bucket}/warehouse")
@@ -67,13 +75,13 @@ def run_committers(
         "HYDRAWATCH_SPARK_DRIVER_MEMORY": "1g",
         "SPARK_CONF_DIR": str(s3_server.spark_conf_dir(root / "spark-conf")),
         **s3_server.CREDENTIALS,
-        **env,
+        **(env or {}),
     }
     procs: list[tuple[subprocess.Popen, Path]] = []
     try:
-        for i in range(PROCESSES):
+        for i in range(processes):
             log = root / f"p{i}.log"
-            args = [sys.executable, str(COMMITTER), table, f"p{i}", str(COMMITS)]
+            args = [sys.executable, str(COMMITTER), table, f"p{i}", str(commits)]
             with open(log, "w") as err:
                 proc = subprocess.Popen(
                     [*args, "--create"] if i == 0 else args,
@@ -130,12 +138,12 @@ def _figures(out: Outcome) -> str:
     )
 
 
-def _tags() -> list[str]:
-    return sorted(f"p{i}/{seq}" for i in range(PROCESSES) for seq in range(COMMITS))
+def _tags(processes: int = PROCESSES, commits: int = COMMITS) -> list[str]:
+    return sorted(f"p{i}/{seq}" for i in range(processes) for seq in range(commits))
 
 
-def _rows() -> list[tuple[str, int]]:
-    return sorted((f"p{i}", seq) for i in range(PROCESSES) for seq in range(COMMITS))
+def _rows(processes: int = PROCESSES, commits: int = COMMITS) -> list[tuple[str, int]]:
+    return sorted((f"p{i}", seq) for i in range(processes) for seq in range(commits))
 
 
 @pytest.mark.server
@@ -162,6 +170,28 @@ def test_three_drivers_commit_150_times_to_one_s3_table_and_nothing_is_lost(
     print(_figures(out))
 
 
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_commit_whose_reply_is_lost_is_known_as_stored_and_not_made_twice(
+    s3_server_losing_replies, process_env, make_settings, tmp_path
+):
+    """S3 stores a commit and the reply is lost: the client's retry of the PUT finds the object
+    there (412). The log store reads the commit id it wrote into the object's metadata back and
+    reports success; taken for a lost race, Delta would commit the same row again."""
+    server = s3_server_losing_replies
+    out = run_committers(
+        server, process_env, make_settings, tmp_path, "hydrawatch-lost-replies", 1, 5
+    )
+    assert [version for version, _, _ in out.history] == list(range(6))
+    assert sorted(meta for _, _, meta in out.history[1:]) == _tags(1, 5)
+    assert out.rows == _rows(1, 5)
+    assert out.commit_files == list(range(6))
+    # Every commit file (the create's too) was stored, answered 500, and retried into a 412.
+    assert server.requests("PUT", "/_delta_log/", 500) == 6
+    assert out.refused_puts == 6
+
+
 @pytest.mark.control
 @pytest.mark.server
 @pytest.mark.timeout(3600)
@@ -178,8 +208,7 @@ def test_control_single_driver_log_store_loses_commits(
             make_settings,
             tmp_path / f"run-{run}",
             f"hydrawatch-control-{run}",
-            HYDRAWATCH_S3_LOG_STORE="single-driver",
-            HYDRAWATCH_SINGLE_WRITER="true",
+            env={"HYDRAWATCH_S3_LOG_STORE": "single-driver", "HYDRAWATCH_SINGLE_WRITER": "true"},
         )
         kept = {meta for _, _, meta in out.history[1:]}
         assert kept <= set(_tags())
