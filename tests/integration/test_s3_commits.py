@@ -148,7 +148,7 @@ def _rows(processes: int = PROCESSES, commits: int = COMMITS) -> list[tuple[str,
 
 @pytest.mark.server
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_three_drivers_commit_150_times_to_one_s3_table_and_nothing_is_lost(
     s3_server, process_env, make_settings, tmp_path
 ):
