@@ -30,9 +30,12 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _commit(spark, table: str, name: str, seq: int) -> None:
+    from pyspark.sql import functions as F
+
     from hydrawatch.commits import retry_conflicts
 
-    row = spark.createDataFrame([(name, seq)], "process string, seq int")
+    # Made in the JVM: a DataFrame from a Python list would start a Python worker per commit.
+    row = spark.range(1).select(F.lit(name).alias("process"), F.lit(seq).cast("int").alias("seq"))
 
     def append() -> None:
         (
