@@ -119,6 +119,14 @@ class Settings(BaseSettings):
     train_seed: int = 7
     # Promotion gate: the recent labelled period both models are compared on, in feature days.
     gate_period_days: int = Field(default=14, ge=1)
+    # Delta commits on S3 (s3a:// or s3:// roots; hydrawatch/objectstore.py, docs/reliability.md):
+    # "conditional" = each commit file created with S3's conditional PUT, safe with any number of
+    # drivers writing one table; "single-driver" = Delta's S3SingleDriverLogStore, which loses
+    # commits when two drivers write one table, refused unless `single_writer` is true.
+    s3_log_store: str = Field(default="conditional", pattern="^(conditional|single-driver)$")
+    # The operator's word that one driver alone ever writes the warehouse (no served flows beside
+    # a CLI, no two commands at once): the only case a single-driver log store is allowed on S3.
+    single_writer: bool = False
 
     @field_validator("landing", "warehouse", "exports", "truth")
     @classmethod

@@ -35,6 +35,7 @@ import threading
 from collections.abc import Iterator
 
 from hydrawatch.errors import HydrawatchError
+from hydrawatch.objectstore import object_store_conf
 from hydrawatch.settings import Settings
 
 
@@ -145,6 +146,8 @@ def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: 
         # an idle worker exits after a minute, which bounds what it keeps.
         "spark.executorEnv.JE_ARROW_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
     }
+    # Roots on S3: the connector's jars and a Delta log store safe with several drivers.
+    conf.update(object_store_conf(settings, jars))
     if settings.is_local_master:
         # One machine: the driver's RPC, block manager and web UI listen on loopback only. By
         # default the UI binds every interface (0.0.0.0:4040) and the driver a LAN address; the

@@ -10,6 +10,7 @@ py=${PYTHON:-python3}
 need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is not installed; $2" >&2; exit 1; }; }
 need "$py" "install Python 3.11 or 3.12"
 need java "install a Java 17 runtime (Spark 4 needs it)"
+need javac "install a Java 17 JDK (it builds the project's S3 log store, infra/logstore/)"
 need mvn "install Maven (it resolves the Delta jars from infra/pom.xml)"
 
 stamp_py=.venv/.hydrawatch-installed
@@ -39,6 +40,29 @@ if [ ! -f "$stamp_jars" ] || [ "$(cat "$stamp_jars")" != "$want_jars" ]; then
       -DoutputDirectory="$root/.jars" -DincludeGroupIds=io.delta
   ls .jars/delta-spark_*.jar >/dev/null
   echo "$want_jars" > "$stamp_jars"
+fi
+
+# The S3 connector (hadoop-aws and the AWS SDK v2 modules it uses, 13 MB: infra/pom-s3a.xml) and
+# the project's multi-driver S3 log store (infra/logstore/, built here with javac against Delta's
+# and Hadoop's jars) into .jars/s3a/. Spark loads them only when a root is on S3
+# (hydrawatch/objectstore.py), so local runs and the class archive are unchanged. Always resolved,
+# not an optional step, so the multi-driver commit test runs on every fresh clone.
+stamp_s3=.jars/s3a/.resolved
+want_s3=$( (cat "$stamp_jars" infra/pom-s3a.xml; find infra/logstore -name '*.java' | sort | xargs cat) \
+  | sha256sum | cut -c1-16)
+if [ ! -f "$stamp_s3" ] || [ "$(cat "$stamp_s3")" != "$want_s3" ]; then
+  echo "setup: resolving the S3 connector with Maven into .jars/s3a/ and building the S3 log store"
+  rm -rf .jars/s3a
+  # Not Netty, Apache HttpClient, commons-codec or SLF4J: the pyspark wheel ships newer ones.
+  mvn -q -B -f infra/pom-s3a.xml dependency:copy-dependencies -DoutputDirectory="$root/.jars/s3a" \
+      -DincludeGroupIds=org.apache.hadoop,software.amazon.awssdk,software.amazon.eventstream,software.amazon.s3.analyticsaccelerator,org.reactivestreams
+  spark_jars=$(.venv/bin/python -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
+  classes=$(mktemp -d)
+  javac -nowarn --release 17 -d "$classes" -cp "$spark_jars/*:$root/.jars/*:$root/.jars/s3a/*" \
+      $(find infra/logstore -name '*.java')
+  jar cf .jars/s3a/hydrawatch-s3-logstore.jar -C "$classes" .
+  rm -rf "$classes"
+  echo "$want_s3" > "$stamp_s3"
 fi
 
 # The driver JVM's class-data archive (hydrawatch/spark.py): Spark's classes mapped in at start-up

@@ -1,5 +1,6 @@
-"""A real Spark standalone cluster on localhost: one master and two workers, started from the
-installed pyspark's `spark-class` launcher, for the tests that run the pipeline past one machine."""
+"""Servers on localhost for the tests that run the pipeline past one machine: a real Spark
+standalone cluster (one master and two workers, started from the installed pyspark's `spark-class`
+launcher) and an S3 API server (moto) for object storage."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -113,3 +115,103 @@ def standalone_cluster(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 p.kill()
         logs.close()
+
+
+class S3Server:
+    """A local S3 API server (moto, tests/integration/s3_server.py) on 127.0.0.1."""
+
+    # Any key works with moto; they only ever reach the child processes' environment.
+    CREDENTIALS: ClassVar[dict[str, str]] = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+
+    def __init__(self, endpoint: str, log: Path):
+        self.endpoint = endpoint
+        self.log = log
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.CREDENTIALS["AWS_REGION"],
+        )
+
+    def spark_conf_dir(self, folder: Path) -> Path:
+        """A SPARK_CONF_DIR holding the shipped infra/conf/spark-defaults.s3a.conf, pointed at
+        this server (endpoint, region, path-style access), as an operator would for MinIO."""
+        shipped = Path(__file__).resolve().parents[2] / "infra" / "conf" / "spark-defaults.s3a.conf"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "spark-defaults.conf").write_text(
+            shipped.read_text()
+            + f"spark.hadoop.fs.s3a.endpoint {self.endpoint}\n"
+            + "spark.hadoop.fs.s3a.endpoint.region us-east-1\n"
+            + "spark.hadoop.fs.s3a.path.style.access true\n"
+        )
+        return folder
+
+    def requests(self, method: str, fragment: str, status: int) -> int:
+        """How many requests the server answered with `status`, by method and path fragment."""
+        return sum(
+            f'"{method} ' in line and fragment in line and f'" {status} ' in line
+            for line in self.log.read_text().splitlines()
+        )
+
+
+@contextlib.contextmanager
+def _running_s3_server(run_dir: Path, *options: str):
+    log = run_dir / "requests.log"
+    port = free_port()
+    script = Path(__file__).with_name("s3_server.py")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(port), *options], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the S3 server did not start:\n{log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield S3Server(f"http://127.0.0.1:{port}", log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A running S3 API server on a free localhost port, for the object-storage tests."""
+    with _running_s3_server(tmp_path_factory.mktemp("s3-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_server_losing_replies(tmp_path_factory):
+    """An S3 API server that stores the first conditional PUT of each commit file
+    (`_delta_log/`) and answers it 500, as if the reply had been lost."""
+    run_dir = tmp_path_factory.mktemp("s3-server-faults")
+    with _running_s3_server(run_dir, "--lose-first-reply-to", "/_delta_log/") as server:
+        yield server
+
+
+def pytest_collection_modifyitems(config, items):
+    """Control runs (marked `control`) run only when asked for with `-m control`."""
+    if "control" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="a control run: `pytest -m control` runs it")
+    for item in items:
+        if item.get_closest_marker("control"):
+            item.add_marker(skip)
