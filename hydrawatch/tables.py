@@ -23,7 +23,7 @@ GOLD_SUSPICIOUS_ACCOUNTS = "gold/suspicious_accounts"
 # score -> publish hand-over (project's own): the day's flagged accounts with contributions turned
 # into reasons and the cluster that flagged them; keeps gold/account_scores to its contract columns.
 FLAG_DETAILS = "gold/flag_details"  # partitioned by score_date
-WEBHOOK_DELIVERIES = "meta/webhook_deliveries"  # one row per (score_date, model_version) sent
+WEBHOOK_DELIVERIES = "meta/webhook_deliveries"  # one row per (score_date, export sha256) announced
 PUBLICATIONS = "meta/publications"  # one row per published score_date: counts for the DQ gate
 
 # orchestration and monitoring (flows/)
