@@ -30,19 +30,27 @@ def _alive_workers(ui_port: int) -> int:
         return 0
 
 
-@pytest.fixture(scope="session")
-def standalone_cluster(tmp_path_factory):
-    """Yields the `spark://127.0.0.1:PORT` URL of a running master with two 1-core workers."""
+@contextlib.contextmanager
+def start_standalone(
+    run_dir: Path,
+    *,
+    workers: int = 2,
+    master_host: str = "127.0.0.1",
+    worker_host: str = "127.0.0.1",
+    extra_env: dict[str, str] | None = None,
+):
+    """A master and `workers` 1-core workers; yields (master URL, their processes). The web UIs
+    bind SPARK_LOCAL_IP (127.0.0.1), the RPC the given hosts (any 127.x address here)."""
     import pyspark
 
     spark_home = os.path.dirname(pyspark.__file__)
-    run_dir: Path = tmp_path_factory.mktemp("spark-standalone")
     env = dict(
         os.environ,
         SPARK_HOME=spark_home,
         SPARK_LOCAL_IP="127.0.0.1",
         SPARK_DAEMON_MEMORY="512m",
         PYSPARK_PYTHON=sys.executable,
+        **(extra_env or {}),
     )
     port, ui_port = free_port(), free_port()
     launcher = os.path.join(spark_home, "bin", "spark-class")
@@ -57,7 +65,7 @@ def standalone_cluster(tmp_path_factory):
                 launcher,
                 "org.apache.spark.deploy.master.Master",
                 "--host",
-                "127.0.0.1",
+                master_host,
                 "--port",
                 str(port),
                 "--webui-port",
@@ -68,15 +76,15 @@ def standalone_cluster(tmp_path_factory):
             stderr=subprocess.STDOUT,
         )
     ]
-    master = f"spark://127.0.0.1:{port}"
-    for i in (1, 2):
+    master = f"spark://{master_host}:{port}"
+    for i in range(1, workers + 1):
         procs.append(
             subprocess.Popen(
                 [
                     launcher,
                     "org.apache.spark.deploy.worker.Worker",
                     "--host",
-                    "127.0.0.1",
+                    worker_host,
                     "--cores",
                     "1",
                     "--memory",
@@ -94,7 +102,7 @@ def standalone_cluster(tmp_path_factory):
         )
     try:
         deadline = time.monotonic() + 120
-        while _alive_workers(ui_port) < 2:
+        while _alive_workers(ui_port) < workers:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 tails = "\n".join(
                     (run_dir / f).read_text()[-2000:]
@@ -103,7 +111,7 @@ def standalone_cluster(tmp_path_factory):
                 )
                 pytest.fail(f"standalone cluster did not start:\n{tails}")
             time.sleep(1)
-        yield master
+        yield master, procs, ui_port
     finally:
         for p in procs:
             p.terminate()
@@ -113,3 +121,17 @@ def standalone_cluster(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 p.kill()
         logs.close()
+
+
+@pytest.fixture(scope="session")
+def standalone_cluster(tmp_path_factory):
+    """Yields the `spark://127.0.0.1:PORT` URL of a running master with two 1-core workers."""
+    with start_standalone(tmp_path_factory.mktemp("spark-standalone")) as (master, _, _):
+        yield master
+
+
+@pytest.fixture(scope="session")
+def standalone_factory():
+    """`standalone_factory(run_dir, workers=, master_host=, worker_host=, extra_env=)`: a
+    context manager starting another cluster, yielding (master URL, processes, UI port)."""
+    return start_standalone
