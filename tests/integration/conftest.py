@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -135,3 +136,91 @@ def standalone_factory():
     """`standalone_factory(run_dir, workers=, master_host=, worker_host=, extra_env=)`: a
     context manager starting another cluster, yielding (master URL, processes, UI port)."""
     return start_standalone
+
+
+class MlflowServer:
+    """A started `mlflow server` on 127.0.0.1 (SQLite backend, artifacts served from `root`);
+    `url()` waits until it answers /health. `args` and `env` are added to its command line and
+    environment (an app such as basic-auth and its settings)."""
+
+    def __init__(self, root: Path, args: tuple[str, ...] = (), env: dict[str, str] | None = None):
+        self.root = root
+        self.port = free_port()
+        self.log = open(root / "server.log", "w")  # noqa: SIM115 (closed by stop())
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+                *args,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            # No job runner (it starts several consumer processes the registry does not need).
+            env=dict(
+                os.environ,
+                MLFLOW_DISABLE_TELEMETRY="true",
+                MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+                **(env or {}),
+            ),
+            start_new_session=True,  # its own process group: stop() ends the server's workers too
+        )
+        self.up_after: float | None = None
+
+    def url(self) -> str:
+        url = f"http://127.0.0.1:{self.port}"
+        deadline = self.started + 300
+        while self.up_after is None:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        self.up_after = time.monotonic() - self.started
+                        break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"mlflow server did not start:\n{(self.root / 'server.log').read_text()}"
+                )
+            time.sleep(0.5)
+        return url
+
+    def stop(self) -> None:
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.proc.pid, sig)
+                self.proc.wait(timeout=wait)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """Started before the standalone cluster (session scope, requested first) so both boot at once."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_factory():
+    """`mlflow_server_factory(root, args=(), env=None)`: another `MlflowServer` (stop() it)."""
+    return MlflowServer
