@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# A webhook key id: sent in a header, so no spaces, dots or commas.
+KEY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 def _is_uri(value: str) -> bool:
@@ -55,9 +57,15 @@ class Settings(BaseSettings):
     # Registry name of the account classifier.
     model_name: str = "hydrawatch-account-classifier"
     mlflow_experiment: str = "hydrawatch"
-    # Optional downstream webhook; the secret only ever comes from the environment.
+    # Optional downstream webhook (Standard Webhooks; hydrawatch/webhook.py): https:// (plain
+    # http to localhost only) and a `whsec_<base64>` secret of 24-64 bytes, only ever from the
+    # environment. The key id names the secret in each delivery's `Hydrawatch-Key-Ids`; during a
+    # rotation the previous secret and its id sign too (docs/publishing.md says how to rotate).
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    webhook_key_id: str = Field(default="k1", pattern=KEY_ID_PATTERN)
+    webhook_previous_secret: SecretStr | None = None
+    webhook_previous_key_id: str | None = Field(default=None, pattern=KEY_ID_PATTERN)
     # Export folder: a local exports root is replaced by an atomic rename swap. Set false when
     # renames there are not atomic (a bucket mounted with gcsfuse/s3fs): the export then takes
     # the object-store steps through Hadoop, like any s3a:// / gs:// / abfss:// root
@@ -132,6 +140,37 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/") or value
+
+    @model_validator(mode="after")
+    def _webhook_usable(self) -> Settings:
+        # Raises WebhookConfigError (a HydrawatchError, not a ValueError): pydantic lets it
+        # through as is, so a person sees one line naming the setting, never the secret.
+        from hydrawatch import webhook
+
+        secrets = {
+            "HYDRAWATCH_WEBHOOK_SECRET": self.webhook_secret,
+            "HYDRAWATCH_WEBHOOK_PREVIOUS_SECRET": self.webhook_previous_secret,
+        }
+        for name, secret in secrets.items():
+            if secret is not None:
+                webhook.parse_secret(secret.get_secret_value(), name)
+        if (self.webhook_previous_secret is None) != (self.webhook_previous_key_id is None):
+            raise webhook.WebhookConfigError(
+                "HYDRAWATCH_WEBHOOK_PREVIOUS_SECRET and HYDRAWATCH_WEBHOOK_PREVIOUS_KEY_ID go "
+                "together (a rotation in progress); set both or neither"
+            )
+        if self.webhook_previous_key_id == self.webhook_key_id:
+            raise webhook.WebhookConfigError(
+                "HYDRAWATCH_WEBHOOK_PREVIOUS_KEY_ID must differ from HYDRAWATCH_WEBHOOK_KEY_ID"
+            )
+        if self.webhook_url:
+            webhook.check_url(self.webhook_url)
+            if self.webhook_secret is None:
+                raise webhook.WebhookConfigError(
+                    "HYDRAWATCH_WEBHOOK_URL is set but HYDRAWATCH_WEBHOOK_SECRET is not; set "
+                    "both or neither"
+                )
+        return self
 
     # --- derived locations (a table's own: hydrawatch.storage.tables.Table.location) ----------
     @property

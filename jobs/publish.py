@@ -15,10 +15,12 @@ What it promises (issue 6, contracts/outputs.md):
   through pyarrow.fs on any other). The rows are streamed to the driver partition by
   partition (`toLocalIterator`), bounded by `MAX_EXPORT_ROWS` (checked before streaming).
 - meta/publications gets the day's row (row count, sha256, model version) after the export.
-- Optional webhook (settings.webhook_url + webhook_secret): one signed POST per (day, model
-  version) pointing at the export; recorded in meta/webhook_deliveries after the receiver accepted
-  it and skipped when already recorded. A crash between the POST and the record can repeat it
-  once; the `X-Hydrawatch-Delivery` header (`<day>/<model version>`) lets the receiver dedupe.
+- Optional webhook (settings.webhook_url + webhook_secret; hydrawatch/webhook.py): one POST
+  signed the Standard Webhooks way, pointing at the export, each time the day's export has a
+  content (SHA-256) other than the last one announced for that day; recorded in
+  meta/webhook_deliveries after the receiver accepted it. The same content is not sent again.
+  A crash between the POST and the record repeats it once with the same `webhook-id`
+  (`hw_<day>_r<revision>_<sha256 prefix>`), which receivers dedupe on.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ INGEST_FEEDS_REQUIRED = ("usage_events", "accounts")
 
 DELIVERIES_SCHEMA = (
     "score_date date, model_version string, url_host string, export_path string, "
-    "row_count bigint, sha256 string, status_code int, attempts int, delivered_at timestamp"
+    "row_count bigint, sha256 string, status_code int, attempts int, delivered_at timestamp, "
+    "webhook_id string, key_ids string"
 )
 PUBLICATIONS_SCHEMA = (
     "score_date date, model_version string, row_count bigint, sha256 string, "
@@ -79,10 +82,6 @@ class PublishResult:
 def run_publish(rt: Runtime, score_date: dt.date) -> PublishResult:
     """Gate, then publish `score_date`: table, export folder, publication record, webhook."""
     settings = rt.settings
-    if settings.webhook_url and settings.webhook_secret is None:
-        raise HydrawatchError(
-            "HYDRAWATCH_WEBHOOK_URL is set but HYDRAWATCH_WEBHOOK_SECRET is not; set both or neither"
-        )
     warehouse = rt.warehouse
     details = warehouse.day(tables.FLAG_DETAILS, score_date)
     scores = warehouse.day(tables.GOLD_ACCOUNT_SCORES, score_date)
@@ -204,22 +203,19 @@ def hold_back_reason(
 def _webhook(
     warehouse: Warehouse, settings: Settings, day: dt.date, result: export.ExportResult
 ) -> str:
-    sent_before = warehouse.read_if_exists(tables.WEBHOOK_DELIVERIES)
-    if sent_before is not None:
-        done = (
-            sent_before.where(
-                (F.col("score_date") == F.lit(day))
-                & (F.col("model_version") == result.model_version)
-            )
-            .limit(1)
-            .count()
-        )
-        if done:
-            return "already sent"
+    announced = _announced(warehouse, day)
+    if announced and announced[-1] == result.sha256:
+        return "already sent"
+    # A new content for the day, or a content announced before but not last (A, B, then A
+    # again after a rollback): the revision makes it a new announcement with a new id. The
+    # same content re-published after a crash between the POST and the record gets the same
+    # revision, so the same id, and the receiver dedupes it.
+    revision = len(announced) + 1
+    msg_id = f"hw_{day.isoformat()}_r{revision}_{result.sha256[:32]}"
     url = str(settings.webhook_url)
-    delivery_id = f"{day.isoformat()}/{result.model_version}"
     body = webhook.canonical_json(
         {
+            "type": "suspicious_accounts.published",
             "score_date": day.isoformat(),
             "model_name": settings.model_name,
             "model_version": result.model_version,
@@ -230,10 +226,15 @@ def _webhook(
             "sha256": result.sha256,
         }
     )
-    assert settings.webhook_secret is not None  # checked at the start of run_publish
-    delivery = webhook.post_signed(
-        url, body, settings.webhook_secret.get_secret_value(), delivery_id
+    assert settings.webhook_secret is not None  # Settings refuses a URL without a secret
+    previous = settings.webhook_previous_secret
+    keys = webhook.signing_keys(
+        settings.webhook_key_id,
+        settings.webhook_secret.get_secret_value(),
+        settings.webhook_previous_key_id,
+        previous.get_secret_value() if previous is not None else None,
     )
+    delivery = webhook.post_signed(url, body, keys, msg_id)
     failpoint("publish.after_webhook")
     record = warehouse.spark.createDataFrame(
         [
@@ -248,12 +249,24 @@ def _webhook(
                 delivery.attempts,
                 # An audit record of when the receiver accepted it (wall clock by nature).
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                msg_id,
+                " ".join(k.key_id for k in keys),
             )
         ],
         DELIVERIES_SCHEMA,
     )
-    warehouse.append(record, tables.WEBHOOK_DELIVERIES)
+    # merge_schema: a table written before webhook_id and key_ids existed gains them (null in
+    # its old rows).
+    warehouse.append(record, tables.WEBHOOK_DELIVERIES, merge_schema=True)
     return "sent"
+
+
+def _announced(warehouse: Warehouse, day: dt.date) -> list[str]:
+    """SHA-256 of each content announced for `day`, oldest first (a handful per day)."""
+    sent = warehouse.day(tables.WEBHOOK_DELIVERIES, day)
+    if sent is None:
+        return []
+    return [r.sha256 for r in sent.orderBy("delivered_at").select("sha256").collect()]
 
 
 def _new_clusters(warehouse: Warehouse, day: dt.date) -> int:

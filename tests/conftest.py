@@ -152,6 +152,7 @@ def _settings_env(settings, failpoints: str | None = None) -> dict[str, str]:
     if settings.webhook_url:
         env["HYDRAWATCH_WEBHOOK_URL"] = str(settings.webhook_url)
         env["HYDRAWATCH_WEBHOOK_SECRET"] = settings.webhook_secret.get_secret_value()
+        env["HYDRAWATCH_WEBHOOK_KEY_ID"] = settings.webhook_key_id
     if failpoints:
         env["HYDRAWATCH_FAILPOINTS"] = failpoints
     return env
@@ -163,3 +164,151 @@ def process_env():
     or concurrency test's second process) that builds the same Settings; with `failpoints`, the
     named fail points (hydrawatch/failpoints.py) kill it."""
     return _settings_env
+
+
+class _WebhookReceiver:
+    """A Standard Webhooks receiver: a real HTTP server thread on 127.0.0.1.
+
+    Its verifier is written from the specification (https://www.standardwebhooks.com/, "Verifying
+    webhook authenticity" and "Verifying signatures"), not from hydrawatch.webhook: each secret is
+    `whsec_` + base64 of the key; the signed content is `{webhook-id}.{webhook-timestamp}.{body}`;
+    `webhook-signature` is a space-delimited list of `v1,<base64 HMAC-SHA256>`, any one of which
+    may match (compared in constant time); a timestamp more than `TOLERANCE_S` from the
+    receiver's clock is refused; an id already processed is a replay and is not processed again.
+
+    POST `/hooks`: 204 when accepted (`accepted` holds body and headers), 401 for a missing,
+    stale or wrong signature, 200 without processing for a replay (a sender re-sending an
+    announcement it could not record must not be told it failed). `fail_first` posts are
+    answered `fail_status` before any check. Any path in `redirects` answers its status with a
+    `Location` of `/hooks`. Every request, of any method and path, is kept in `requests`; every
+    verdict in `verdicts`.
+    """
+
+    TOLERANCE_S = 300
+
+    def __init__(
+        self, secrets, *, fail_first=0, fail_status=503, retry_after=None, redirects=None, now=None
+    ):
+        import base64
+        import http.server
+        import threading
+        import time
+
+        self.keys = [base64.b64decode(s.removeprefix("whsec_")) for s in secrets]
+        self.fail_first, self.fail_status, self.retry_after = fail_first, fail_status, retry_after
+        self.redirects = dict(redirects or {})
+        self.now = now or time.time
+        self.requests: list[tuple[str, str, dict, bytes]] = []
+        self.accepted: list[tuple[bytes, dict]] = []
+        self.verdicts: list[str] = []
+        self.processed_ids: set[str] = set()
+        self.posts = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                path = self.path.split("?")[0]
+                outer.requests.append((self.command, path, headers, body))
+                if path in outer.redirects:
+                    self.send_response(outer.redirects[path])
+                    self.send_header("Location", "/hooks")
+                    self.end_headers()
+                    return
+                if self.command != "POST" or path != "/hooks":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                outer.posts += 1
+                if outer.posts <= outer.fail_first:
+                    self.send_response(outer.fail_status)
+                    if outer.retry_after is not None:
+                        self.send_header("Retry-After", str(outer.retry_after))
+                    self.end_headers()
+                    return
+                verdict = outer.verify(headers, body)
+                outer.verdicts.append(verdict)
+                if verdict == "ok":
+                    outer.accepted.append((body, headers))
+                self.send_response({"ok": 204, "replay": 200}.get(verdict, 401))
+                self.end_headers()
+
+            do_POST = do_GET = do_PUT = _any
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = self.base + "/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def verify(self, headers: dict, body: bytes) -> str:
+        """ "ok", or why the delivery is refused: missing headers, stale timestamp, bad
+        signature, replay."""
+        import base64
+        import binascii
+        import hashlib
+        import hmac
+
+        msg_id = headers.get("webhook-id")
+        timestamp = headers.get("webhook-timestamp")
+        signatures = headers.get("webhook-signature")
+        if not (msg_id and timestamp and signatures):
+            return "missing headers"
+        try:
+            sent_at = int(timestamp)
+        except ValueError:
+            return "bad timestamp"
+        if abs(self.now() - sent_at) > self.TOLERANCE_S:
+            return "stale timestamp"
+        content = f"{msg_id}.{timestamp}.".encode() + body
+        expected = [hmac.new(key, content, hashlib.sha256).digest() for key in self.keys]
+        matched = False
+        for entry in signatures.split(" "):
+            version, _, value = entry.partition(",")
+            if version != "v1":
+                continue
+            try:
+                given = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            matched = matched or any(hmac.compare_digest(given, e) for e in expected)
+        if not matched:
+            return "bad signature"
+        if msg_id in self.processed_ids:
+            return "replay"
+        self.processed_ids.add(msg_id)
+        return "ok"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def whsec(key: bytes) -> str:
+    """A Standard Webhooks secret for `key` (tests only: real ones are random)."""
+    import base64
+
+    return "whsec_" + base64.b64encode(key).decode()
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver():
+    """`webhook_receiver(secrets, **options)`: a Standard Webhooks receiver on 127.0.0.1 whose
+    verifier is written from the specification (see `_WebhookReceiver`); a context manager."""
+    return _WebhookReceiver
+
+
+@pytest.fixture(scope="session")
+def make_whsec():
+    """`make_whsec(key_bytes)`: the `whsec_<base64>` form of a test key."""
+    return whsec

@@ -63,8 +63,10 @@ GOLD_SUSPICIOUS_ACCOUNTS = Table(
 # score -> publish hand-over (project's own): the day's flagged accounts with contributions turned
 # into reasons and the cluster that flagged them; keeps gold/account_scores to its contract columns.
 FLAG_DETAILS = Table("gold/flag_details", "score_date", ("account_id", "score_date"))
-# one row per (score_date, model_version) sent
-WEBHOOK_DELIVERIES = Table("meta/webhook_deliveries", key=("score_date", "model_version"))
+# one row per (score_date, export sha256) announced
+WEBHOOK_DELIVERIES = Table(
+    "meta/webhook_deliveries", key=("score_date", "sha256"), day_column="score_date"
+)
 # one row per published score_date: counts for the publish gate
 PUBLICATIONS = Table("meta/publications", key=("score_date",), day_column="score_date")
 

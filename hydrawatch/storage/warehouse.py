@@ -143,9 +143,10 @@ class Warehouse:
         options = {"overwriteSchema": "true"} if overwrite_schema else {}
         self._save(df, table, "overwrite", options)
 
-    def append(self, df: DataFrame, table: Table) -> None:
-        """Add rows (audit records)."""
-        self._save(df, table, "append", {})
+    def append(self, df: DataFrame, table: Table, *, merge_schema: bool = False) -> None:
+        """Add rows (audit records). `merge_schema`: the table gains the frame's new columns
+        (older rows read as null)."""
+        self._save(df, table, "append", {"mergeSchema": "true"} if merge_schema else {})
 
     def _save(self, df: DataFrame, table: Table, mode: str, options: dict[str, str]) -> None:
         writer = df.write.format("delta").mode(mode).options(**options)

@@ -23,6 +23,7 @@ its manifest but for `written_at`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import hashlib
@@ -43,8 +44,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
+from standardwebhooks import Webhook, WebhookVerificationError
 
-from hydrawatch import webhook
 from hydrawatch.export import DATA_FILE, MANIFEST_FILE, read_day
 from hydrawatch.failpoints import EXIT_STATUS
 from hydrawatch.runtime import Runtime
@@ -56,7 +57,7 @@ REPO = Path(__file__).resolve().parents[2]
 D1 = dt.date(2026, 2, 1)
 D2 = D1 + dt.timedelta(days=1)
 SEED = 7
-SECRET = "faults-webhook-secret"
+SECRET = "whsec_" + base64.b64encode(b"faults-webhook-secret-of-32-byte").decode()
 STEPS = ("ingest", "features", "score", "publish")
 
 
@@ -117,11 +118,13 @@ class Receiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = webhook.verify(body, SECRET, self.headers.get(webhook.SIGNATURE_HEADER))
+                try:
+                    Webhook(SECRET).verify(body, dict(self.headers), json_parse=False)
+                    ok = True
+                except WebhookVerificationError:
+                    ok = False
                 if ok:
-                    outer.received.append(
-                        (self.headers.get("X-Hydrawatch-Delivery"), json.loads(body))
-                    )
+                    outer.received.append((self.headers.get("webhook-id"), json.loads(body)))
                 self.send_response(200 if ok else 401)
                 self.end_headers()
 
@@ -420,7 +423,9 @@ def test_each_step_killed_at_each_fail_point_then_rerun_equals_the_clean_run(
         assert_same_state(spark, world.settings, chain["case"])
     # Killed before the webhook: the re-run sent it once, like the clean run did.
     sent = world.receiver.for_root(chains["publish"]["case"].exports)
-    assert [d for d, _ in sent] == [f"{D2}/{world.champion}"]
+    assert [(d.rsplit("_", 1)[0], b["model_version"]) for d, b in sent] == [
+        (f"hw_{D2}_r1", world.champion)
+    ]
 
 
 def _check_crash_left(step: str, left: dict, spark, case) -> None:
@@ -496,7 +501,10 @@ def test_every_step_run_twice_leaves_identical_tables_and_export(world):
             assert export_1 is None and export_2 is None
     # The webhook went out once for the day although publish ran twice.
     sent = world.receiver.for_root(world.settings.exports)
-    assert [d for d, _ in sent] == [f"{D1}/{world.champion}", f"{D2}/{world.champion}"]
+    assert [(d.rsplit("_", 1)[0], b["model_version"]) for d, b in sent] == [
+        (f"hw_{D1}_r1", world.champion),
+        (f"hw_{D2}_r1", world.champion),
+    ]
 
 
 # --- concurrent runs -----------------------------------------------------------------------------

@@ -1,19 +1,23 @@
 """The served deployments against a real Prefect server on localhost.
 
-Starts `prefect server start` on a free port (its own PREFECT_HOME), serves the deployments with
-`hydrawatch serve`, checks the daily deployment's cron schedule, runs it for a day whose landing
+Starts `prefect server start` on a free port (its own PREFECT_HOME) with basic auth on, as
+infra/k8s/prefect.yaml runs it (`PREFECT_SERVER_API_AUTH_STRING`; a request without the string
+or with another is refused), serves the deployments with `hydrawatch serve` authenticating with
+`PREFECT_API_AUTH_STRING`, checks the daily deployment's cron schedule, runs it for a day whose landing
 delivery is missing, and reads the flow run's state and its artifact back through the API. Both
 processes are always stopped.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -59,10 +63,11 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_served_daily_deployment_runs_and_leaves_its_artifact(tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
+    auth = "hydrawatch:serve-test-auth-string"
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
@@ -77,7 +82,7 @@ def test_served_daily_deployment_runs_and_leaves_its_artifact(tmp_path):
     env.pop("PREFECT_API_URL", None)
     server = subprocess.Popen(
         [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
+        env={**env, "PREFECT_SERVER_API_AUTH_STRING": auth},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -85,15 +90,26 @@ def test_served_daily_deployment_runs_and_leaves_its_artifact(tmp_path):
     served = None
     try:
         _wait_healthy(api, server, 240)
+        for credentials in (None, "hydrawatch:a-guess"):
+            request = urllib.request.Request(f"{api}/flows/filter", data=b"{}", method="POST")
+            if credentials:
+                token = base64.b64encode(credentials.encode()).decode()
+                request.add_header("Authorization", f"Basic {token}")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 401
         served = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve"],
-            env={**env, "PREFECT_API_URL": api},
+            env={**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": auth},
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=open(tmp_path / "serve.err", "w"),  # noqa: SIM115 - closed with the process
             start_new_session=True,
         )
-        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        with (
+            temporary_settings({PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: auth}),
+            get_client(sync_client=True) as client,
+        ):
             deadline = time.monotonic() + 240
             deployment = None
             while deployment is None and time.monotonic() < deadline:

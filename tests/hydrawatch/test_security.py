@@ -24,6 +24,9 @@ from pathlib import Path
 
 import pytest
 
+# At module level: the probe flow's annotations name it, and Prefect resolves them here.
+from hydrawatch.settings import Settings
+
 pytestmark = pytest.mark.faults
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,14 +144,56 @@ def test_servers_prefect_starts_itself_default_to_localhost():
 
 
 def test_webhook_secret_only_from_the_environment_and_never_shown(monkeypatch):
-    from hydrawatch.settings import Settings
-
-    secret = "env-only-secret-5e1f"
+    secret = "whsec_ZW52LW9ubHktc2VjcmV0LTVlMWYtb2YtMzItYnl0ZXM="  # 32 bytes
+    previous = "whsec_cHJldmlvdXMtc2VjcmV0LWR1cmluZy1yb3RhdGlvbg=="  # 32 bytes
     monkeypatch.setenv("HYDRAWATCH_WEBHOOK_URL", "https://user:pw@hooks.example/q?token=t")
     monkeypatch.setenv("HYDRAWATCH_WEBHOOK_SECRET", secret)
+    monkeypatch.setenv("HYDRAWATCH_WEBHOOK_KEY_ID", "k2")
+    monkeypatch.setenv("HYDRAWATCH_WEBHOOK_PREVIOUS_SECRET", previous)
+    monkeypatch.setenv("HYDRAWATCH_WEBHOOK_PREVIOUS_KEY_ID", "k1")
     settings = Settings()
     assert settings.webhook_secret.get_secret_value() == secret
+    assert settings.webhook_previous_secret.get_secret_value() == previous
     for text in (repr(settings), str(settings), settings.model_dump_json(), str(vars(settings))):
-        assert secret not in text
+        for value in (secret, previous, secret[6:], previous[6:]):
+            assert value not in text
     # no secret in the code base's defaults
     assert Settings.model_fields["webhook_secret"].default is None
+    assert Settings.model_fields["webhook_previous_secret"].default is None
+
+
+def test_webhook_secrets_never_reach_prefects_database(prefect_harness):
+    """The flows take the settings as a parameter: Prefect stores flow-run parameters in its
+    database. A run on a real (harness) API server keeps the masked form only."""
+    import asyncio
+
+    from prefect import flow, task
+    from prefect.client.orchestration import get_client
+
+    secret = "whsec_cHJlZmVjdC1tdXN0LW5ldmVyLXNlZS10aGlzLWtleQ=="
+    settings = Settings(
+        webhook_url="https://hooks.example/q", webhook_secret=secret, webhook_key_id="k7"
+    )
+
+    @task
+    def step(settings: Settings) -> str:
+        return settings.webhook_key_id
+
+    @flow(name="secret-probe")
+    def probe(settings: Settings) -> str:
+        return step(settings)
+
+    state = probe(settings, return_state=True)
+    assert state.is_completed()
+
+    async def stored() -> str:
+        async with get_client() as client:
+            run = await client.read_flow_run(state.state_details.flow_run_id)
+            tasks = await client.read_task_runs()
+            return json.dumps(run.parameters, default=str) + "".join(
+                t.model_dump_json() for t in tasks
+            )
+
+    text = asyncio.run(stored())
+    assert "k7" in text  # the settings were stored...
+    assert secret not in text and secret[6:] not in text  # ...with the secret masked

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -32,19 +33,27 @@ def _alive_workers(ui_port: int) -> int:
         return 0
 
 
-@pytest.fixture(scope="session")
-def standalone_cluster(tmp_path_factory):
-    """Yields the `spark://127.0.0.1:PORT` URL of a running master with two 1-core workers."""
+@contextlib.contextmanager
+def start_standalone(
+    run_dir: Path,
+    *,
+    workers: int = 2,
+    master_host: str = "127.0.0.1",
+    worker_host: str = "127.0.0.1",
+    extra_env: dict[str, str] | None = None,
+):
+    """A master and `workers` 1-core workers; yields (master URL, their processes). The web UIs
+    bind SPARK_LOCAL_IP (127.0.0.1), the RPC the given hosts (any 127.x address here)."""
     import pyspark
 
     spark_home = os.path.dirname(pyspark.__file__)
-    run_dir: Path = tmp_path_factory.mktemp("spark-standalone")
     env = dict(
         os.environ,
         SPARK_HOME=spark_home,
         SPARK_LOCAL_IP="127.0.0.1",
         SPARK_DAEMON_MEMORY="512m",
         PYSPARK_PYTHON=sys.executable,
+        **(extra_env or {}),
     )
     port, ui_port = free_port(), free_port()
     launcher = os.path.join(spark_home, "bin", "spark-class")
@@ -59,7 +68,7 @@ def standalone_cluster(tmp_path_factory):
                 launcher,
                 "org.apache.spark.deploy.master.Master",
                 "--host",
-                "127.0.0.1",
+                master_host,
                 "--port",
                 str(port),
                 "--webui-port",
@@ -70,15 +79,15 @@ def standalone_cluster(tmp_path_factory):
             stderr=subprocess.STDOUT,
         )
     ]
-    master = f"spark://127.0.0.1:{port}"
-    for i in (1, 2):
+    master = f"spark://{master_host}:{port}"
+    for i in range(1, workers + 1):
         procs.append(
             subprocess.Popen(
                 [
                     launcher,
                     "org.apache.spark.deploy.worker.Worker",
                     "--host",
-                    "127.0.0.1",
+                    worker_host,
                     "--cores",
                     "1",
                     "--memory",
@@ -96,7 +105,7 @@ def standalone_cluster(tmp_path_factory):
         )
     try:
         deadline = time.monotonic() + 120
-        while _alive_workers(ui_port) < 2:
+        while _alive_workers(ui_port) < workers:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 tails = "\n".join(
                     (run_dir / f).read_text()[-2000:]
@@ -105,7 +114,7 @@ def standalone_cluster(tmp_path_factory):
                 )
                 pytest.fail(f"standalone cluster did not start:\n{tails}")
             time.sleep(1)
-        yield master
+        yield master, procs, ui_port
     finally:
         for p in procs:
             p.terminate()
@@ -115,6 +124,108 @@ def standalone_cluster(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 p.kill()
         logs.close()
+
+
+@pytest.fixture(scope="session")
+def standalone_cluster(tmp_path_factory):
+    """Yields the `spark://127.0.0.1:PORT` URL of a running master with two 1-core workers."""
+    with start_standalone(tmp_path_factory.mktemp("spark-standalone")) as (master, _, _):
+        yield master
+
+
+@pytest.fixture(scope="session")
+def standalone_factory():
+    """`standalone_factory(run_dir, workers=, master_host=, worker_host=, extra_env=)`: a
+    context manager starting another cluster, yielding (master URL, processes, UI port)."""
+    return start_standalone
+
+
+class MlflowServer:
+    """A started `mlflow server` on 127.0.0.1 (SQLite backend, artifacts served from `root`);
+    `url()` waits until it answers /health. `args` and `env` are added to its command line and
+    environment (an app such as basic-auth and its settings)."""
+
+    def __init__(self, root: Path, args: tuple[str, ...] = (), env: dict[str, str] | None = None):
+        self.root = root
+        self.port = free_port()
+        self.log = open(root / "server.log", "w")  # noqa: SIM115 (closed by stop())
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+                *args,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            # No job runner (it starts several consumer processes the registry does not need).
+            env=dict(
+                os.environ,
+                MLFLOW_DISABLE_TELEMETRY="true",
+                MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+                **(env or {}),
+            ),
+            start_new_session=True,  # its own process group: stop() ends the server's workers too
+        )
+        self.up_after: float | None = None
+
+    def url(self) -> str:
+        url = f"http://127.0.0.1:{self.port}"
+        deadline = self.started + 300
+        while self.up_after is None:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        self.up_after = time.monotonic() - self.started
+                        break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"mlflow server did not start:\n{(self.root / 'server.log').read_text()}"
+                )
+            time.sleep(0.5)
+        return url
+
+    def stop(self) -> None:
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.proc.pid, sig)
+                self.proc.wait(timeout=wait)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """Started before the standalone cluster (session scope, requested first) so both boot at once."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_factory():
+    """`mlflow_server_factory(root, args=(), env=None)`: another `MlflowServer` (stop() it)."""
+    return MlflowServer
 
 
 class S3Server:

@@ -29,12 +29,10 @@ import gzip
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -205,92 +203,6 @@ def write_landing(root: Path, seed: int = 5) -> dict:
 
 
 # --- MLflow server and the champion ---------------------------------------------------------
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MlflowServer:
-    """A started `mlflow server`; `url()` waits until it answers /health."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.port = _free_port()
-        self.log = open(root / "server.log", "w")  # noqa: SIM115 (closed by stop())
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                f"sqlite:///{root / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(root / "artifacts"),
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            # No job runner (it starts several consumer processes the registry does not need).
-            env=dict(
-                os.environ,
-                MLFLOW_DISABLE_TELEMETRY="true",
-                MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-            ),
-            start_new_session=True,  # its own process group: stop() ends the server's workers too
-        )
-        self.up_after: float | None = None
-
-    def url(self) -> str:
-        url = f"http://127.0.0.1:{self.port}"
-        deadline = self.started + 300
-        while self.up_after is None:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        self.up_after = time.monotonic() - self.started
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"mlflow server did not start:\n{(self.root / 'server.log').read_text()}"
-                )
-            time.sleep(0.5)
-        return url
-
-    def stop(self) -> None:
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.proc.pid, sig)
-                self.proc.wait(timeout=wait)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        self.log.close()
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    """Started before the standalone cluster (session scope, requested first) so both boot at once."""
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # A few catalogue features the planted accounts differ on; scoring accepts a model over a subset

@@ -3,24 +3,24 @@ against a real local HTTP server, and no personal data in anything published."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
-import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
-from hydrawatch import webhook
 from hydrawatch.errors import DataQualityError
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
+from hydrawatch.webhook import WebhookError
 from jobs.publish import JUMP_MIN_COUNT, hold_back_reason, run_publish
 
 D = dt.date(2026, 2, 10)
-SECRET = "publish-test-secret"
+KEY = b"publish-test-secret-key-32-bytes"
+SECRET = "whsec_" + base64.b64encode(KEY).decode()
 CLIENT_IPS = ("203.0.113.7", "2001:db8:1:2::9")
 PAYMENT = ("pay-fp-0001", "pay-fp-0002")
 EMAIL = ("mail-dom-aaaa", "mail-dom-bbbb")
@@ -33,40 +33,12 @@ DETAILS_SCHEMA = (
 )
 
 
-class Receiver:
-    """Real HTTP server on 127.0.0.1 that accepts only correctly signed bodies."""
-
-    def __init__(self):
-        self.received: list[tuple[bytes, dict]] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = webhook.verify(body, SECRET, self.headers.get(webhook.SIGNATURE_HEADER))
-                if ok:
-                    outer.received.append((body, dict(self.headers)))
-                self.send_response(200 if ok else 401)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/queue"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _save(df, path, part=None, mode="overwrite"):
     w = df.write.format("delta").mode(mode)
     (w.partitionBy(part) if part else w).save(path)
 
 
-def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0):
+def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0, flagged=("a1", "a2", "a3")):
     """A scored day as the score job leaves it, plus the bronze rows with personal data."""
     m = ("m", "3")
     scores = [
@@ -92,7 +64,7 @@ def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0):
         (day, "a3", 0.20, "cluster", "coordination", "c1", 3, 2, [], "member of ...", "rolled"),
     ]
     _save(
-        spark.createDataFrame([(*d, 0.7, *m) for d in details], DETAILS_SCHEMA),
+        spark.createDataFrame([(*d, 0.7, *m) for d in details if d[1] in flagged], DETAILS_SCHEMA),
         tables.FLAG_DETAILS.location(settings),
         "score_date",
     )
@@ -128,8 +100,8 @@ def _inputs(spark, settings, day=D, audit_status="ok", quarantined=0):
 
 
 @pytest.fixture(scope="module")
-def published(spark, make_settings, tmp_path_factory):
-    rx = Receiver()
+def published(spark, make_settings, tmp_path_factory, webhook_receiver):
+    rx = webhook_receiver([SECRET])
     settings = make_settings(
         tmp_path_factory.mktemp("publish"), webhook_url=rx.url, webhook_secret=SECRET
     )
@@ -190,24 +162,92 @@ def test_export_matches_table_and_manifest(spark, published):
 
 def test_webhook_signed_pointer_sent_once_and_rerun_is_byte_identical(spark, published):
     settings, first, rx = published
-    assert first.webhook == "sent" and len(rx.received) == 1
-    body, headers = rx.received[0]
+    assert first.webhook == "sent" and rx.verdicts == ["ok"] and len(rx.accepted) == 1
+    body, headers = rx.accepted[0]
     payload = json.loads(body)
+    assert payload["type"] == "suspicious_accounts.published"
     assert payload["row_count"] == 3 and payload["sha256"] == first.export_sha256
     assert payload["model_version"] == "3" and payload["export_folder"] == first.export_dir
-    assert headers[webhook.DELIVERY_HEADER] == "2026-02-10/3"
+    assert headers["webhook-id"] == f"hw_2026-02-10_r1_{first.export_sha256[:32]}"
+    assert headers["hydrawatch-key-ids"] == "k1"
     assert SECRET not in body.decode()
     data_file = Path(first.export_dir) / "suspicious_accounts.jsonl"
     before = data_file.read_bytes()
 
     again = run_publish(Runtime(settings, spark=spark), D)
-    assert again.webhook == "already sent" and len(rx.received) == 1
+    assert again.webhook == "already sent" and len(rx.requests) == 1
     assert data_file.read_bytes() == before and again.export_sha256 == first.export_sha256
     deliveries = spark.read.format("delta").load(tables.WEBHOOK_DELIVERIES.location(settings))
-    assert deliveries.count() == 1
-    assert SECRET not in json.dumps([r.asDict() for r in deliveries.collect()], default=str)
+    rows = deliveries.collect()
+    assert [(r.score_date, r.sha256, r.webhook_id, r.key_ids, r.status_code) for r in rows] == [
+        (D, first.export_sha256, headers["webhook-id"], "k1", 204)
+    ]
+    assert SECRET not in json.dumps([r.asDict() for r in rows], default=str)
     table = spark.read.format("delta").load(tables.GOLD_SUSPICIOUS_ACCOUNTS.location(settings))
     assert table.count() == 3
+
+
+def test_new_content_for_a_day_is_announced_again_and_the_same_content_is_not(
+    spark, make_settings, tmp_path, webhook_receiver
+):
+    """Keyed on the export's SHA-256: A, A, B, B, A -> announced A, B, A (the last A after a
+    rollback, say: receivers last heard of B). A table written before webhook_id existed (one
+    old row for the day, another content) is extended, and counts as revision 1."""
+    with webhook_receiver([SECRET]) as rx:
+        settings = make_settings(tmp_path, webhook_url=rx.url, webhook_secret=SECRET)
+        path = tables.WEBHOOK_DELIVERIES.location(settings)
+        old_schema = (
+            "score_date date, model_version string, url_host string, export_path string, "
+            "row_count bigint, sha256 string, status_code int, attempts int, "
+            "delivered_at timestamp"
+        )
+        old_row = (D, "2", "http://old", "/x", 9, "f" * 64, 200, 1, dt.datetime(2020, 1, 1))
+        spark.createDataFrame([old_row], old_schema).write.format("delta").save(path)
+
+        _inputs(spark, settings)
+        content_a = run_publish(Runtime(settings, spark=spark), D)
+        repeat_a = run_publish(Runtime(settings, spark=spark), D)
+        _inputs(spark, settings, flagged=("a1", "a2"))
+        content_b = run_publish(Runtime(settings, spark=spark), D)
+        repeat_b = run_publish(Runtime(settings, spark=spark), D)
+        _inputs(spark, settings)
+        back_to_a = run_publish(Runtime(settings, spark=spark), D)
+    runs = [content_a, repeat_a, content_b, repeat_b, back_to_a]
+    assert [r.webhook for r in runs] == ["sent", "already sent", "sent", "already sent", "sent"]
+    sha_a, sha_b = content_a.export_sha256, content_b.export_sha256
+    assert sha_a != sha_b and back_to_a.export_sha256 == sha_a
+    assert [r.rows for r in runs] == [3, 3, 2, 2, 3]
+    ids = [h["webhook-id"] for _, h in rx.accepted]
+    assert ids == [
+        f"hw_2026-02-10_r2_{sha_a[:32]}",
+        f"hw_2026-02-10_r3_{sha_b[:32]}",
+        f"hw_2026-02-10_r4_{sha_a[:32]}",
+    ]
+    assert [json.loads(b)["row_count"] for b, _ in rx.accepted] == [3, 2, 3]
+    assert rx.verdicts == ["ok", "ok", "ok"] and len(rx.requests) == 3
+    rows = spark.read.format("delta").load(path).orderBy("delivered_at").collect()
+    assert [(r.sha256, r.webhook_id) for r in rows] == [("f" * 64, None)] + [
+        (json.loads(b)["sha256"], h["webhook-id"]) for b, h in rx.accepted
+    ]
+
+
+def test_a_redirecting_receiver_is_not_recorded_as_delivered(
+    spark, make_settings, tmp_path, webhook_receiver
+):
+    from delta.tables import DeltaTable
+
+    with webhook_receiver([SECRET], redirects={"/moved": 301}) as rx:
+        settings = make_settings(tmp_path, webhook_url=rx.base + "/moved", webhook_secret=SECRET)
+        _inputs(spark, settings)
+        with pytest.raises(WebhookError, match=r"redirect \(HTTP 301 to http://127\.0\.0\.1:"):
+            run_publish(Runtime(settings, spark=spark), D)
+    assert [(m, p) for m, p, _, _ in rx.requests] == [("POST", "/moved")] and rx.accepted == []
+    assert not DeltaTable.isDeltaTable(spark, tables.WEBHOOK_DELIVERIES.location(settings))
+    # the export itself is final; a re-run with the right address announces it
+    with webhook_receiver([SECRET]) as rx:
+        fixed = make_settings(tmp_path, webhook_url=rx.url, webhook_secret=SECRET)
+        assert run_publish(Runtime(fixed, spark=spark), D).webhook == "sent"
+    assert rx.verdicts == ["ok"]
 
 
 def _tables_as_text(spark, settings, names) -> str:
@@ -229,7 +269,7 @@ def test_nothing_personal_is_published(spark, published):
         tables.WEBHOOK_DELIVERIES,
     )
     export_text = "".join(p.read_text() for p in Path(result.export_dir).iterdir())
-    bodies = "".join(body.decode() + json.dumps(headers) for body, headers in rx.received)
+    bodies = "".join(body.decode() + json.dumps(headers) for body, headers in rx.accepted)
     assert bodies and export_text
     published_text = _tables_as_text(spark, settings, written) + export_text + bodies
     for column in ("client_ip", "payment_fingerprint", "email_domain_hash", "email"):
@@ -240,33 +280,31 @@ def test_nothing_personal_is_published(spark, published):
 
 @pytest.mark.faults
 def test_webhook_secret_is_never_logged_printed_or_stored(
-    spark, make_settings, tmp_path, caplog, capfd
+    spark, make_settings, tmp_path, caplog, capfd, webhook_receiver
 ):
     """A publish with the secret set: no log record, no output on the process's stdout/stderr
     (the JVM's included), no table and no exported file holds it; the receiver checked it."""
     import logging
 
-    rx = Receiver()
-    try:
+    with webhook_receiver([SECRET]) as rx:
         settings = make_settings(tmp_path, webhook_url=rx.url, webhook_secret=SECRET)
         _inputs(spark, settings)
         caplog.set_level(logging.DEBUG)
         result = run_publish(Runtime(settings, spark=spark), D)
-    finally:
-        rx.close()
-    assert result.webhook == "sent" and len(rx.received) == 1  # signed with the secret
+    assert result.webhook == "sent" and rx.verdicts == ["ok"]  # signed with the secret
+    forms = (SECRET, SECRET.removeprefix("whsec_"), KEY.decode())  # whsec, base64, raw key
     out, err = capfd.readouterr()
-    assert SECRET not in caplog.text + out + err
+    assert not any(f in caplog.text + out + err for f in forms)
     written = (tables.GOLD_SUSPICIOUS_ACCOUNTS, tables.PUBLICATIONS, tables.WEBHOOK_DELIVERIES)
     stored = _tables_as_text(spark, settings, written)
     stored += "".join(p.read_text() for p in Path(result.export_dir).iterdir())
-    stored += "".join(body.decode() + json.dumps(headers) for body, headers in rx.received)
-    assert SECRET not in stored
+    stored += "".join(body.decode() + json.dumps(headers) for body, headers in rx.accepted)
+    assert not any(f in stored for f in forms)
     # nor anywhere under the warehouse and export roots, Delta logs and checkpoints included
     for root in (settings.warehouse, settings.exports):
         for path in Path(root).rglob("*"):
             if path.is_file():
-                assert SECRET.encode() not in path.read_bytes(), path
+                assert not any(f.encode() in path.read_bytes() for f in forms), path
 
 
 def test_gate_holds_back_a_day_whose_ingest_failed(spark, make_settings, tmp_path):
