@@ -20,11 +20,11 @@ from pyspark.sql import functions as F
 
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.settings import Settings
-from hydrawatch.simulator import world
-from hydrawatch.simulator.accounts import NEVER, build_accounts
-from hydrawatch.simulator.config import SimConfig, config_for
-from hydrawatch.simulator.events import build_events
-from hydrawatch.simulator.lines import (
+from simulator import world
+from simulator.accounts import NEVER, build_accounts
+from simulator.config import SimConfig, config_for
+from simulator.events import build_events
+from simulator.lines import (
     account_lines,
     event_lines,
     label_lines,

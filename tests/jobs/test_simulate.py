@@ -16,9 +16,9 @@ import pytest
 
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS
 from hydrawatch.errors import HydrawatchError
-from hydrawatch.simulator.checks import account_signals, auc, read_lines, validate_line
-from hydrawatch.simulator.config import LEGIT_POPULATIONS, config_for
 from jobs.simulate import run_simulate
+from simulator.checks import account_signals, auc, read_lines, validate_line
+from simulator.config import LEGIT_POPULATIONS, config_for
 
 START = dt.date(2026, 2, 2)
 DAYS = 3

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from hydrawatch.simulator import world as W
-from hydrawatch.simulator.config import HARD_NEGATIVES, Campaign, SimConfig
-from hydrawatch.simulator.rand import (
+from simulator import world as W
+from simulator.config import HARD_NEGATIVES, Campaign, SimConfig
+from simulator.rand import (
     Ref,
     hash64,
     hex16,

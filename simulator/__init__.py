@@ -4,6 +4,6 @@ Pure generation transforms (Spark column expressions over `spark.range`) and the
 them; `jobs/simulate.py` is the thin job that writes the landing files and the truth table.
 """
 
-from hydrawatch.simulator.config import SimConfig, config_for
+from simulator.config import SimConfig, config_for
 
 __all__ = ["SimConfig", "config_for"]

@@ -15,9 +15,9 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from hydrawatch.simulator import world as W
-from hydrawatch.simulator.config import SimConfig
-from hydrawatch.simulator.rand import (
+from simulator import world as W
+from simulator.config import SimConfig
+from simulator.rand import (
     Ref,
     hash64,
     hex16,

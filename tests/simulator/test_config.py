@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from hydrawatch.errors import HydrawatchError
-from hydrawatch.simulator.config import config_for
+from simulator.config import config_for
 
 
 def test_presets_grow_with_scale_and_keep_one_campaign_unlabelled():
