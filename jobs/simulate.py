@@ -170,10 +170,12 @@ def run_simulate(
 ) -> SimulateResult:
     """Write `days` days of landing data from `start` for `scale`, and the truth table.
 
-    `config` replaces the scale preset (tests turn knobs with `config_for(scale, ...)`).
+    Without `config`, the world is `config_for(scale, seed)`: its campaigns' styles are drawn
+    with the same seed. A given `config` (e.g. `config_for(scale, seed, labelled=...,
+    unlabelled=...)`) fixes the world's knobs and campaigns; `seed` drives every other draw.
     """
     _check_args(settings, spark, days, seed)
-    cfg = config or config_for(scale)
+    cfg = config or config_for(scale, seed)
     horizon = max(cfg.horizon_days, days)
     landing = settings.landing_uri
     fs = _FS(spark, landing)
@@ -276,6 +278,7 @@ def truth_frame(accounts: DataFrame, start: dt.date, days: int) -> DataFrame:
         "account_id",
         "population",
         "campaign_id",
+        "style",
         "is_attacker",
         "hard_negative",
         F.date_add(F.lit(start), F.col("created_day")).alias("created_date"),

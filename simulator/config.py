@@ -1,9 +1,10 @@
 """Every knob of the traffic simulator, as one frozen dataclass per concern.
 
-`config_for(scale, **overrides)` gives the preset for `tiny`, `small` or `full` with any knob
-replaced. Nothing here touches Spark; the generators read these values as plain scalars, so the
-same config, start date and seed always give the same world. docs/simulator.md says why each
-knob exists.
+`config_for(scale, seed, labelled=..., unlabelled=..., **overrides)` gives the world for `tiny`,
+`small` or `full`: the scale's legitimate populations and its campaigns, each drawn from its
+style's ranges (`simulator.styles`) with the world seed, with any knob replaced. Nothing here
+touches Spark; the generators read these values as plain scalars, so the same config, start date
+and seed always give the same world. docs/simulator.md says why each knob exists.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from hydrawatch.errors import HydrawatchError
+from simulator.rand import draw
+from simulator.styles import NEW_STYLES, REPORTED_STYLES, SCALES, Campaign, draw_campaign
 
 LEGIT_POPULATIONS = (
     "solo_dev",
@@ -33,75 +36,6 @@ HARD_NEGATIVES = (
 
 
 @dataclass(frozen=True)
-class Campaign:
-    """One distillation campaign run by a hydra proxy network.
-
-    `lanes` are (task_category, template_kind, weight): template_kind `cot` picks templates the
-    gateway flags as chain-of-thought elicitation, `rubric` rubric-grading ones, `plain` neither.
-    """
-
-    campaign_id: str
-    population: str
-    slots: int  # accounts running at the same time; banned/retired ones are replaced
-    events_per_account_day: float
-    lanes: tuple[tuple[str, str, float], ...]
-    pool_size: int  # templates per lane in the campaign's pool (shared with legit users)
-    pool_offset: int  # where the pool sits in the shared template space
-    start_day: int = 0  # day index (from the window start) the campaign starts; <= 0: before
-    labelled: bool = True  # False: no label ever names its accounts (the held-out style)
-    release_jump_share: float = 0.1  # share of traffic on the new model once switched
-    release_jump_hours: float = 48.0  # accounts switch within this many hours of a release
-
-
-def _campaigns(a_slots: int, b_slots: int, c_slots: int, rates=(6.0, 22.0, 40.0)):
-    return (
-        Campaign(
-            "cmp-reasoning",
-            "campaign_reasoning",
-            a_slots,
-            rates[0],
-            (
-                ("reasoning_math", "cot", 0.50),
-                ("reasoning_math", "rubric", 0.22),
-                ("policy_sensitive", "cot", 0.14),
-                ("policy_sensitive", "plain", 0.14),
-            ),
-            pool_size=12,
-            pool_offset=2,
-            start_day=-30,
-        ),
-        Campaign(
-            "cmp-agentic",
-            "campaign_agentic",
-            b_slots,
-            rates[1],
-            (
-                ("agentic_tool_use", "plain", 0.35),
-                ("coding", "plain", 0.25),
-                ("reasoning_math", "cot", 0.20),
-                ("vision", "plain", 0.20),
-            ),
-            pool_size=18,
-            pool_offset=3,
-            start_day=-30,
-        ),
-        Campaign(
-            "cmp-coding",
-            "campaign_coding",
-            c_slots,
-            rates[2],
-            (("coding", "plain", 0.55), ("agentic_tool_use", "plain", 0.45)),
-            pool_size=20,
-            pool_offset=5,
-            start_day=1,
-            labelled=False,
-            release_jump_share=0.5,
-            release_jump_hours=20.0,
-        ),
-    )
-
-
-@dataclass(frozen=True)
 class Populations:
     """Legitimate accounts per population and their mean events per active day."""
 
@@ -117,44 +51,20 @@ class Populations:
     research_eval_team_size: int
     research_eval_rate: float  # per account on an ordinary day; bursts multiply it
     university_classes: int
-    university_class_size: int
+    university_class_size: tuple[int, int] | int  # students per class, drawn per class
     university_class_rate: float  # per student on a session day
-    reseller_marketplace: int
+    reseller_marketplace: int  # reseller orgs (one main account each)
     reseller_marketplace_rate: float
+    reseller_subaccounts: tuple[int, int] | int  # end-customer sub-accounts per reseller org
+    reseller_subaccount_rate: float
     # Share of solo developers created inside the window (new sign-ups every day), so "recent
     # account" is not an attacker-only trait.
     solo_new_share: float = 0.04
+    # Solo developers on mobile carriers: CGNAT /24s shared by many subscribers, as the
+    # mobile-proxy campaigns use them.
+    solo_mobile_share: float = 0.06
+    safety_eval_share: float = 0.3  # eval teams whose suite is policy-sensitive (refusals)
     hosting_prefixes_per_asn: int = 32  # small: unrelated cloud tenants share /24s
-
-
-@dataclass(frozen=True)
-class Hydra:
-    """Hydra-cluster traits; each can be turned down to see what a feature relies on."""
-
-    farmed_channel_share: float = 0.75  # created via education/startup_program/security_research
-    max_account_age_days: int = 20  # accounts older than this at the window start do not exist
-    proxy_share: float = 0.7  # accounts on proxy-service ASNs (the rest rent hosting VPSs)
-    residential_proxy_share: float = 0.3  # events sent through residential exit nodes instead
-    accounts_per_proxy_group: int = 12  # accounts sharing one group's /24s
-    unsupported_billing_share: float = 0.45  # billing country where the service is not offered
-    null_billing_share: float = 0.3
-    load_balanced_share: float = 0.6  # accounts whose requests are evenly spaced over the day
-    volume_jitter: float = 0.08  # relative std of an account's daily volume (even spreading)
-    per_account_cap: int = 200  # stays under per-account limits
-    wave_width: int = 3  # templates a campaign lane uses at once (synchronised waves) ...
-    wave_hours: int = 4  # ... for this many hours before moving on through its pool
-    accounts_per_card: int = 8  # payment fingerprint shared by this many accounts
-    card_share: float = 0.5  # accounts paying with a (shared) card
-    ordinary_share: float = 0.2  # events that look like ordinary customer traffic
-    campaign_system_prompt_share: float = 0.5  # events with one of the campaign's system prompts
-    label_coverage: float = 0.5  # share of accounts of labelled campaigns that get labelled
-    label_delay_days: tuple[int, int] = (3, 10)  # label arrives this long after behaviour starts
-    backlog_days: int = 4  # accounts already active at the window start are reviewed by then
-    partner_report_share: float = 0.3
-    analyst_campaign_share: float = 0.6  # analyst labels that name the campaign
-    retire_after_days: tuple[int, int] = (12, 26)  # accounts are rotated out after this long
-    regrow_days: tuple[int, int] = (0, 1)  # a banned/retired account is replaced this much later
-    rate_limited_share: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -180,6 +90,7 @@ class Labelling:
     benign_review_share: float = 0.3  # hard negatives reviewed and cleared
     false_positive_share: float = 0.05  # hard negatives wrongly banned, then cleared on appeal
     appeal_after_days: tuple[int, int] = (2, 5)
+    backlog_days: int = 4  # campaign accounts active at the window start are reviewed by then
 
 
 @dataclass(frozen=True)
@@ -188,8 +99,7 @@ class SimConfig:
 
     scale: str
     populations: Populations
-    campaigns: tuple[Campaign, ...]
-    hydra: Hydra = field(default_factory=Hydra)
+    campaigns: tuple[Campaign, ...]  # drawn by config_for; see simulator.styles
     imperfections: Imperfections = field(default_factory=Imperfections)
     labelling: Labelling = field(default_factory=Labelling)
     release_day: int = 7  # day index atlas-3.5 is released (17:00 UTC)
@@ -200,11 +110,9 @@ class SimConfig:
     generation_partitions: int = 4
 
 
-SCALES = ("tiny", "small", "full")
-
 # Population knobs, one value per scale in SCALES order: every population changes with the
 # scale, so the presets share one table instead of three copies of the same call.
-_POPULATIONS: dict[str, tuple[float, float, float]] = {
+_POPULATIONS: dict[str, tuple[object, object, object]] = {
     "solo_dev": (1200, 16000, 160000),
     "solo_dev_rate": (12, 20, 20),
     "product_app": (40, 600, 8000),
@@ -217,60 +125,100 @@ _POPULATIONS: dict[str, tuple[float, float, float]] = {
     "research_eval_team_size": (8, 12, 12),
     "research_eval_rate": (10, 15, 30),
     "university_classes": (2, 8, 40),
-    "university_class_size": (35, 40, 50),
+    # A class of ~300 on one campus /24 is representable from small scale on.
+    "university_class_size": ((20, 60), (30, 300), (30, 300)),
     "university_class_rate": (15, 15, 20),
     "reseller_marketplace": (3, 8, 40),
     "reseller_marketplace_rate": (600, 6000, 25000),
+    "reseller_subaccounts": ((3, 8), (10, 30), (20, 60)),
+    "reseller_subaccount_rate": (60, 150, 300),
     "hosting_prefixes_per_asn": (8, 64, 512),
 }
 
+DEFAULT_SEED = 7  # the CLI's default world
+UNLABELLED_PER_WORLD = 2  # never-labelled campaigns drawn from the new styles
+UNLABELLED_START_DAYS = (1, 4)  # they start inside the window: a first request to time from
+LABELLED_START_DAY = -30  # labelled campaigns are running before the window starts
 
-def _preset(
-    scale: str, slots: tuple[int, int, int], rates: tuple[float, ...], **knobs
-) -> SimConfig:
-    """The scale's populations, campaigns with `slots` and `rates`, and top-level `knobs`."""
+
+def _preset(scale: str, **knobs) -> SimConfig:
+    """The scale's populations and top-level `knobs`; campaigns are drawn by `config_for`."""
     column = SCALES.index(scale)
     populations = Populations(**{knob: values[column] for knob, values in _POPULATIONS.items()})
-    return SimConfig(
-        scale=scale,
-        populations=populations,
-        campaigns=_campaigns(*slots, rates=rates),
-        **knobs,
-    )
+    return SimConfig(scale=scale, populations=populations, campaigns=(), **knobs)
 
 
 PRESETS: dict[str, SimConfig] = {
-    "tiny": _preset(
-        "tiny",
-        (50, 110, 140),
-        (8.0, 16.0, 16.0),
-        hydra=Hydra(per_account_cap=60),
-        event_files_per_day=2,
-        generation_partitions=2,
-    ),
-    "small": _preset(
-        "small", (200, 800, 1400), (8.0, 15.0, 20.0), event_files_per_day=4, generation_partitions=8
-    ),
-    # Campaign traffic ~ 150k + 3.4M + 13M exchanges a month from ~24k accounts over the month.
+    "tiny": _preset("tiny", event_files_per_day=2, generation_partitions=2),
+    "small": _preset("small", event_files_per_day=4, generation_partitions=8),
     "full": _preset(
-        "full",
-        (800, 5000, 11000),
-        (6.0, 23.0, 40.0),
-        event_files_per_day=32,
-        max_events_per_chunk=5000,
-        generation_partitions=64,
+        "full", event_files_per_day=32, max_events_per_chunk=5000, generation_partitions=64
     ),
 }
 
 
-def config_for(scale: str, **overrides) -> SimConfig:
-    """The preset for `scale` with top-level fields replaced, e.g. `release_day=1`.
+def drawn_unlabelled_styles(seed: int, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The world's never-labelled styles: `UNLABELLED_PER_WORLD` new styles, drawn per seed."""
+    pool = sorted(
+        (s for s in NEW_STYLES if s not in exclude), key=lambda s: draw(seed, "unlabelled", s)
+    )
+    return tuple(pool[:UNLABELLED_PER_WORLD])
 
-    Nested knobs are replaced by passing a whole object, e.g.
+
+def world_campaigns(
+    scale: str,
+    seed: int,
+    labelled: tuple[str, ...] | None = None,
+    unlabelled: tuple[str, ...] | None = None,
+) -> tuple[Campaign, ...]:
+    """The campaigns of a world: `labelled` styles (default: the three reported ones) running
+    before the window, and never-labelled ones (default: two new styles drawn per seed) starting
+    on a day drawn in `UNLABELLED_START_DAYS`. Campaign ids are `cmp-<style>`."""
+    labelled = REPORTED_STYLES if labelled is None else tuple(labelled)
+    if unlabelled is None:
+        unlabelled = drawn_unlabelled_styles(seed, exclude=labelled)
+    repeated = sorted(
+        {s for s in (*labelled, *unlabelled) if (*labelled, *unlabelled).count(s) > 1}
+    )
+    if repeated:
+        raise HydrawatchError(
+            f"campaign style {repeated[0]} given twice; build two campaigns of one style with "
+            "simulator.styles.draw_campaign(..., campaign_id=...)"
+        )
+    lo, hi = UNLABELLED_START_DAYS
+    out = [
+        draw_campaign(s, scale, seed, labelled=True, start_day=LABELLED_START_DAY) for s in labelled
+    ]
+    for s in unlabelled:
+        start = lo + int(draw(seed, "start_day", f"cmp-{s}") * (hi - lo + 1))
+        out.append(draw_campaign(s, scale, seed, labelled=False, start_day=start))
+    return tuple(out)
+
+
+def config_for(
+    scale: str,
+    seed: int = DEFAULT_SEED,
+    *,
+    labelled: tuple[str, ...] | None = None,
+    unlabelled: tuple[str, ...] | None = None,
+    **overrides,
+) -> SimConfig:
+    """The world for `scale`: its populations, and campaigns drawn from their styles with `seed`.
+
+    `labelled` / `unlabelled` name the campaign styles (`simulator.styles.STYLES`) that are and
+    are never labelled (defaults: the three reported styles; two new styles drawn per seed).
+    Other top-level fields are replaced as given, e.g. `release_day=1`, or `campaigns=(...)` for
+    a hand-built set (then `labelled`/`unlabelled` must be left out). Nested knobs are replaced
+    by passing a whole object, e.g.
     `imperfections=dataclasses.replace(cfg.imperfections, late_rate=0.0)`.
+    Pass the same `seed` to `run_simulate` to get the CLI's world for that seed.
     """
     if scale not in PRESETS:
         raise HydrawatchError(f"unknown scale {scale!r}; choose from {', '.join(PRESETS)}")
+    if "campaigns" in overrides and (labelled is not None or unlabelled is not None):
+        raise HydrawatchError("give either campaigns or labelled/unlabelled styles, not both")
+    if "campaigns" not in overrides:
+        overrides["campaigns"] = world_campaigns(scale, seed, labelled, unlabelled)
     try:
         return dataclasses.replace(PRESETS[scale], **overrides)
     except TypeError as err:
