@@ -228,6 +228,8 @@ def _mini(class_size: int | None = None, **overrides):
         pops = dataclasses.replace(
             pops, university_classes=1, university_class_size=(class_size, class_size)
         )
+        # a short horizon: the course starts early enough that all students sign up in 3 days
+        cfg = dataclasses.replace(cfg, horizon_days=8)
     campaigns = tuple(dataclasses.replace(c, slots=10) for c in cfg.campaigns)
     return dataclasses.replace(cfg, populations=pops, campaigns=campaigns)
 
