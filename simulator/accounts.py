@@ -393,6 +393,14 @@ def _batch(spark, cfg: SimConfig, seed: int) -> DataFrame:
         .withColumn("sys_prompt", F.concat(F.lit("batch-"), key))
         .withColumn("tpl_key", F.col(key))
         .withColumn("main_task", pick(("data_analysis", "coding", "other"), u("task")))
+        # document-processing pipelines: whole documents in, short extractions out
+        .withColumn(
+            "in_scale",
+            F.when(
+                F.col("main_task") == "data_analysis", F.lit(4.0) + F.lit(8.0) * u("insize")
+            ).otherwise(1.0),
+        )
+        .withColumn("out_scale", F.when(F.col("main_task") == "data_analysis", 0.5).otherwise(1.0))
         .withColumn("base_model", F.when(u("model") < 0.5, W.LEGACY_MODEL).otherwise("atlas-3"))
     )
     return df.withColumn("act_start", F.col("created_day") + 1)

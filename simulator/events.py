@@ -382,10 +382,13 @@ def build_events(
         .when(r < rl + refused + 0.004, "error")
         .otherwise("ok")
     )
-    lane_scale = lambda col: F.when(F.col("mode") == "lane", F.col(col)).otherwise(1.0)  # noqa: E731
+    # Token sizes relative to the category's median: a campaign's script requests and a
+    # legitimate account's own requests (document-processing batch jobs send big inputs).
+    own = (F.col("mode") == "lane") | ((F.col("mode") == "private") & ~F.col("is_attacker"))
+    size_scale = lambda col: F.when(own, F.col(col)).otherwise(1.0)  # noqa: E731
     out_ok = (
         tout
-        * lane_scale("out_scale")
+        * size_scale("out_scale")
         * kf
         * lognormal(s, "out", 0.6, *ek)
         * F.when(F.col("cot_elicitation"), 3.5).otherwise(1.0)
@@ -463,7 +466,7 @@ def build_events(
         .withColumn("model", model)
         .withColumn(
             "input_tokens",
-            F.round(tin * lane_scale("in_scale") * kf * lognormal(s, "in", 0.5, *ek)).cast(
+            F.round(tin * size_scale("in_scale") * kf * lognormal(s, "in", 0.5, *ek)).cast(
                 "bigint"
             ),
         )

@@ -301,7 +301,10 @@ STYLES: dict[str, Style] = {
             ((80, 110), (700, 900), (4500, 5500)),
             (
                 ("product_app", "tool-use requests with a fixed system prompt, steady volume"),
-                ("release_switcher_app", "moves to a new model"),
+                (
+                    "release_switcher_app",
+                    "part of its traffic moves to a new model after a release",
+                ),
                 ("solo_dev", "popular agentic and coding templates, hosting networks"),
             ),
             lanes=(
@@ -392,7 +395,10 @@ STYLES: dict[str, Style] = {
             False,
             ((30, 50), (200, 400), (1000, 2500)),
             (
-                ("enterprise_batch", "data analysis, few templates, big inputs, evenly spaced"),
+                (
+                    "enterprise_batch",
+                    "data analysis with big inputs and short outputs, one template, evenly spaced",
+                ),
                 ("product_app", "one system prompt, hosting /24s, card-verified startups"),
             ),
             lanes=(("data_analysis", "plain", (0.6, 0.75)), ("other", "plain", (0.15, 0.3))),
