@@ -21,11 +21,12 @@ from pyspark.sql import functions as F
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
-from hydrawatch.simulator import world
-from hydrawatch.simulator.accounts import NEVER, build_accounts
-from hydrawatch.simulator.config import SimConfig, config_for
-from hydrawatch.simulator.events import build_events
-from hydrawatch.simulator.lines import (
+from hydrawatch.storage import files, tables
+from simulator import world
+from simulator.accounts import NEVER, build_accounts
+from simulator.config import SimConfig, config_for
+from simulator.events import build_events
+from simulator.lines import (
     account_lines,
     event_lines,
     label_lines,
@@ -33,7 +34,6 @@ from hydrawatch.simulator.lines import (
     release_lines,
     snapshot_rows,
 )
-from hydrawatch.storage import files, tables
 
 _TMP = "_simulate_tmp"
 _PART = re.compile(r"part-(\d+)")
@@ -127,11 +127,13 @@ def run_simulate(
 ) -> SimulateResult:
     """Write `days` days of landing data from `start` for `scale`, and the truth table.
 
-    `config` replaces the scale preset (tests turn knobs with `config_for(scale, ...)`).
+    Without `config`, the world is `config_for(scale, seed)`: its campaigns' styles are drawn
+    with the same seed. A given `config` (e.g. `config_for(scale, seed, labelled=...,
+    unlabelled=...)`) fixes the world's knobs and campaigns; `seed` drives every other draw.
     """
     settings, spark = rt.settings, rt.spark
     _check_args(settings, spark, days, seed)
-    cfg = config or config_for(scale)
+    cfg = config or config_for(scale, seed)
     horizon = max(cfg.horizon_days, days)
     landing = settings.landing_uri
     tmp = f"{landing}/{_TMP}"
@@ -231,6 +233,7 @@ def truth_frame(accounts: DataFrame, start: dt.date, days: int) -> DataFrame:
         "account_id",
         "population",
         "campaign_id",
+        "style",
         "is_attacker",
         "hard_negative",
         F.date_add(F.lit(start), F.col("created_day")).alias("created_date"),

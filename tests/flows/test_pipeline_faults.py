@@ -169,7 +169,7 @@ def micro_config():
     """The tiny preset with about a tenth of its accounts (every population and campaign kept)."""
     import dataclasses
 
-    from hydrawatch.simulator.config import config_for
+    from simulator.config import config_for
 
     tiny = config_for("tiny")
     populations = dataclasses.replace(

@@ -1,7 +1,8 @@
 """The simulator job end to end at tiny scale: contract, imperfections, labels, determinism, overlap.
 
-One 3-day tiny run (module fixture) feeds most tests; determinism and the outage knobs use a
-smaller world so the extra runs stay cheap.
+One 3-day tiny run (module fixture: the seed-7 world, its two never-labelled campaigns moved to
+start on day 1) feeds most tests; determinism, the outage knobs and a class of 300 use a smaller
+world so the extra runs stay cheap.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import pytest
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.runtime import Runtime
-from hydrawatch.simulator.checks import account_signals, auc, read_lines, validate_line
-from hydrawatch.simulator.config import LEGIT_POPULATIONS, config_for
 from jobs.simulate import run_simulate
+from simulator.checks import account_signals, auc, prefix_of, read_lines, validate_line
+from simulator.config import LEGIT_POPULATIONS, config_for
 
 START = dt.date(2026, 2, 2)
 DAYS = 3
@@ -30,7 +31,13 @@ SIGNALS = ("volume", "top_template_share", "shared_prefix_size", "synchrony", "c
 def tiny(spark, make_settings, tmp_path_factory):
     root = tmp_path_factory.mktemp("sim")
     settings = make_settings(root)
-    cfg = config_for("tiny", release_day=1)
+    cfg = config_for("tiny", 7, release_day=1)
+    cfg = dataclasses.replace(
+        cfg,
+        campaigns=tuple(
+            c if c.labelled else dataclasses.replace(c, start_day=1) for c in cfg.campaigns
+        ),
+    )
     result = run_simulate(Runtime(settings, spark=spark), START, DAYS, "tiny", 7, config=cfg)
     landing = Path(settings.landing_uri)
     usage = {
@@ -126,8 +133,16 @@ def test_truth_table(tiny):
     truth = tiny["truth"]
     assert len(truth) == tiny["result"].accounts
     campaigns = Counter(t["campaign_id"] for t in truth.values() if t["is_attacker"])
-    assert set(campaigns) == {"cmp-reasoning", "cmp-agentic", "cmp-coding"}
-    assert all(t["campaign_id"] is None for t in truth.values() if not t["is_attacker"])
+    assert set(campaigns) == {c.campaign_id for c in tiny["cfg"].campaigns}
+    assert len(campaigns) == 5 and min(campaigns.values()) >= 30
+    for c in tiny["cfg"].campaigns:
+        rows = [t for t in truth.values() if t["campaign_id"] == c.campaign_id]
+        assert {(t["population"], t["style"]) for t in rows} == {(c.population, c.style)}
+    assert all(
+        t["campaign_id"] is None and t["style"] is None
+        for t in truth.values()
+        if not t["is_attacker"]
+    )
     pops = Counter(t["population"] for t in truth.values())
     for pop in LEGIT_POPULATIONS:
         assert pops[pop] > 0, pop
@@ -135,7 +150,7 @@ def test_truth_table(tiny):
     assert senders <= set(truth)
 
 
-def test_labels_delayed_partial_and_one_campaign_held_out(tiny):
+def test_labels_delayed_partial_and_never_on_unlabelled_campaigns(tiny):
     truth = tiny["truth"]
     rows = [
         json.loads(line)
@@ -143,9 +158,21 @@ def test_labels_delayed_partial_and_one_campaign_held_out(tiny):
         for _, line in read_lines(d)
     ]
     bad = [r for r in rows if r["label"] == "distillation"]
+    labelled = {c.campaign_id for c in tiny["cfg"].campaigns if c.labelled}
+    unlabelled = {c.campaign_id for c in tiny["cfg"].campaigns if not c.labelled}
     labelled_campaigns = {truth[r["account_id"]]["campaign_id"] for r in bad}
-    assert {"cmp-reasoning", "cmp-agentic"} <= labelled_campaigns
-    assert "cmp-coding" not in labelled_campaigns  # the held-out campaign style
+    assert {"cmp-reasoning", "cmp-agentic", "cmp-coding"} <= labelled_campaigns
+    assert labelled_campaigns <= labelled | {None}  # hard negatives' false bans: no campaign
+    assert {r["campaign_id"] for r in bad} <= labelled | {None}
+    assert all(
+        t["distillation_label_date"] is None
+        for t in truth.values()
+        if t["campaign_id"] in unlabelled
+    )
+    # the never-labelled campaigns send their first request on their start day (day 1)
+    for cid in unlabelled:
+        first = min(t["first_active_date"] for t in truth.values() if t["campaign_id"] == cid)
+        assert first == START + dt.timedelta(days=1), cid
     assert {r["source"] for r in bad} == {"analyst_review", "partner_report"}
     attackers = [t for t in truth.values() if t["is_attacker"]]
     assert len(bad) < 0.5 * len(attackers)  # only part of the campaign accounts
@@ -193,11 +220,17 @@ def test_no_single_signal_separates_hard_negatives_from_attackers(tiny):
         assert max(score, 1 - score) < 0.9, (name, score)
 
 
-def _mini(**overrides):
+def _mini(class_size: int | None = None, **overrides):
     cfg = config_for("tiny", **overrides)
     pops = dataclasses.replace(
         cfg.populations, solo_dev=150, product_app=6, release_switcher_app=4, reseller_marketplace=1
     )
+    if class_size:
+        pops = dataclasses.replace(
+            pops, university_classes=1, university_class_size=(class_size, class_size)
+        )
+        # a short horizon: the course starts early enough that all students sign up in 3 days
+        cfg = dataclasses.replace(cfg, horizon_days=8)
     campaigns = tuple(dataclasses.replace(c, slots=10) for c in cfg.campaigns)
     return dataclasses.replace(cfg, populations=pops, campaigns=campaigns)
 
@@ -210,16 +243,23 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def mini(spark, make_settings, tmp_path_factory):
-    """Three small runs: seed 11 twice into one landing (a stale file in between), seed 12 with
-    day 1 missing and day 2 empty."""
+    """Three small runs: seed 11 twice into one landing (a stale file in between; its one
+    university class has 300 students), seed 12 with day 1 missing and day 2 empty."""
     root = tmp_path_factory.mktemp("mini")
     same = make_settings(root / "same")
     landing = Path(same.landing_uri)
-    run_simulate(Runtime(same, spark=spark), START, 3, "tiny", 11, config=_mini())
+    run_simulate(Runtime(same, spark=spark), START, 3, "tiny", 11, config=_mini(300))
     first = _snapshot(landing)
     (landing / "usage_events" / f"date={START}" / "stale.jsonl").write_text("{}\n")
-    run_simulate(Runtime(same, spark=spark), START, 3, "tiny", 11, config=_mini())
+    result = run_simulate(Runtime(same, spark=spark), START, 3, "tiny", 11, config=_mini(300))
     again = _snapshot(landing)
+    students = {
+        r.account_id: r.signup_channel
+        for r in spark.read.format("delta")
+        .load(result.truth_uri)
+        .filter("population = 'university_class'")
+        .collect()  # 300 rows
+    }
     outage = make_settings(root / "outage")
     imp = dataclasses.replace(
         config_for("tiny").imperfections, missing_usage_days=(1,), empty_usage_days=(2,)
@@ -227,7 +267,13 @@ def mini(spark, make_settings, tmp_path_factory):
     run_simulate(
         Runtime(outage, spark=spark), START, 3, "tiny", 12, config=_mini(imperfections=imp)
     )
-    return {"first": first, "again": again, "outage": Path(outage.landing_uri)}
+    return {
+        "first": first,
+        "again": again,
+        "outage": Path(outage.landing_uri),
+        "landing": landing,
+        "students": students,
+    }
 
 
 @pytest.mark.slow
@@ -247,6 +293,27 @@ def test_outage_knobs(mini):
     assert read_lines(usage / "date=2026-02-02")
     # the other feeds are still delivered on the outage days
     assert (mini["outage"] / "accounts" / "date=2026-02-03").exists()
+
+
+@pytest.mark.slow
+def test_a_class_of_300_on_one_campus_24_same_template_same_hour(mini):
+    students = mini["students"]
+    assert len(students) == 300 and set(students.values()) == {"education"}
+    events = [
+        json.loads(line)
+        for d in sorted((mini["landing"] / "usage_events").iterdir())
+        for _, line in read_lines(d)
+        if validate_line(USAGE_EVENTS, line) is None
+    ]
+    class_events = [ev for ev in events if ev["account_id"] in students]
+    assert {prefix_of(ev["client_ip"]) for ev in class_events} == {
+        prefix_of(class_events[0]["client_ip"])
+    }
+    # a session: most students send the week's assignment template in the same clock hour
+    buckets: dict[tuple, set] = {}
+    for ev in class_events:
+        buckets.setdefault((ev["prompt_template_hash"], ev["ts"][:13]), set()).add(ev["account_id"])
+    assert max(len(users) for users in buckets.values()) >= 200
 
 
 def test_refuses_truth_inside_landing_and_bad_arguments(spark, make_settings, tmp_path):

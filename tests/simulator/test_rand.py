@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from pyspark.sql import functions as F
 
-from hydrawatch.simulator.rand import hash64, hex16, pick, randint, uniform, weighted
+from simulator.rand import draw, hash64, hex16, pick, randint, uniform, weighted
 
 
 def _draws(spark, parts: int):
@@ -45,3 +46,20 @@ def test_other_seed_gives_other_draws(spark):
     a = df.select(uniform(1, "u", F.col("id")).alias("u"))
     b = df.select(uniform(2, "u", F.col("id")).alias("u"))
     assert a.exceptAll(b).count() == 100
+
+
+def test_python_draw_equals_the_spark_draw(spark):
+    cases = [
+        (7, "u", (3,)),
+        (0, "", ()),
+        (123456, "style:events_per_account_day", ("cmp-reasoning", 0)),
+        (9, "a salt longer than thirty-two bytes, to cross a stripe", ("x", -5, 5_000_000_000)),
+    ]
+    df = spark.range(0, 1, 1, 1)
+    spark_values = df.select(
+        *[uniform(seed, salt, *parts).alias(f"c{i}") for i, (seed, salt, parts) in enumerate(cases)]
+    ).first()
+    assert [draw(seed, salt, *parts) for seed, salt, parts in cases] == list(spark_values)
+    assert draw(7, "u", 3) != draw(8, "u", 3)
+    with pytest.raises(TypeError):
+        draw(7, "u", 1.5)

@@ -15,9 +15,9 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from hydrawatch.simulator import world as W
-from hydrawatch.simulator.config import SimConfig
-from hydrawatch.simulator.rand import (
+from simulator import world as W
+from simulator.config import SimConfig
+from simulator.rand import (
     Ref,
     hash64,
     hex16,
@@ -68,10 +68,10 @@ def account_days(accounts: DataFrame, days: DataFrame, cfg: SimConfig, seed: int
         .otherwise(F.col("p_active"))
     )
     rate = F.col("rate")
-    jitter = cfg.hydra.volume_jitter
     mean = (
         F.when(
-            F.col("is_attacker"), rate * (F.lit(1.0) + F.lit(jitter) * normal(s, "vol", key, dn))
+            F.col("is_attacker"),
+            rate * (F.lit(1.0) + F.col("vol_jitter") * normal(s, "vol", key, dn)),
         )
         .when(_pop("solo_dev"), rate * lognormal(s, "vol", 0.7, key, dn) / F.lit(1.28))
         .when(
@@ -85,7 +85,7 @@ def account_days(accounts: DataFrame, days: DataFrame, cfg: SimConfig, seed: int
         .otherwise(rate * (F.lit(1.0) + F.lit(0.2) * normal(s, "vol", key, dn)))
     )
     n = F.greatest(F.round(mean), F.lit(1.0)).cast("int")
-    n = F.when(F.col("is_attacker"), F.least(n, F.lit(cfg.hydra.per_account_cap))).otherwise(n)
+    n = F.when(F.col("cap").isNotNull(), F.least(n, F.col("cap"))).otherwise(n)
     return (
         df.filter(uniform(s, "active", key, dn) < p_active)
         .withColumn("n", n)
@@ -122,14 +122,15 @@ def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
     # Campaign lanes: synchronised waves, a few templates of the pool per (campaign, hour).
     lane_cat, lane_k = None, None
     for c in cfg.campaigns:
+        t = c.traits
         is_c = F.col("campaign_id") == c.campaign_id
-        total = sum(w for _, _, w in c.lanes)
+        total = sum(w for _, _, w in t.lanes)
         ul = uniform(s, "lane", *ek)
         acc = 0.0
         cat_expr, phase_expr = None, None
-        for j, (cat, kind, w) in enumerate(c.lanes):
+        for j, (cat, kind, w) in enumerate(t.lanes):
             acc += w / total
-            cond = ul < F.lit(acc) if j < len(c.lanes) - 1 else F.lit(True)
+            cond = ul < F.lit(acc) if j < len(t.lanes) - 1 else F.lit(True)
             phase = {"cot": F.lit(1), "rubric": F.lit(2)}.get(
                 kind, F.when(e("plainphase") < 0.5, F.lit(0)).otherwise(F.lit(3))
             )
@@ -137,12 +138,12 @@ def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
                 F.when(cond, F.lit(cat)) if cat_expr is None else cat_expr.when(cond, F.lit(cat))
             )
             phase_expr = F.when(cond, phase) if phase_expr is None else phase_expr.when(cond, phase)
-        block = F.floor(hour / max(1, cfg.hydra.wave_hours))
+        block = F.floor(hour / max(1, t.wave_hours))
         wave = randint(
-            s, "wave", 0, c.pool_size, F.lit(c.campaign_id), F.col("day"), block, cat_expr
+            s, "wave", 0, t.pool_size, F.lit(c.campaign_id), F.col("day"), block, cat_expr
         )
-        j_idx = (wave + randint(s, "inwave", 0, cfg.hydra.wave_width, *ek)) % c.pool_size
-        k_expr = F.lit(4) * (F.lit(c.pool_offset) + j_idx) + phase_expr
+        j_idx = (wave + randint(s, "inwave", 0, t.wave_width, *ek)) % t.pool_size
+        k_expr = F.lit(4) * (F.lit(t.pool_offset) + j_idx) + phase_expr
         lane_cat = F.when(is_c, cat_expr) if lane_cat is None else lane_cat.when(is_c, cat_expr)
         lane_k = F.when(is_c, k_expr) if lane_k is None else lane_k.when(is_c, k_expr)
 
@@ -178,7 +179,7 @@ def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
     mode = (
         F.when(
             F.col("is_attacker"),
-            F.when(e("ordinary") < cfg.hydra.ordinary_share, "popular").otherwise("lane"),
+            F.when(e("ordinary") < F.col("ordinary_share"), "popular").otherwise("lane"),
         )
         .when(_pop("solo_dev"), F.when(e("mode") < 0.6, "private").otherwise("popular"))
         .when(
@@ -198,7 +199,7 @@ def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
     cat = (
         F.when(m == "lane", lane_cat)
         .when(m == "private", private_cat)
-        .when(m == "suite", F.lit("reasoning_math"))
+        .when(m == "suite", F.col("main_task"))
         .when(m == "assignment", F.col("main_task"))
         .otherwise(popular_cat)
     )
@@ -215,14 +216,20 @@ def _template(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
         tc.isin("coding", "data_analysis", "other") & (tk % 16 == 1)
     )
     rubric = tc.isin("reasoning_math", "other", "creative_writing") & (tk % 4 == 2)
+    # A campaign's script fixes its prompt format (its style's turns, tools and images).
+    lane = m == "lane"
     tools = (
-        F.when(tc == "agentic_tool_use", F.lit(1) + tk % 12)
+        F.when(lane & tc.isin("agentic_tool_use", "coding"), F.col("fmt_tools") + tk % 3)
+        .when(tc == "agentic_tool_use", F.lit(1) + tk % 12)
         .when(tc == "coding", tk % 3)
         .otherwise(0)
     )
-    image = (tc == "vision") | ((tc == "chat") & (tk % 25 == 0))
+    image = F.when(lane, (tc == "vision") | (e("image") < F.col("image_share"))).otherwise(
+        (tc == "vision") | ((tc == "chat") & (tk % 25 == 0))
+    )
     turns = (
-        F.when(tc == "agentic_tool_use", F.lit(3) + tk % 10 + randint(s, "turns", 0, 4, *ek))
+        F.when(lane, F.col("fmt_turns") + tk % 2 + randint(s, "turns", 0, 2, *ek))
+        .when(tc == "agentic_tool_use", F.lit(3) + tk % 10 + randint(s, "turns", 0, 4, *ek))
         .when(tc == "chat", F.lit(1) + randint(s, "turns", 0, 9, *ek))
         .otherwise(F.lit(1) + tk % 2 + randint(s, "turns", 0, 2, *ek))
     )
@@ -317,12 +324,29 @@ def build_events(
     diurnal_sod = (
         (F.col("tz_center") + F.lit(3.5) * normal(s, "hour", *ek) + 48.0) % 24.0
     ) * 3600.0
+    # Campaign sessions are shared by a proxy group: its accounts send in the same hours.
+    session_start = uniform(
+        s,
+        "session",
+        F.col("group_key"),
+        F.col("day"),
+        randint(s, "sidx", 0, F.col("sessions"), *ek),
+    )
+    pacing = F.col("pacing")
     sod = (
         F.when(F.col("regular"), regular_sod)
         .when(F.col("burst"), ((F.col("burst_hour") + e("bt") * 3.0) % 24.0) * 3600.0)
         .when(
             F.col("session") & (e("insession") < 0.85),
             (F.floor(F.col("tz_center")) + e("ct")) % 24.0 * 3600.0,
+        )
+        .when(
+            pacing == "burst",
+            ((session_start * 24.0 + e("at") * F.col("active_hours")) % 24.0) * 3600.0,
+        )
+        .when(
+            pacing == "night",
+            ((F.col("night_hour") + e("at") * F.col("active_hours")) % 24.0) * 3600.0,
         )
         .when(F.col("is_attacker"), e("at") * 86400.0)
         .otherwise(diurnal_sod)
@@ -346,11 +370,11 @@ def build_events(
     tout = _case({k: v[1] for k, v in W.TOKENS.items()}, tc, 300)
     kf = F.lit(0.6) + (F.col("tk") % 7).cast("double") * 0.15
     rl = (
-        F.when(F.col("is_attacker"), F.lit(cfg.hydra.rate_limited_share))
+        F.when(F.col("is_attacker"), F.col("rl_share"))
         .when(_pop("enterprise_batch") | _pop("reseller_marketplace"), F.lit(0.02))
         .otherwise(F.lit(0.004))
     )
-    refused = F.when(tc == "policy_sensitive", F.lit(0.08)).otherwise(F.lit(0.002))
+    refused = F.when(tc == "policy_sensitive", F.col("refuse_p")).otherwise(F.lit(0.002))
     r = e("status")
     status = (
         F.when(r < rl, "rate_limited")
@@ -358,8 +382,13 @@ def build_events(
         .when(r < rl + refused + 0.004, "error")
         .otherwise("ok")
     )
+    # Token sizes relative to the category's median: a campaign's script requests and a
+    # legitimate account's own requests (document-processing batch jobs send big inputs).
+    own = (F.col("mode") == "lane") | ((F.col("mode") == "private") & ~F.col("is_attacker"))
+    size_scale = lambda col: F.when(own, F.col(col)).otherwise(1.0)  # noqa: E731
     out_ok = (
         tout
+        * size_scale("out_scale")
         * kf
         * lognormal(s, "out", 0.6, *ek)
         * F.when(F.col("cot_elicitation"), 3.5).otherwise(1.0)
@@ -385,14 +414,14 @@ def build_events(
         F.when(
             F.col("sys_prompt") == "campaign",
             F.when(
-                e("sys") < cfg.hydra.campaign_system_prompt_share,
+                e("sys") < F.col("sys_share"),
                 F.concat(
                     F.lit("cmp-"),
                     F.col("campaign_id"),
                     randint(s, "sysn", 0, 3, *ek).cast("string"),
                 ),
             ).when(
-                e("sys") < cfg.hydra.campaign_system_prompt_share + 0.3,
+                e("sys") < F.col("sys_share") + 0.3,
                 F.concat(F.lit("default-"), randint(s, "sysd", 0, 3, *ek).cast("string")),
             ),
         )
@@ -435,7 +464,12 @@ def build_events(
         )
         .withColumn("surface", surface)
         .withColumn("model", model)
-        .withColumn("input_tokens", F.round(tin * kf * lognormal(s, "in", 0.5, *ek)).cast("bigint"))
+        .withColumn(
+            "input_tokens",
+            F.round(tin * size_scale("in_scale") * kf * lognormal(s, "in", 0.5, *ek)).cast(
+                "bigint"
+            ),
+        )
         .withColumn("latency_ms", latency.cast("bigint"))
         .withColumn("user_agent", ua)
         .withColumn(

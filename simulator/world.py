@@ -40,6 +40,8 @@ NET_KINDS = {
     "proxy": (64800, ("US", "NL", "SG", "DE", "HK", "US"), 256),
     "campus": (64900, ("US", "GB", "DE", "JP", "IN", "CA"), 64),
     "corporate": (65000, ("US", "GB", "DE", "FR", "JP", "KR"), 64),
+    # Mobile carriers: CGNAT, so few public /24s per ASN, each shared by many subscribers.
+    "mobile": (65100, ("US", "IN", "BR", "GB", "DE", "JP"), 16),
 }
 # First /24 number of each kind; a /24 number P maps to the IPv4 prefix 20+P//65536 . . .
 NET_BASE = {
@@ -48,6 +50,7 @@ NET_BASE = {
     "proxy": 140_000,
     "campus": 170_000,
     "corporate": 200_000,
+    "mobile": 230_000,
 }
 MAX_PREFIXES_PER_ASN = 4096
 

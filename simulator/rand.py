@@ -2,13 +2,16 @@
 
 Every random draw is a hash of (seed, salt, the row's identity columns): `xxhash64` -> 53 bits ->
 a uniform in [0, 1). Unlike `rand()`, a draw does not depend on how rows are partitioned or
-ordered, so the same seed gives the same data on one core or on a cluster.
+ordered, so the same seed gives the same data on one core or on a cluster. `draw` is the same
+uniform as a Python float, for the few values drawn while building a config (campaign styles).
 """
 
 from __future__ import annotations
 
 import math
+import struct
 
+import xxhash
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -56,6 +59,29 @@ def _hash_sql(seed: int, salt: str, parts) -> str | None:
 def _uniform_sql(seed: int, salt: str, parts) -> str | None:
     h = _hash_sql(seed, salt, parts)
     return None if h is None else f"(CAST(shiftrightunsigned({h}, 11) AS DOUBLE) / {_TWO_53!r}D)"
+
+
+def _spark_xxhash64(parts) -> int:
+    """Spark's `xxhash64(parts...)` (seed 42, each value hashed with the previous hash as seed:
+    ints as 4 little-endian bytes, longs as 8, strings as UTF-8), as an unsigned 64-bit int."""
+    h = 42
+    for p in parts:
+        if isinstance(p, str):
+            data = p.encode("utf-8")
+        elif -(2**31) <= p < 2**31:
+            data = struct.pack("<i", p)
+        else:
+            data = struct.pack("<q", p)
+        h = xxhash.xxh64_intdigest(data, seed=h)
+    return h
+
+
+def draw(seed: int, salt: str, *parts: int | str) -> float:
+    """`uniform(seed, salt, *parts)` for literal parts, computed in Python: equal to the value
+    Spark gives (tested), so config-time and data-time draws are one kind of draw."""
+    if any(isinstance(p, bool) or not isinstance(p, (int, str)) for p in (seed, *parts)):
+        raise TypeError("draw takes int and str parts only")
+    return (_spark_xxhash64((int(seed), salt, *parts)) >> 11) / _TWO_53
 
 
 def hash64(seed: int, salt: str, *parts) -> Column:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from hydrawatch.simulator import world as W
-from hydrawatch.simulator.config import HARD_NEGATIVES, Campaign, SimConfig
-from hydrawatch.simulator.rand import (
+from simulator import world as W
+from simulator.config import HARD_NEGATIVES, SimConfig
+from simulator.rand import (
     Ref,
     hash64,
     hex16,
@@ -26,8 +26,10 @@ from hydrawatch.simulator.rand import (
     uniform,
     weighted,
 )
+from simulator.styles import CAMPAIGN_NETWORKS, Campaign
 
 NEVER = 1_000_000  # a day index that never comes
+REFUSE_P = 0.08  # refusals among ordinary policy-sensitive requests
 
 # (column, Spark type, default) in output order; defaults fill what a population leaves unset.
 ACCOUNT_COLUMNS: tuple[tuple[str, str, object], ...] = (
@@ -81,7 +83,24 @@ ACCOUNT_COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("base_model", "string", "atlas-3"),
     ("switch_p", "double", 0.0),
     ("switch_delay_h", "double", 0.0),
-    ("campaign_idx", "int", None),
+    ("style", "string", None),  # campaign style (campaigns only)
+    # Per-campaign traits the event generator reads (simulator.styles.Traits); legitimate
+    # accounts keep the defaults.
+    ("cap", "int", None),  # most events a day
+    ("vol_jitter", "double", None),
+    ("ordinary_share", "double", 0.0),
+    ("sys_share", "double", 0.0),
+    ("rl_share", "double", None),
+    ("fmt_turns", "int", None),
+    ("fmt_tools", "int", None),
+    ("image_share", "double", 0.0),
+    ("in_scale", "double", 1.0),
+    ("out_scale", "double", 1.0),
+    ("refuse_p", "double", REFUSE_P),
+    ("pacing", "string", None),  # even, burst, night, uniform
+    ("active_hours", "double", None),
+    ("sessions", "int", None),
+    ("night_hour", "double", None),
 )
 
 
@@ -119,6 +138,19 @@ def _n_asn(kind: str) -> int:
     return len(W.NET_KINDS[kind][1])
 
 
+def _span(value) -> tuple[int, int]:
+    """A size knob given as an int or as a (lo, hi) range."""
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _case_kind(values: dict[str, int], kind: Column) -> Column:
+    """`values[kind]` for a network-kind column (1 for a kind not listed)."""
+    expr = F.lit(1)
+    for name, value in values.items():
+        expr = F.when(kind == name, F.lit(value)).otherwise(expr)
+    return expr
+
+
 def _finish(df: DataFrame) -> DataFrame:
     present = set(df.columns)
     cols = []
@@ -145,13 +177,19 @@ def _grouped_ids(
     group_size: int,
     seed: int,
     parts: int,
+    min_size: int | None = None,
 ) -> DataFrame:
     """`_ids` plus `group_key`: `prefix` + the index of the account's group (app, team, class)
-    of `group_size` consecutive accounts.
+    of `group_size` consecutive accounts. With `min_size`, each group keeps its first
+    n accounts, n drawn per group in [min_size, group_size].
     """
     df = _ids(spark, n, population, seed, parts)
     group = F.floor(F.col("k") / group_size).cast("string")
-    return df.withColumn("group_key", F.concat(F.lit(prefix), group))
+    df = df.withColumn("group_key", F.concat(F.lit(prefix), group))
+    if min_size is not None and min_size < group_size:
+        size = randint(seed, "group_size", min_size, group_size + 1, Ref("group_key"))
+        df = df.filter(F.col("k") % group_size < size)
+    return df
 
 
 def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
@@ -193,7 +231,15 @@ def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         )
         .withColumn(
             "net_kind",
-            weighted([("residential", 78), ("hosting", 18), ("proxy", 4)], u("net")),
+            weighted(
+                [
+                    ("residential", 0.78 - p.solo_mobile_share),
+                    ("hosting", 0.18),
+                    ("proxy", 0.04),
+                    ("mobile", p.solo_mobile_share),
+                ],
+                u("net"),
+            ),
         )
         .withColumn(
             "asn_idx",
@@ -201,6 +247,7 @@ def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
                 F.col("net_kind") == "residential", randint(s, "asn", 0, _n_asn("residential"), key)
             )
             .when(F.col("net_kind") == "hosting", randint(s, "asn", 0, _n_asn("hosting"), key))
+            .when(F.col("net_kind") == "mobile", randint(s, "asn", 0, _n_asn("mobile"), key))
             .otherwise(randint(s, "asn", 0, _n_asn("proxy"), key)),
         )
         .withColumn(
@@ -210,15 +257,19 @@ def _solo(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
                 randint(s, "pfx", 0, W.MAX_PREFIXES_PER_ASN, key),
             )
             .when(F.col("net_kind") == "hosting", randint(s, "pfx", 0, n_host, key))
+            .when(
+                F.col("net_kind") == "mobile", randint(s, "pfx", 0, W.NET_KINDS["mobile"][2], key)
+            )
             .otherwise(randint(s, "pfx", 0, W.NET_KINDS["proxy"][2], key)),
         )
         .withColumn("host", randint(s, "host", 2, 254, key))
+        .withColumn("host_fixed", F.col("net_kind") != "mobile")  # CGNAT: a new host often
         .withColumn("ipv6", (F.col("net_kind") == "residential") & (u("v6") < 0.12))
         .withColumn(
             "home_country",
-            F.when(
-                F.col("net_kind") == "residential", _country("residential", F.col("asn_idx"))
-            ).otherwise(pick(W.SUPPORTED_COUNTRIES, u("home"))),
+            F.when(F.col("net_kind") == "residential", _country("residential", F.col("asn_idx")))
+            .when(F.col("net_kind") == "mobile", _country("mobile", F.col("asn_idx")))
+            .otherwise(pick(W.SUPPORTED_COUNTRIES, u("home"))),
         )
         .withColumn(
             "billing_country",
@@ -342,6 +393,14 @@ def _batch(spark, cfg: SimConfig, seed: int) -> DataFrame:
         .withColumn("sys_prompt", F.concat(F.lit("batch-"), key))
         .withColumn("tpl_key", F.col(key))
         .withColumn("main_task", pick(("data_analysis", "coding", "other"), u("task")))
+        # document-processing pipelines: whole documents in, short extractions out
+        .withColumn(
+            "in_scale",
+            F.when(
+                F.col("main_task") == "data_analysis", F.lit(4.0) + F.lit(8.0) * u("insize")
+            ).otherwise(1.0),
+        )
+        .withColumn("out_scale", F.when(F.col("main_task") == "data_analysis", 0.5).otherwise(1.0))
         .withColumn("base_model", F.when(u("model") < 0.5, W.LEGACY_MODEL).otherwise("atlas-3"))
     )
     return df.withColumn("act_start", F.col("created_day") + 1)
@@ -392,7 +451,17 @@ def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
         .withColumn("n_keys", F.lit(2))
         .withColumn("sys_prompt", F.when(uniform(s, "sys", key) < 0.5, F.concat(F.lit("eval-"), g)))
         .withColumn("tpl_key", F.col(g))
-        .withColumn("main_task", F.lit("reasoning_math"))
+        .withColumn(
+            "main_task",
+            F.when(uniform(s, "safety", g) < p.safety_eval_share, "policy_sensitive").otherwise(
+                "reasoning_math"
+            ),
+        )
+        # Safety suites probe refusal boundaries: many of their prompts are refused.
+        .withColumn(
+            "refuse_p",
+            F.when(F.col("main_task") == "policy_sensitive", 0.3).otherwise(REFUSE_P),
+        )
         .withColumn("switch_p", F.lit(0.85))
         .withColumn("switch_delay_h", uniform(s, "delay", g) * 4)
     )
@@ -402,8 +471,10 @@ def _eval_teams(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
 def _classes(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
     p = cfg.populations
     s = seed
-    size = p.university_class_size
-    df = _grouped_ids(spark, p.university_classes * size, "university_class", "class-", size, s, 1)
+    lo, hi = _span(p.university_class_size)
+    df = _grouped_ids(
+        spark, p.university_classes * hi, "university_class", "class-", hi, s, 1, min_size=lo
+    )
     g, key = Ref("group_key"), Ref("account_id")
     uni = randint(s, "uni", 0, W.UNIVERSITIES, g)
     # Students sign up in the days before the course's first session, some inside the window.
@@ -452,43 +523,82 @@ def _classes(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
     return df.withColumn("act_start", F.greatest(F.col("created_day") + 1, course_start))
 
 
-def _resellers(spark, cfg: SimConfig, seed: int) -> DataFrame:
-    p = cfg.populations
-    s = seed
-    df = _ids(spark, p.reseller_marketplace, "reseller_marketplace", s, 1)
-    key = Ref("account_id")
-    df = (
+def _reseller_org(df: DataFrame, cfg: SimConfig, seed: int) -> DataFrame:
+    """What a reseller's accounts share, keyed by `org_key` (its main account's id): the
+    marketplace surface, egress over many hosting /24s, the org's card, domain and billing."""
+    p, s, org = cfg.populations, seed, Ref("org_key")
+    return (
         df.withColumn("population", F.lit("reseller_marketplace"))
         .withColumn("hard_negative", F.lit(True))
-        .withColumn("group_key", F.concat(F.lit("resell-"), key))
-        .withColumn("created_day", -randint(s, "cday", 100, 900, key))
+        .withColumn("group_key", F.concat(F.lit("resell-"), F.col(org)))
         .withColumn("signup_channel", F.lit("reseller_partner"))
-        .withColumn("verification", F.lit("kyc"))
-        .withColumn("plan", F.lit("enterprise"))
         .withColumn("net_kind", F.lit("hosting"))
         .withColumn("random_asn", F.lit(True))
         .withColumn("prefix_span", F.lit(p.hosting_prefixes_per_asn))
         .withColumn("host_fixed", F.lit(False))
         .withColumn("resproxy_share", F.lit(0.15))
-        .withColumn("billing_country", pick(("US", "GB", "SG", "DE"), uniform(s, "bill", key)))
-        .withColumn("payment_fingerprint", hex16(hash64(s, "card", key)))
-        .withColumn("email_domain_hash", _domain_hash(s, F.concat(F.lit("corp-"), key)))
-        .withColumn("org_id", _org_id(s, key))
+        .withColumn("billing_country", pick(("US", "GB", "SG", "DE"), uniform(s, "bill", org)))
+        .withColumn("payment_fingerprint", hex16(hash64(s, "card", org)))
+        .withColumn("email_domain_hash", _domain_hash(s, F.concat(F.lit("corp-"), F.col(org))))
+        .withColumn("org_id", _org_id(s, org))
+        .withColumn("tz_center", uniform(s, "tz", org) * 24)
+        .withColumn("surface", F.lit("cloud_marketplace"))
+        .withColumn("switch_p", F.lit(0.35))
+        .withColumn("switch_delay_h", F.lit(12.0) + uniform(s, "delay", org) * 24)
+    )
+
+
+def _resellers(spark, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
+    """Reseller orgs: one main account with mixed end-customer traffic, and sub-accounts the
+    reseller provisions for its customers (young ones among them, some created in the window)."""
+    p, s, key = cfg.populations, seed, Ref("account_id")
+    main = _ids(spark, p.reseller_marketplace, "reseller_marketplace", s, 1).withColumn(
+        "org_key", F.col(key)
+    )
+    main = (
+        _reseller_org(main, cfg, s)
+        .withColumn("created_day", -randint(s, "cday", 100, 900, key))
+        .withColumn("verification", F.lit("kyc"))
+        .withColumn("plan", F.lit("enterprise"))
         .withColumn(
             "rate",
             F.lit(float(p.reseller_marketplace_rate))
             * (F.lit(0.6) + F.lit(0.8) * uniform(s, "rate", key)),
         )
-        .withColumn("tz_center", uniform(s, "tz", key) * 24)
         .withColumn("ua_mixed", F.lit(True))
         .withColumn("n_keys", F.lit(40))
-        .withColumn("surface", F.lit("cloud_marketplace"))
         .withColumn("tpl_key", F.col(key))
         .withColumn("main_task", F.lit("chat"))
-        .withColumn("switch_p", F.lit(0.35))
-        .withColumn("switch_delay_h", F.lit(12.0) + uniform(s, "delay", key) * 24)
     )
-    return df.withColumn("act_start", F.col("created_day") + 1)
+    lo, hi = _span(p.reseller_subaccounts)
+    sub = _grouped_ids(
+        spark, p.reseller_marketplace * hi, "reseller_subaccount", "sub-", hi, s, 1, min_size=lo
+    )
+    parent = F.floor(F.col("k") / hi)
+    sub = sub.withColumn(
+        "org_key", F.concat(F.lit("acct_"), hex16(hash64(s, "reseller_marketplace", parent)))
+    )
+    u = lambda salt: uniform(s, salt, key)  # noqa: E731
+    sub = (
+        _reseller_org(sub, cfg, s)
+        .withColumn(
+            "created_day",
+            F.when(u("new") < 0.15, randint(s, "cday", 0, horizon, key)).otherwise(
+                -randint(s, "cday", 1, 200, key)
+            ),
+        )
+        .withColumn("verification", F.lit("email"))
+        .withColumn("plan", F.lit("build"))
+        .withColumn(
+            "rate", F.lit(float(p.reseller_subaccount_rate)) * lognormal(s, "rate", 0.6, key)
+        )
+        .withColumn("user_agent", pick(W.USER_AGENTS, u("ua")))
+        .withColumn("n_keys", F.lit(2))
+        .withColumn("tpl_key", F.col(key))
+        .withColumn("main_task", weighted(list(W.ORDINARY_TASKS), u("task")))
+    )
+    both = _finish(main.withColumn("user_agent", F.lit(None))).unionByName(_finish(sub))
+    return both.withColumn("act_start", F.col("created_day") + 1)
 
 
 def _hard_negative_reviews(df: DataFrame, cfg: SimConfig, seed: int, horizon: int) -> DataFrame:
@@ -515,10 +625,11 @@ def _hard_negative_reviews(df: DataFrame, cfg: SimConfig, seed: int, horizon: in
     )
 
 
-def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: int) -> DataFrame:
-    """A campaign's accounts: `slots` running at once, each slot regrowing after a ban or rotation."""
-    s, h, p = seed, cfg.hydra, cfg.populations
-    max_gen = 2 + horizon // max(1, min(h.retire_after_days[0], h.label_delay_days[0]))
+def _campaign(spark, cfg: SimConfig, c: Campaign, seed: int, horizon: int) -> DataFrame:
+    """A campaign's accounts: `slots` running at once, each slot regrowing after a ban or
+    rotation, with the traits its style drew (`c.traits`)."""
+    s, t, p = seed, c.traits, cfg.populations
+    max_gen = 2 + horizon // max(1, min(t.retire_after_days[0], t.label_delay_days[0]))
     df = (
         spark.range(0, c.slots, 1, cfg.generation_partitions)
         .withColumnRenamed("id", "slot")
@@ -534,24 +645,23 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
     def g_int(salt, lo, hi, g=gen):
         return randint(s, salt, lo, hi, cname, slot, g)
 
-    flagged = lambda g=gen: F.lit(c.labelled) & (g_u("labelled", g) < h.label_coverage)  # noqa: E731
-    delay = lambda g=gen: g_int("delay", h.label_delay_days[0], h.label_delay_days[1] + 1, g)  # noqa: E731
-    retire = lambda g=gen: g_int("retire", h.retire_after_days[0], h.retire_after_days[1] + 1, g)  # noqa: E731
-    regrow = lambda g=gen: g_int("regrow", h.regrow_days[0], h.regrow_days[1] + 1, g)  # noqa: E731
+    flagged = lambda g=gen: F.lit(c.labelled) & (g_u("labelled", g) < t.label_coverage)  # noqa: E731
+    delay = lambda g=gen: g_int("delay", t.label_delay_days[0], t.label_delay_days[1] + 1, g)  # noqa: E731
+    retire = lambda g=gen: g_int("retire", t.retire_after_days[0], t.retire_after_days[1] + 1, g)  # noqa: E731
+    regrow = lambda g=gen: g_int("regrow", t.regrow_days[0], t.regrow_days[1] + 1, g)  # noqa: E731
 
     # Generation 0 exists at the window start (or at the campaign's start); it is computed
     # from the slot alone so every generation's row can see it without a join.
     g0 = 0
     if c.start_day <= 0:
-        created0 = -g_int("cday0", 1, h.max_account_age_days + 1, g0)
+        created0 = -g_int("cday0", 1, t.max_account_age_days + 1, g0)
     else:
         created0 = F.lit(c.start_day) - g_int("cday0", 0, 4, g0)
     act0 = F.greatest(created0 + 1, F.lit(c.start_day))
     label0_raw = act0 + delay(g0)
     # Accounts already active at the window start are reviewed from a backlog in the first days.
-    label0 = F.when(label0_raw < 0, g_int("backlog", 0, h.backlog_days + 1, g0)).otherwise(
-        label0_raw
-    )
+    backlog = cfg.labelling.backlog_days
+    label0 = F.when(label0_raw < 0, g_int("backlog", 0, backlog + 1, g0)).otherwise(label0_raw)
     retire0_raw = act0 + retire(g0)
     retire0 = F.when(retire0_raw < 3, F.lit(3) + g_int("retire0", 0, 9, g0)).otherwise(retire0_raw)
     banned0 = flagged(g0) & (label0 < retire0)
@@ -580,30 +690,36 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
         .withColumn("susp_from", F.col("label_day"))
     )
     key = Ref("account_id")
-    df = df.withColumn(
-        "account_id", F.concat(F.lit("acct_"), hex16(hash64(s, c.population, slot, gen)))
-    )
+    df = df.withColumn("account_id", F.concat(F.lit("acct_"), hex16(hash64(s, cname, slot, gen))))
     u = lambda salt: uniform(s, salt, key)  # noqa: E731
-    # Accounts come in proxy groups: each group rents a few /24s (3 proxy /24s, or one VPS /24).
-    n_groups = max(1, c.slots // max(1, h.accounts_per_proxy_group))
+    # Accounts come in proxy groups: each group rents a few /24s of one network kind (a proxy
+    # service, VPS hosting or a mobile carrier's CGNAT ranges), on few or many ASNs.
+    n_groups = max(1, c.slots // max(1, t.accounts_per_proxy_group))
     group = (F.col("slot") % n_groups).cast("int")
-    n_proxy_pfx = W.NET_KINDS["proxy"][2]
-    farmed = ("education", "startup_program", "security_research")
-    card_group = F.floor(F.col("slot") / max(1, h.accounts_per_card))
-    uas = (W.USER_AGENTS[idx % 3], W.USER_AGENTS[(idx + 3) % 6])
+    ppg = t.prefixes_per_group
+    kind = F.col("net_kind")
+    n_asn = _case_kind({k: _n_asn(k) for k in CAMPAIGN_NETWORKS}, kind)
+    n_pfx = {"proxy": W.NET_KINDS["proxy"][2], "mobile": W.NET_KINDS["mobile"][2]}
+    n_pfx["hosting"] = p.hosting_prefixes_per_asn
+    pfx_room = _case_kind({k: max(1, n - ppg + 1) for k, n in n_pfx.items()}, kind)
+    card_group = F.floor(F.col("slot") / max(1, t.accounts_per_card))
+    script_ua = F.element_at(
+        F.array(*[F.lit(a) for a in W.USER_AGENTS]),
+        (F.lit(c.ua_offset) + randint(s, "ua2", 0, t.user_agents, key)) % len(W.USER_AGENTS) + 1,
+    )
     disp = randint(s, "disp", 0, W.DISPOSABLE_DOMAINS_PER_CAMPAIGN, key).cast("string")
     disposable = F.concat(F.lit("disposable-"), cid, disp)
     df = (
         df.withColumn("population", F.lit(c.population))
         .withColumn("campaign_id", cid)
-        .withColumn("campaign_idx", F.lit(idx))
+        .withColumn("style", F.lit(c.style))
         .withColumn("is_attacker", F.lit(True))
         .withColumn("group_key", F.concat(cid, F.lit("-g"), group.cast("string")))
         .withColumn(
             "label_source",
             F.when(
                 F.col("banned"),
-                F.when(u("partner") < h.partner_report_share, "partner_report").otherwise(
+                F.when(u("partner") < t.partner_report_share, "partner_report").otherwise(
                     "analyst_review"
                 ),
             ),
@@ -614,28 +730,23 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
                 F.col("banned")
                 & (
                     (F.col("label_source") == "partner_report")
-                    | (u("named") < h.analyst_campaign_share)
+                    | (u("named") < t.analyst_campaign_share)
                 ),
                 cid,
             ),
         )
-        .withColumn(
-            "signup_channel",
-            F.when(u("farmed") < h.farmed_channel_share, pick(farmed, u("chan"))).otherwise(
-                "self_serve"
-            ),
-        )
+        .withColumn("signup_channel", weighted(list(t.channels), u("chan")))
         .withColumn(
             "verification",
-            F.when(u("card") < h.card_share, "card").otherwise(
+            F.when(u("card") < t.card_share, "card").otherwise(
                 F.when(u("verif") < 0.6, "email").otherwise("phone")
             ),
         )
         .withColumn("plan", F.when(F.col("verification") == "card", "build").otherwise("free"))
         .withColumn(
             "billing_country",
-            F.when(u("bill") < h.unsupported_billing_share, pick(W.UNSUPPORTED_COUNTRIES, u("bc")))
-            .when(u("bill") < h.unsupported_billing_share + h.null_billing_share, F.lit(None))
+            F.when(u("bill") < t.unsupported_billing_share, pick(W.UNSUPPORTED_COUNTRIES, u("bc")))
+            .when(u("bill") < t.unsupported_billing_share + t.null_billing_share, F.lit(None))
             .otherwise(pick(W.SUPPORTED_COUNTRIES, u("bc"))),
         )
         .withColumn(
@@ -644,47 +755,56 @@ def _campaign(spark, cfg: SimConfig, c: Campaign, idx: int, seed: int, horizon: 
         )
         .withColumn(
             "email_domain_hash",
-            _person_domain(s, key, u("pubmail") < 0.55, disposable),
+            _person_domain(s, key, u("pubmail") < t.public_mail_share, disposable),
         )
         .withColumn("org_id", F.when(u("org") < 0.3, _org_id(s, key)))
-        .withColumn("net_kind", F.when(u("netk") < h.proxy_share, "proxy").otherwise("hosting"))
-        .withColumn(
-            "asn_idx",
-            F.when(F.col("net_kind") == "proxy", (F.lit(idx) + group) % _n_asn("proxy")).otherwise(
-                ((F.lit(idx * 3) + group) % _n_asn("hosting")).cast("int")
-            ),
-        )
+        .withColumn("net_kind", weighted(list(t.networks), uniform(s, "netk", cname, group)))
+        .withColumn("asn_idx", ((F.lit(c.net_offset) + group % t.asns) % n_asn).cast("int"))
         .withColumn(
             "prefix_j",
-            F.when(
-                F.col("net_kind") == "proxy",
-                (F.lit(idx * 80) + F.floor(group / _n_asn("proxy")) * 3) % F.lit(n_proxy_pfx - 3),
-            ).otherwise(randint(s, "hpfx", 0, p.hosting_prefixes_per_asn, cid, group)),
+            F.pmod(randint(s, "gpfx", 0, 1_000_000, cname, group), pfx_room).cast("int"),
         )
-        .withColumn(
-            "prefix_span", F.when(F.col("net_kind") == "proxy", F.lit(3)).otherwise(F.lit(1))
-        )
+        .withColumn("prefix_span", F.lit(ppg))
         .withColumn("host_fixed", F.lit(False))
-        .withColumn("resproxy_share", F.lit(h.residential_proxy_share))
+        .withColumn("resproxy_share", F.lit(float(t.residential_exit_share)))
         .withColumn(
             "rate",
             F.least(
-                F.lit(float(c.events_per_account_day)) * (F.lit(0.85) + F.lit(0.3) * u("rate")),
-                F.lit(float(h.per_account_cap)),
+                F.lit(float(t.events_per_account_day)) * (F.lit(0.85) + F.lit(0.3) * u("rate")),
+                F.lit(float(t.per_account_cap)),
             ),
         )
-        .withColumn("p_active", F.lit(0.95))
+        .withColumn("cap", F.lit(t.per_account_cap))
+        .withColumn("vol_jitter", F.lit(float(t.volume_jitter)))
+        .withColumn("p_active", F.lit(float(t.active_days_share)))
         .withColumn("tz_center", u("tz") * 24)
-        .withColumn("regular", u("regular") < h.load_balanced_share)
+        .withColumn("pacing", weighted(list(t.pacing), u("pacing")))
+        .withColumn("regular", F.col("pacing") == "even")
+        .withColumn("active_hours", F.lit(float(t.active_hours)))
+        .withColumn("sessions", F.lit(t.sessions_per_day))
+        .withColumn("night_hour", F.lit(float(t.night_hour)))
         .withColumn(
             "user_agent",
-            F.when(u("ua") < 0.85, pick(uas, u("ua2"))).otherwise(pick(W.USER_AGENTS, u("ua3"))),
+            F.when(u("ua") < 0.85, script_ua).otherwise(pick(W.USER_AGENTS, u("ua3"))),
+        )
+        .withColumn(
+            "surface",
+            F.when(u("market") < t.marketplace_share, "cloud_marketplace").otherwise("api"),
         )
         .withColumn("sys_prompt", F.lit("campaign"))
+        .withColumn("sys_share", F.lit(float(t.system_prompt_share)))
+        .withColumn("ordinary_share", F.lit(float(t.ordinary_share)))
+        .withColumn("rl_share", F.lit(float(t.rate_limited_share)))
+        .withColumn("fmt_turns", F.lit(t.turns))
+        .withColumn("fmt_tools", F.lit(t.tool_count))
+        .withColumn("image_share", F.lit(float(t.image_share)))
+        .withColumn("in_scale", F.lit(float(t.input_scale)))
+        .withColumn("out_scale", F.lit(float(t.output_scale)))
+        .withColumn("refuse_p", F.lit(float(t.refusal_share)))
         .withColumn("tpl_key", F.col(key))
-        .withColumn("main_task", F.lit(c.lanes[0][0]))
-        .withColumn("switch_p", F.lit(c.release_jump_share))
-        .withColumn("switch_delay_h", u("delay") * c.release_jump_hours)
+        .withColumn("main_task", F.lit(t.lanes[0][0]))
+        .withColumn("switch_p", F.lit(float(t.release_jump_share)))
+        .withColumn("switch_delay_h", u("delay") * float(t.release_jump_hours))
     )
     return df
 
@@ -698,7 +818,7 @@ def build_accounts(spark: SparkSession, cfg: SimConfig, seed: int, horizon: int)
         _batch(spark, cfg, seed),
         _eval_teams(spark, cfg, seed, horizon),
         _classes(spark, cfg, seed, horizon),
-        _resellers(spark, cfg, seed),
+        _resellers(spark, cfg, seed, horizon),
     ]
     legit = None
     for part in parts:
@@ -706,7 +826,7 @@ def build_accounts(spark: SparkSession, cfg: SimConfig, seed: int, horizon: int)
         legit = part if legit is None else legit.unionByName(part)
     legit = _finish(_hard_negative_reviews(legit, cfg, seed, horizon))
     out = legit
-    for idx, c in enumerate(cfg.campaigns):
-        out = out.unionByName(_finish(_campaign(spark, cfg, c, idx, seed, horizon)))
+    for c in cfg.campaigns:
+        out = out.unionByName(_finish(_campaign(spark, cfg, c, seed, horizon)))
     created_sec = randint(seed, "csec", 0, 86400, F.col("account_id"))
     return out.withColumn("created_sec", created_sec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from hydrawatch.contracts import LABEL_DECISIONS, USAGE_EVENTS
-from hydrawatch.simulator.checks import auc, prefix_of, validate_line
+from simulator.checks import auc, prefix_of, validate_line
 
 
 def _with(event: dict, **changes) -> str:

@@ -8,8 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from hydrawatch.contracts import FEEDS
-from hydrawatch.simulator.checks import validate_line
-from hydrawatch.simulator.lines import _imperfect, malformed_kinds
+from simulator.checks import validate_line
+from simulator.lines import _imperfect, malformed_kinds
 
 # Valid lines of the other feeds; the usage event is the suite's sample (fixture `usage_event`).
 GOOD = {

@@ -15,9 +15,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS, Feed
-from hydrawatch.simulator.accounts import NEVER
-from hydrawatch.simulator.config import SimConfig
-from hydrawatch.simulator.rand import randint, uniform
+from simulator.accounts import NEVER
+from simulator.config import SimConfig
+from simulator.rand import randint, uniform
 
 TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
 EXTRA_FIELD = ',"gateway_region":"eu-west-1","sampling":1.0}'
