@@ -116,6 +116,17 @@ class Settings(BaseSettings):
     # Jaccard 0.25 is a candidate with probability 1 - 0.75^10 = 0.94 with 10 tables.
     features_lsh_tables: int = Field(default=10, ge=1)
     features_seed: int = 7
+    # Scoring, structural flags (models/scoring.py StructureRule, docs/model.md "Structure"): a
+    # cluster is flagged whatever its members' scores when it has at least `min_members`
+    # accounts, at least `min_young_share` of them at most 30 days old, at most
+    # `max_top_org_share` in one organisation, at least `min_ip_prefixes_per_account` IP prefixes
+    # per active account and at least `min_asns` ASNs on the day.
+    structure_flags: bool = True
+    structure_min_members: int = Field(default=5, ge=0)
+    structure_min_young_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    structure_max_top_org_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    structure_min_ip_prefixes_per_account: float = Field(default=0.5, ge=0.0)
+    structure_min_asns: int = Field(default=3, ge=0)
     # Training (models/, jobs/retrain.py): precision the decision threshold is chosen for.
     target_precision: float = Field(default=0.99, gt=0.0, lt=1.0)
     # Training: unlabelled accounts enter as negatives through a deterministic sample of at most

@@ -35,13 +35,9 @@ from models import plots
 from models.champion import CHALLENGER
 from models.inputs import TrainingFrame, training_frame
 from models.registry import ensure_experiment, log_model_version, versions_tagged
-from models.split import time_split
-from models.train import FitResult, Slice, fit
+from models.train import FitResult, calibration_slices, train_on
 
 KEY_TAG = "hydrawatch.retrain_key"
-# Below this many distillation rows in the calibration slice, calibration and the threshold use
-# the validation slice too (see calibration_slices).
-MIN_CALIBRATION_POSITIVES = 20
 
 
 @dataclass(frozen=True)
@@ -114,50 +110,6 @@ def _log_figures(result: FitResult, calib: pd.DataFrame, names: list[str]) -> di
     }
 
 
-def calibration_slices(rows: pd.DataFrame, slices: pd.Series) -> tuple[str, ...]:
-    """The slices calibration and the threshold are fitted on.
-
-    The calibration slice alone when it holds `MIN_CALIBRATION_POSITIVES` distillation rows;
-    else the validation and calibration slices together. Clusters are kept whole, so one large
-    labelled cluster late in time can leave the calibration slice with a handful of positives,
-    and an isotonic fit and a precision-0.99 threshold on three positives are noise. The
-    validation rows are still unseen by the trees' fitting (early stopping only picked how many
-    trees to keep on them).
-    """
-    if int(rows.loc[slices == "calib", "label"].sum()) >= MIN_CALIBRATION_POSITIVES:
-        return ("calib",)
-    return ("valid", "calib")
-
-
-def train_on(frame: TrainingFrame, settings: Settings, seed: int):
-    """Split and fit; returns (fit result, per-row slice, grouping used). No I/O."""
-    rows = frame.rows
-    slices, grouping = time_split(rows, seed)
-    names = frame.feature_names
-
-    def part(*names_: str, population_weight: bool = False) -> Slice:
-        sub = rows[slices.isin(names_)]
-        # Training sees every row at weight 1 (imbalance is scale_pos_weight's job); the
-        # population weight only enters calibration and the figures.
-        s = Slice.of(sub, names, weight=None)
-        if population_weight:
-            s.w = sub["weight_pop"].to_numpy(float)
-        return s
-
-    # Two-slice split (models/split.py): the held-out slice also serves early stopping.
-    valid = "valid" if (slices == "valid").any() else "calib"
-    result = fit(
-        part("train"),
-        part(valid),
-        part(*calibration_slices(rows, slices), population_weight=True),
-        names,
-        feature_set_version=frame.feature_set_version,
-        target_precision=settings.target_precision,
-        seed=seed,
-    )
-    return result, slices, grouping
-
-
 def run_retrain(rt: Runtime, as_of: dt.date, *, seed: int | None = None) -> RetrainResult:
     import mlflow
 
@@ -170,7 +122,7 @@ def run_retrain(rt: Runtime, as_of: dt.date, *, seed: int | None = None) -> Retr
         return earlier
     experiment_id = ensure_experiment(rt)
     _close_interrupted_runs(rt, experiment_id, key)
-    result, slices, grouping = train_on(frame, settings, seed)
+    result, slices, grouping = train_on(frame, settings.target_precision, seed)
     rows, names = frame.rows, frame.feature_names
 
     metrics: dict[str, float] = {"threshold": result.bundle.threshold}

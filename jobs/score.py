@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from features.clusters import cluster_evidence
 from hydrawatch.errors import DataQualityError, HydrawatchError
 from hydrawatch.failpoints import failpoint
 from hydrawatch.runtime import Runtime
@@ -33,6 +34,7 @@ from hydrawatch.storage import tables
 from hydrawatch.storage.warehouse import Warehouse
 from models import champion, scoring
 from models.champion import LoadedModel, ModelVersion
+from models.scoring import StructureRule
 
 # Accounts per scoring task: enough that loading the model (imports + files) is a small share
 # of a task, few enough that a day of a few million accounts spreads over the whole cluster.
@@ -100,7 +102,10 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
     frame = scoring.features_for_day(day_features, score_date, model.feature_names)
     frame = frame.repartition(scoring_partitions(rows, spark.sparkContext.defaultParallelism))
     scored = loaded.score_spark(frame)
-    rolled = scoring.cluster_rollup(scoring.flag_by_score(scored, model.threshold))
+    structure = structure_evidence(warehouse, score_date, day_features)
+    rolled = scoring.cluster_rollup(
+        scoring.flag_by_score(scored, model.threshold), structure=structure
+    )
     rolled = rolled.persist()
     try:
         warehouse.replace_days(
@@ -137,6 +142,28 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
         scores_table=warehouse.location(tables.GOLD_ACCOUNT_SCORES),
         details_table=warehouse.location(tables.FLAG_DETAILS),
     )
+
+
+def structure_evidence(
+    warehouse: Warehouse, day: dt.date, day_features: DataFrame
+) -> DataFrame | None:
+    """The day's clusters flagged on structure (`models.scoring.structure_flags`), or None when
+    the structural flags are turned off (`structure_flags=false`)."""
+    settings = warehouse.settings
+    if not settings.structure_flags:
+        return None
+    silver = warehouse.day(tables.SILVER_ACCOUNT_DAILY, day)
+    snapshot = warehouse.latest_snapshot(day)
+    if silver is None or snapshot is None:
+        raise MissingInput(
+            f"structural flags for {day} need silver/account_daily and an accounts snapshot; "
+            f"run `hydrawatch backfill --start {day} --end {day} --steps ingest,features`"
+        )
+    evidence = cluster_evidence(day_features, silver, snapshot.select("account_id", "org_id"))
+    # Few rows (the flagged clusters): computed once, joined into the roll-up.
+    return scoring.structure_flags(
+        evidence, StructureRule.from_settings(settings)
+    ).localCheckpoint()
 
 
 def scoring_partitions(rows: int, parallelism: int) -> int:

@@ -58,8 +58,13 @@ def training_frame(
     *,
     since: dt.date | None = None,
     seed: int | None = None,
+    unlabel: DataFrame | None = None,
 ) -> TrainingFrame:
-    """Point-in-time rows as of `as_of` (optionally only feature days after `since`), on the driver."""
+    """Point-in-time rows as of `as_of` (optionally only feature days after `since`), on the driver.
+
+    `unlabel`: accounts (column `account_id`) whose every label is ignored, as if no decision
+    about them had been made (the leave-one-campaign-out evaluation, `jobs/holdout.py`).
+    """
     settings, warehouse = rt.settings, rt.warehouse
     seed = settings.train_seed if seed is None else seed
     features, fv = warehouse.read_pinned(FEATURES_ACCOUNT)
@@ -69,6 +74,8 @@ def training_frame(
     if tv is not None:
         versions[f"truth/{TRUTH_ACCOUNTS.name}"] = tv
 
+    if unlabel is not None:
+        labels = labels.join(unlabel.select("account_id").distinct(), "account_id", "left_anti")
     features = features.where(F.col("feature_date") <= F.lit(as_of))
     if since is not None:
         features = features.where(F.col("feature_date") > F.lit(since))

@@ -9,6 +9,11 @@ What this module promises:
   score has all its other members flagged too, with the reason
   "member of flagged <kind> cluster <id> (k of n flagged)". Cluster sizes count the accounts scored
   that day (the accounts active in the feature window), so the bound is over what was seen.
+- `StructureRule` / `structure_flags`: a cluster flagged on its structure alone (young accounts
+  of no one organisation on a proxy network: `features.clusters.cluster_evidence`), with no
+  label of its style needed; its members are flagged by 'structure' and their reason names the
+  evidence ("structure: coordination cluster c of 37 accounts, 92% created in the last 30
+  days, ...").
 - `reason_codes`: for each account the `TOP_REASONS` features with the largest positive
   contribution to its score, largest first, with their values (contract column `reasons`), and a
   sentence an analyst reads (`reasons_text`), using the catalogue's meaning text when the feature
@@ -23,9 +28,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from features.clusters import CLUSTER_KINDS, YOUNG_DAYS
 
 # Columns of gold/account_features that are not model features (docs/architecture.md).
 FEATURE_META_COLUMNS = (
@@ -44,9 +52,6 @@ CONTRIB_PREFIX = "contrib__"
 # handful of bad members. Hydra clusters of the threat model are mostly bad, so they pass both.
 ROLLUP_MIN_FLAGGED = 3
 ROLLUP_MIN_SHARE = 0.5
-# Coordination evidence (same templates at the same time) is stronger than shared infrastructure,
-# so when an account's clusters of both kinds are rolled up, the coordination one is reported.
-CLUSTER_KINDS = (("coordination", "coord_cluster_id"), ("infrastructure", "infra_cluster_id"))
 
 # --- reasons ----------------------------------------------------------------------------------
 TOP_REASONS = 5
@@ -65,9 +70,11 @@ def feature_columns(columns: Iterable[str]) -> list[str]:
 
 
 def features_for_day(features: DataFrame, day: dt.date, feature_names: Sequence[str]) -> DataFrame:
-    """account_id, the cluster ids and the model's features (as double) for one feature_date."""
+    """account_id, feature_date, the cluster ids and the model's features (as double) for one
+    feature_date."""
     return features.where(F.col("feature_date") == F.lit(day)).select(
         "account_id",
+        "feature_date",
         "infra_cluster_id",
         "coord_cluster_id",
         *[F.col(f).cast("double").alias(f) for f in feature_names],
@@ -79,23 +86,101 @@ def flag_by_score(scored: DataFrame, threshold: float) -> DataFrame:
     return scored.withColumn("flagged_by_score", F.col("score") >= F.lit(float(threshold)))
 
 
+@dataclass(frozen=True)
+class StructureRule:
+    """When a cluster is flagged on its structure alone, whatever its members' scores.
+
+    A hydra cluster, whatever it harvests, is many young accounts that belong to no one
+    organisation and send from a proxy network: many IP prefixes for its size, over several
+    ASNs. Each bound keeps a hard negative out (docs/model.md, "Structure"): a university class
+    or an eval team sits behind one campus or corporate /24 on one ASN and is one organisation; a
+    reseller's sub-accounts are one organisation; product apps are pairs. Defaults are the
+    settings' `structure_*` values.
+    """
+
+    min_members: int = 5
+    min_young_share: float = 0.5
+    max_top_org_share: float = 0.5
+    min_ip_prefixes_per_account: float = 0.5
+    min_asns: int = 3
+
+    @classmethod
+    def from_settings(cls, settings) -> StructureRule:
+        return cls(
+            min_members=settings.structure_min_members,
+            min_young_share=settings.structure_min_young_share,
+            max_top_org_share=settings.structure_max_top_org_share,
+            min_ip_prefixes_per_account=settings.structure_min_ip_prefixes_per_account,
+            min_asns=settings.structure_min_asns,
+        )
+
+    def passes(self) -> Column:
+        """True for an evidence row (`features.clusters.cluster_evidence`) the rule flags."""
+        return (
+            (F.col("members") >= F.lit(self.min_members))
+            & (F.col("young_share") >= F.lit(self.min_young_share))
+            & (F.col("top_org_share") <= F.lit(self.max_top_org_share))
+            & (F.col("ip_prefixes_per_account") >= F.lit(self.min_ip_prefixes_per_account))
+            & (F.col("asns") >= F.lit(self.min_asns))
+        )
+
+
+def structure_reason(kind: str) -> Column:
+    """The sentence naming a cluster's structural evidence (columns of `cluster_evidence`)."""
+    return F.format_string(
+        "structure: %s cluster %s of %d accounts, %d%% created in the last %d days (median age "
+        "%d days), %d%% in its largest organisation, %d IP prefixes over %d ASNs from %d active "
+        "accounts, first requests of the day within %d minutes (interquartile)",
+        F.lit(kind),
+        F.col("cluster_id"),
+        F.col("members"),
+        F.round(F.col("young_share") * 100).cast("int"),
+        F.lit(YOUNG_DAYS),
+        F.round("median_age_days").cast("int"),
+        F.round(F.col("top_org_share") * 100).cast("int"),
+        F.col("ip_prefixes"),
+        F.col("asns"),
+        F.col("active_members"),
+        F.round("start_spread_minutes").cast("int"),
+    )
+
+
+def structure_flags(evidence: DataFrame, rule: StructureRule) -> DataFrame:
+    """The clusters `rule` flags: feature_date, cluster_kind, cluster_id, structure_reason."""
+    out = None
+    for kind, _ in CLUSTER_KINDS:
+        part = evidence.where((F.col("cluster_kind") == kind) & rule.passes()).select(
+            "feature_date", "cluster_kind", "cluster_id", structure_reason(kind).alias("reason")
+        )
+        out = part if out is None else out.unionByName(part)
+    return out.withColumnRenamed("reason", "structure_reason")
+
+
 def cluster_rollup(
     scored: DataFrame,
     min_flagged: int = ROLLUP_MIN_FLAGGED,
     min_share: float = ROLLUP_MIN_SHARE,
+    structure: DataFrame | None = None,
 ) -> DataFrame:
-    """Apply the roll-up rule to a frame with account_id, flagged_by_score and the cluster ids.
+    """Apply the roll-up rule (and the structural flags) to a frame with account_id,
+    feature_date, flagged_by_score and the cluster ids.
 
-    Adds, per account: `<kind>_cluster_size` and `<kind>_cluster_flagged` for both kinds,
-    `flagged` (by score or by roll-up), `flagged_by` ('score', 'cluster' or null),
+    Clusters are per feature_date, so one frame may hold several days. `structure`: the clusters
+    flagged on structure (`structure_flags`), or None for none.
+
+    Adds, per account: `<kind>_cluster_size`, `<kind>_cluster_flagged` and
+    `<kind>_structure_reason` for both kinds, `flagged` (by score, by roll-up or by structure),
+    `flagged_by` ('score', 'cluster', 'structure' or null, in that order of precedence),
     `cluster_kind`, `cluster_id`, `cluster_size`, `cluster_flagged` (the cluster reported for the
-    account: the rolled-up cluster, else its coordination cluster when it has other members, else
-    its infrastructure cluster when it has other members, else null / size 1) and `rollup_reason`.
+    account: a rolled-up cluster, else a structure-flagged one (coordination before
+    infrastructure each time), else its coordination cluster when it has other members, else its
+    infrastructure cluster when it has other members, else null / size 1) and `rollup_reason`.
     A null cluster id is no cluster.
     """
     out = scored
+    day = ["feature_date"] if "feature_date" in scored.columns else []
     for kind, col in CLUSTER_KINDS:
-        w = Window.partitionBy(col)
+        w = Window.partitionBy(*day, col)
         size = F.when(F.col(col).isNull(), F.lit(1)).otherwise(F.count(F.lit(1)).over(w))
         flagged = F.when(F.col(col).isNull(), F.col("flagged_by_score").cast("int")).otherwise(
             F.sum(F.col("flagged_by_score").cast("int")).over(w)
@@ -103,6 +188,18 @@ def cluster_rollup(
         out = out.withColumn(f"{kind}_cluster_size", size.cast("bigint")).withColumn(
             f"{kind}_cluster_flagged", flagged.cast("bigint")
         )
+        reason = f"{kind}_structure_reason"
+        if structure is None:
+            out = out.withColumn(reason, F.lit(None).cast("string"))
+        else:
+            if not day:
+                raise ValueError("structural flags need the scored frame's feature_date")
+            flags = structure.where(F.col("cluster_kind") == kind).select(
+                "feature_date",
+                F.col("cluster_id").alias(col),
+                F.col("structure_reason").alias(reason),
+            )
+            out = out.join(F.broadcast(flags), ["feature_date", col], "left")
 
     def rolled(kind: str, col: str) -> Column:
         k, n = F.col(f"{kind}_cluster_flagged"), F.col(f"{kind}_cluster_size")
@@ -113,24 +210,40 @@ def cluster_rollup(
             & (k.cast("double") >= F.lit(float(min_share)) * n.cast("double"))
         )
 
+    def by_structure(kind: str, col: str) -> Column:
+        return F.col(f"{kind}_structure_reason").isNotNull()
+
+    order = (
+        [(kind, rolled(kind, col)) for kind, col in CLUSTER_KINDS]
+        + [(kind, by_structure(kind, col)) for kind, col in CLUSTER_KINDS]
+        + [(kind, F.col(f"{kind}_cluster_size") > 1) for kind, _ in CLUSTER_KINDS]
+    )
+    cols = dict(CLUSTER_KINDS)
+
     def pick(field: str, value_for_kind) -> Column:
-        # The reported cluster: rolled-up coordination, rolled-up infrastructure, then any
-        # coordination / infrastructure cluster with other members, in that order.
         expr = F.lit(None)
-        order = [(kind, col, rolled(kind, col)) for kind, col in CLUSTER_KINDS] + [
-            (kind, col, F.col(f"{kind}_cluster_size") > 1) for kind, col in CLUSTER_KINDS
-        ]
-        for kind, col, cond in reversed(order):
-            expr = F.when(cond, value_for_kind(kind, col)).otherwise(expr)
+        for kind, cond in reversed(order):
+            expr = F.when(cond, value_for_kind(kind, cols[kind])).otherwise(expr)
         return expr.alias(field)
 
     any_rolled = rolled(*CLUSTER_KINDS[0]) | rolled(*CLUSTER_KINDS[1])
+    any_structure = by_structure(*CLUSTER_KINDS[0]) | by_structure(*CLUSTER_KINDS[1])
     out = out.select(
         "*",
         pick("cluster_kind", lambda kind, col: F.lit(kind)),
         pick("cluster_id", lambda kind, col: F.col(col).cast("string")),
         pick("cluster_size", lambda kind, col: F.col(f"{kind}_cluster_size")),
         pick("cluster_flagged", lambda kind, col: F.col(f"{kind}_cluster_flagged")),
+        F.coalesce(*[F.col(f"{kind}_structure_reason") for kind, _ in CLUSTER_KINDS]).alias(
+            "_structure_reason"
+        ),
+    )
+    rollup_text = F.format_string(
+        "member of flagged %s cluster %s (%d of %d flagged)",
+        F.col("cluster_kind"),
+        F.col("cluster_id"),
+        F.col("cluster_flagged"),
+        F.col("cluster_size"),
     )
     out = (
         out.withColumn("cluster_size", F.coalesce(F.col("cluster_size").cast("bigint"), F.lit(1)))
@@ -140,24 +253,27 @@ def cluster_rollup(
                 F.col("cluster_flagged").cast("bigint"), F.col("flagged_by_score").cast("bigint")
             ),
         )
-        .withColumn("flagged", F.col("flagged_by_score") | any_rolled)
+        .withColumn("flagged", F.col("flagged_by_score") | any_rolled | any_structure)
         .withColumn(
             "flagged_by",
-            F.when(F.col("flagged_by_score"), F.lit("score")).when(any_rolled, F.lit("cluster")),
+            F.when(F.col("flagged_by_score"), F.lit("score"))
+            .when(any_rolled, F.lit("cluster"))
+            .when(any_structure, F.lit("structure")),
         )
+        # The roll-up sentence, then the structural evidence whenever there is some: an analyst
+        # reads why the cluster looks operated even when the account was flagged by score.
         .withColumn(
             "rollup_reason",
             F.when(
-                any_rolled,
-                F.format_string(
-                    "member of flagged %s cluster %s (%d of %d flagged)",
-                    F.col("cluster_kind"),
-                    F.col("cluster_id"),
-                    F.col("cluster_flagged"),
-                    F.col("cluster_size"),
+                any_rolled | any_structure,
+                F.concat_ws(
+                    "; ",
+                    F.when(any_rolled, rollup_text),
+                    F.col("_structure_reason"),
                 ),
             ),
         )
+        .drop("_structure_reason")
     )
     return out
 

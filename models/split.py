@@ -26,7 +26,12 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from models.train import TrainingDataError
+from hydrawatch.errors import HydrawatchError
+
+
+class TrainingDataError(HydrawatchError):
+    """The training set cannot support a model (too few labels, a slice without a class)."""
+
 
 TRAIN_SHARE = 0.6
 VALID_SHARE = 0.2

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hydrawatch.errors import HydrawatchError
+from models.inputs import TrainingFrame
 from models.metrics import ThresholdChoice, choose_threshold
 from models.pyfunc import Calibration, ModelBundle, raw_margin, score_frame
+from models.split import TrainingDataError, time_split
 
 # The weight of positives is capped: beyond ~50 the trees chase a handful of labelled accounts.
 MAX_SCALE_POS_WEIGHT = 50.0
@@ -24,10 +25,9 @@ MAX_SCALE_POS_WEIGHT = 50.0
 NUM_THREADS = 2
 NUM_BOOST_ROUND = 400
 EARLY_STOPPING_ROUNDS = 30
-
-
-class TrainingDataError(HydrawatchError):
-    """The training set cannot support a model (too few labels, a slice without a class)."""
+# Below this many distillation rows in the calibration slice, calibration and the threshold use
+# the validation slice too (see calibration_slices).
+MIN_CALIBRATION_POSITIVES = 20
 
 
 @dataclass
@@ -179,3 +179,47 @@ def fit(
         target_precision=target_precision,
     )
     return FitResult(bundle, booster, full_params, best, choice)
+
+
+def calibration_slices(rows: pd.DataFrame, slices: pd.Series) -> tuple[str, ...]:
+    """The slices calibration and the threshold are fitted on.
+
+    The calibration slice alone when it holds `MIN_CALIBRATION_POSITIVES` distillation rows;
+    else the validation and calibration slices together. Clusters are kept whole, so one large
+    labelled cluster late in time can leave the calibration slice with a handful of positives,
+    and an isotonic fit and a precision-0.99 threshold on three positives are noise. The
+    validation rows are still unseen by the trees' fitting (early stopping only picked how many
+    trees to keep on them).
+    """
+    if int(rows.loc[slices == "calib", "label"].sum()) >= MIN_CALIBRATION_POSITIVES:
+        return ("calib",)
+    return ("valid", "calib")
+
+
+def train_on(frame: TrainingFrame, target_precision: float, seed: int):
+    """Split and fit; returns (fit result, per-row slice, grouping used). No I/O."""
+    rows = frame.rows
+    slices, grouping = time_split(rows, seed)
+    names = frame.feature_names
+
+    def part(*names_: str, population_weight: bool = False) -> Slice:
+        sub = rows[slices.isin(names_)]
+        # Training sees every row at weight 1 (imbalance is scale_pos_weight's job); the
+        # population weight only enters calibration and the figures.
+        s = Slice.of(sub, names, weight=None)
+        if population_weight:
+            s.w = sub["weight_pop"].to_numpy(float)
+        return s
+
+    # Two-slice split (models/split.py): the held-out slice also serves early stopping.
+    valid = "valid" if (slices == "valid").any() else "calib"
+    result = fit(
+        part("train"),
+        part(valid),
+        part(*calibration_slices(rows, slices), population_weight=True),
+        names,
+        feature_set_version=frame.feature_set_version,
+        target_precision=target_precision,
+        seed=seed,
+    )
+    return result, slices, grouping

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from hydrawatch.runtime import Runtime
-from jobs.retrain import run_retrain, train_on
+from jobs.retrain import run_retrain
 from models.inputs import training_frame
+from models.train import train_on
 from testkit.registry import client
 from testkit.synthetic import FEATURE_NAMES, FEATURE_SET_VERSION, write_synthetic
 
@@ -89,8 +90,8 @@ def test_labels_for_accounts_never_seen_and_appeals_never_given_are_counted(
 
 def test_fit_is_deterministic(frame, world):
     settings, _ = world
-    a, slices_a, grouping = train_on(frame, settings, seed=5)
-    b, slices_b, _ = train_on(frame, settings, seed=5)
+    a, slices_a, grouping = train_on(frame, settings.target_precision, seed=5)
+    b, slices_b, _ = train_on(frame, settings.target_precision, seed=5)
     assert grouping == "infra+coord"
     assert (slices_a == slices_b).all()
     assert a.bundle.booster_text == b.bundle.booster_text

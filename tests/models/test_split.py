@@ -7,8 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from models.split import HELD_OUT_SUFFIX, time_split
-from models.train import TrainingDataError
+from models.split import HELD_OUT_SUFFIX, TrainingDataError, time_split
 
 DAY = dt.date(2026, 2, 1)
 
