@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cli.render import console, print_day, print_evaluation, print_fields
+from cli.render import console, print_day, print_evaluation, print_fields, print_holdout
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
 
@@ -82,6 +82,15 @@ def evaluate(settings: Settings, as_of: dt.date, start: dt.date | None, version:
     out = console()
     result = pipeline.evaluate_flow(as_of, start, version, rt=_runtime(settings, out))
     print_evaluation(out, result)
+    return result
+
+
+def holdout(settings: Settings, as_of: dt.date, end, campaigns: list[str], seed):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.holdout_flow(as_of, end, campaigns, seed, rt=_runtime(settings, out))
+    print_holdout(out, result)
     return result
 
 

@@ -131,8 +131,31 @@ def evaluate(
     version: Annotated[
         str | None, typer.Option(help="score this model version instead of reading the scores")
     ] = None,
+    holdout_campaign: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--holdout-campaign",
+            help="leave this campaign's labels out of training (repeatable, or `all`); scores "
+            "the days after --as-of up to --end",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="with --holdout-campaign: last scored day (default: latest)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="with --holdout-campaign: training seed")] = None,
 ):
-    """Report recall, precision and FPR per campaign and population against the simulator's truth."""
+    """Report recall, precision and FPR per campaign and population against the simulator's truth;
+    with --holdout-campaign, leave one campaign out of the labels at a time."""
+    if holdout_campaign:
+        if version or start:
+            raise typer.BadParameter(
+                "--holdout-campaign trains its own models: drop --version/--start"
+            )
+        last = parse_date(end) if end else None
+        _commands().holdout(_settings(), parse_date(as_of), last, list(holdout_campaign), seed)
+        return
+    if end or seed is not None:
+        raise typer.BadParameter("--end and --seed go with --holdout-campaign")
     first = parse_date(start) if start else None
     _commands().evaluate(_settings(), parse_date(as_of), first, version)
 

@@ -35,6 +35,26 @@ def print_day(out, result) -> None:
     out.print(table)
 
 
+def print_frame(out, frame, title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(col, justify="right" if frame[col].dtype.kind in "fiu" else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(cell(v) for v in row))
+    out.print(table)
+
+
+def print_holdout(out, result) -> None:
+    print_frame(
+        out,
+        result.campaigns,
+        f"leave-one-campaign-out: trained as of {result.as_of}, scored to {result.end}",
+    )
+    out.print(f"MLflow run: {result.run_id}")
+
+
 def print_evaluation(out, result) -> None:
     from rich.table import Table
 

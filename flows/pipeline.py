@@ -9,7 +9,8 @@
   `meta/flow_progress` it continues where an earlier run stopped: it skips leading (day, step)
   pairs already done for the same inputs and runs everything from the first one that is not.
   A failing day stops the run with `BackfillStopped` naming the day.
-- `retrain_flow`, `promote_flow`, `rollback_flow`, `evaluate_flow`, `simulate_flow`.
+- `retrain_flow`, `promote_flow`, `rollback_flow`, `evaluate_flow`, `holdout_flow`,
+  `simulate_flow`.
 
 Retries: only the idempotent I/O steps (ingest, features, score, publish, drift) retry, and only
 on unexpected errors; an expected failure (`HydrawatchError`: no landing data, a quality gate)
@@ -39,7 +40,18 @@ from hydrawatch.errors import HydrawatchError
 from hydrawatch.failpoints import failpoint
 from hydrawatch.locks import day_lock
 from hydrawatch.runtime import Runtime
-from jobs import drift, evaluate, features, ingest, promote, publish, retrain, score, simulate
+from jobs import (
+    drift,
+    evaluate,
+    features,
+    holdout,
+    ingest,
+    promote,
+    publish,
+    retrain,
+    score,
+    simulate,
+)
 from models import champion
 from models.champion import ModelVersion
 
@@ -130,6 +142,17 @@ def evaluate_task(
     rt: Runtime, as_of: dt.date, start: dt.date | None, version: str | None
 ) -> evaluate.EvaluateResult:
     return evaluate.run_evaluate(rt, as_of, start=start, version=version)
+
+
+@task(name="holdout", task_run_name="holdout-{as_of}", cache_policy=NONE)
+def holdout_task(
+    rt: Runtime,
+    as_of: dt.date,
+    end: dt.date | None,
+    campaigns: list[str] | None,
+    seed: int | None,
+) -> holdout.HoldoutResult:
+    return holdout.run_holdout(rt, as_of, end, campaigns, seed)
 
 
 @task(name="simulate", cache_policy=NONE)
@@ -356,6 +379,25 @@ def rollback_flow(rt: Runtime | None = None) -> promote.PromoteResult:
     rt = rt or Runtime.from_environment()
     result = rollback_task(rt)
     _one_step_artifact("rollback", "Hydrawatch rollback", result)
+    return result
+
+
+@flow(name="hydrawatch-holdout", flow_run_name="holdout-{as_of}")
+def holdout_flow(
+    as_of: dt.date,
+    end: dt.date | None = None,
+    campaigns: list[str] | None = None,
+    seed: int | None = None,
+    rt: Runtime | None = None,
+) -> holdout.HoldoutResult:
+    """Leave-one-campaign-out: train without each campaign's labels, score the days after."""
+    rt = rt or Runtime.from_environment()
+    result = holdout_task(rt, as_of, end, campaigns, seed)
+    create_markdown_artifact(
+        markdown=summary.holdout_markdown(result),
+        key=summary.artifact_key("holdout"),
+        description=f"Hydrawatch leave-one-campaign-out as of {as_of}",
+    )
     return result
 
 

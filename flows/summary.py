@@ -179,8 +179,27 @@ def evaluation_markdown(result: Any) -> str:
         "|---|---|",
     ]
     lines += [f"| {k} | {cell(v)} |" for k, v in result.overall.items()]
-    cols = list(result.report.columns)
-    lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in result.report.itertuples(index=False):
+    lines += ["", *frame_markdown(result.report)]
+    return "\n".join(lines) + "\n"
+
+
+def frame_markdown(frame: Any) -> list[str]:
+    """A pandas frame as markdown table lines."""
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame.itertuples(index=False):
         lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return lines
+
+
+def holdout_markdown(result: Any) -> str:
+    """The leave-one-campaign-out table (jobs.holdout.HoldoutResult) as markdown."""
+    lines = [
+        f"# Hydrawatch leave-one-campaign-out, trained as of {result.as_of}, scored "
+        f"{result.as_of}+1..{result.end}",
+        "",
+        f"Training seed {result.seed}, MLflow run `{result.run_id}`.",
+        "",
+        *frame_markdown(result.campaigns),
+    ]
     return "\n".join(lines) + "\n"
