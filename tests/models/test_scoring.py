@@ -131,3 +131,87 @@ def test_feature_columns_excludes_keys_and_cluster_ids():
         "f2",
     ]
     assert scoring.feature_columns(cols) == ["f1", "f2"]
+
+
+# --- structural flags -------------------------------------------------------------------------
+EVIDENCE = (
+    "feature_date date, cluster_kind string, cluster_id string, members bigint, "
+    "active_members bigint, young_share double, median_age_days double, top_org_share double, "
+    "ip_prefixes bigint, asns bigint, ip_prefixes_per_account double, "
+    "start_spread_minutes double, mean_similarity double"
+)
+
+
+def _evidence(spark, rows):
+    return spark.createDataFrame(rows, EVIDENCE)
+
+
+def test_structure_rule_flags_a_young_cluster_on_a_proxy_network_and_spares_hard_negatives(spark):
+    rule = scoring.StructureRule()
+    rows = [
+        # a hydra cluster: 37 young accounts of no one organisation over 30 /24s and 6 ASNs
+        (D, "coordination", "hydra", 37, 30, 0.92, 9.0, 0.05, 30, 6, 1.0, 4.0, 0.4),
+        # a university class of 300 on one campus /24: young, one organisation, one ASN
+        (D, "coordination", "class", 300, 250, 1.0, 20.0, 1.0, 1, 1, 1 / 250, 2.0, 0.6),
+        # the same class without its organisation recorded: still one /24 and one ASN
+        (D, "coordination", "class2", 300, 250, 1.0, 20.0, 0.0, 1, 1, 1 / 250, 2.0, 0.6),
+        # a reseller's sub-accounts: many /24s and ASNs, but one organisation
+        (D, "infrastructure", "reseller", 8, 8, 0.6, 20.0, 1.0, 40, 5, 5.0, 300.0, 0.0),
+        # an eval team: older accounts on one corporate /24
+        (D, "coordination", "eval", 6, 6, 0.0, 400.0, 1.0, 1, 1, 1 / 6, 5.0, 0.5),
+        # a campaign of 3 accounts: too small to be called a cluster on structure alone
+        (D, "coordination", "tiny", 3, 3, 1.0, 2.0, 0.0, 5, 4, 5 / 3, 1.0, 0.5),
+        # old accounts on proxies (a company's VPN users): not young
+        (D, "infrastructure", "vpn", 20, 20, 0.1, 600.0, 0.2, 25, 4, 1.25, 60.0, 0.0),
+    ]
+    got = {
+        r.cluster_id: r.structure_reason
+        for r in scoring.structure_flags(_evidence(spark, rows), rule).collect()
+    }
+    assert set(got) == {"hydra"}
+    assert got["hydra"] == (
+        "structure: coordination cluster hydra of 37 accounts, 92% created in the last 30 days "
+        "(median age 9 days), 5% in its largest organisation, 30 IP prefixes over 6 ASNs from "
+        "30 active accounts, first requests of the day within 4 minutes (interquartile)"
+    )
+    # each bound is what spares its population: loosen the organisation bound and the reseller
+    # (many /24s, five ASNs) is flagged too
+    loose = scoring.StructureRule(max_top_org_share=1.0)
+    flagged = {
+        r.cluster_id for r in scoring.structure_flags(_evidence(spark, rows), loose).collect()
+    }
+    assert flagged == {"hydra", "reseller"}
+
+
+def test_rollup_flags_structure_clusters_per_day_with_the_evidence_as_reason(spark):
+    d2 = D + dt.timedelta(days=1)
+    scored = spark.createDataFrame(
+        [
+            ("h1", D, 0.95, "hyd", "h1"),
+            ("h2", D, 0.10, "hyd", "h2"),
+            ("h3", D, 0.20, "hyd", "h3"),
+            ("h1", d2, 0.10, "hyd", "h1"),  # the next day the cluster is not structure-flagged
+            ("x1", D, 0.10, "other", "x1"),
+        ],
+        "account_id string, feature_date date, score double, coord_cluster_id string, "
+        "infra_cluster_id string",
+    )
+    evidence = _evidence(
+        spark,
+        [
+            (D, "coordination", "hyd", 37, 30, 0.92, 9.0, 0.05, 30, 6, 1.0, 4.0, 0.4),
+            (d2, "coordination", "hyd", 1, 1, 1.0, 9.0, 0.0, 1, 1, 1.0, 0.0, 0.0),
+        ],
+    )
+    flags = scoring.structure_flags(evidence, scoring.StructureRule())
+    out = scoring.cluster_rollup(scoring.flag_by_score(scored, 0.9), structure=flags)
+    got = {(r.account_id, r.feature_date): r for r in out.collect()}
+    h2 = got[("h2", D)]
+    assert h2.flagged and h2.flagged_by == "structure"
+    assert h2.cluster_kind == "coordination" and h2.cluster_id == "hyd" and h2.cluster_size == 3
+    assert h2.rollup_reason.startswith("structure: coordination cluster hyd of 37 accounts")
+    # flagged by score first; the structural evidence still explains its cluster
+    h1 = got[("h1", D)]
+    assert h1.flagged_by == "score" and h1.rollup_reason.startswith("structure:")
+    assert not got[("h1", d2)].flagged and got[("h1", d2)].rollup_reason is None
+    assert not got[("x1", D)].flagged
