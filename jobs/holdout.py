@@ -118,7 +118,12 @@ def _flags(
     spark = rt.spark
     base = frame_pdf[["account_id", "feature_date", "infra_cluster_id", "coord_cluster_id"]].copy()
     base["flagged_by_score"] = scored["score"].to_numpy() >= threshold
-    base["_active"] = frame_pdf[ACTIVE_FEATURE].to_numpy() > 0
+    # An account counts on the days it sent traffic (jobs/evaluate.py's rule); a feature table
+    # without the day's request count counts every row.
+    if ACTIVE_FEATURE in frame_pdf:
+        base["_active"] = frame_pdf[ACTIVE_FEATURE].to_numpy() > 0
+    else:
+        base["_active"] = True
     sdf = spark.createDataFrame(base)
     rolled = scoring.cluster_rollup(sdf, structure=structure)
     out = rolled.where(F.col("_active")).select(
@@ -180,7 +185,11 @@ def run_holdout(
                 "feature_date",
                 "infra_cluster_id",
                 "coord_cluster_id",
-                *[F.col(n).cast("double").alias(n) for n in frame.feature_names],
+                *[
+                    F.col(n).cast("double").alias(n)
+                    for n in dict.fromkeys([*frame.feature_names, ACTIVE_FEATURE])
+                    if n in days.columns
+                ],
             ).toPandas()
         fit, _, _ = train_on(frame, settings.target_precision, seed)
         scored = fit.score(frame_pdf)
