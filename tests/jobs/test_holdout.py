@@ -22,8 +22,8 @@ from testkit.registry import client
 from testkit.synthetic import write_synthetic
 
 START = dt.date(2026, 2, 1)
-DAYS = 8
-AS_OF = START + dt.timedelta(days=4)
+DAYS = 10
+AS_OF = START + dt.timedelta(days=6)
 
 
 def _augment(spark, settings, w):
@@ -89,7 +89,8 @@ def _augment(spark, settings, w):
 
 @pytest.fixture(scope="module")
 def world(spark, make_settings, tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("holdout"))
+    # unlabelled accounts two days old are negatives: the held-out campaign's accounts among them
+    settings = make_settings(tmp_path_factory.mktemp("holdout"), train_label_maturity_days=2)
     w = write_synthetic(spark, settings, START, days=DAYS, class_size=40)
     _augment(spark, settings, w)
     return settings, w
