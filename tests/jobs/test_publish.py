@@ -348,7 +348,7 @@ def test_scored_then_published_end_to_end(spark, make_settings, tmp_path):
     from jobs.score import run_score
     from testkit.registry import log_and_register
 
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, structure_flags=False)
     rng = np.random.default_rng(5)
     train = pd.DataFrame({"cot_share": rng.uniform(0, 1, 300), "noise": rng.normal(0, 1, 300)})
     _, version = log_and_register(

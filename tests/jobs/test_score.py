@@ -17,6 +17,8 @@ from models.champion import ModelFeatureMismatch
 from testkit.registry import log_and_register
 
 D = dt.date(2026, 2, 10)
+# The synthetic feature rows carry no structural evidence (ages, networks): the structural flags
+# are off here and tested with their inputs below and in tests/models/test_scoring.py.
 FEATURES = ["cot_share", "template_repeat", "noise"]
 FSV = "fs-test-1"
 
@@ -76,7 +78,7 @@ def _write_inputs(spark, settings, day=D, rows=None, extra_active=()):
 
 @pytest.fixture(scope="module")
 def scored(spark, make_settings, tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("score"))
+    settings = make_settings(tmp_path_factory.mktemp("score"), structure_flags=False)
     _, version = _train_champion(settings)
     _write_inputs(spark, settings)
     result = run_score(Runtime(settings, spark=spark), D)
@@ -146,7 +148,7 @@ def test_active_account_without_features_stops_the_day(spark, scored, tmp_path):
 
 
 def test_no_champion_says_how_to_make_one(spark, make_settings, tmp_path):
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, structure_flags=False)
     with pytest.raises(NoChampionModel) as err:
         run_score(Runtime(settings, spark=spark), D)
     msg = str(err.value)
@@ -155,7 +157,7 @@ def test_no_champion_says_how_to_make_one(spark, make_settings, tmp_path):
 
 
 def test_model_of_another_feature_set_is_refused(spark, make_settings, tmp_path):
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, structure_flags=False)
     _train_champion(settings, feature_set_version="fs-old")
     _write_inputs(spark, settings)
     with pytest.raises(ModelFeatureMismatch, match="'fs-old' but the feature table holds"):
@@ -163,3 +165,71 @@ def test_model_of_another_feature_set_is_refused(spark, make_settings, tmp_path)
     from delta.tables import DeltaTable
 
     assert not DeltaTable.isDeltaTable(spark, tables.GOLD_ACCOUNT_SCORES.location(settings))
+
+
+def test_structure_flags_a_young_cluster_on_a_proxy_network_the_score_misses(
+    spark, make_settings, tmp_path
+):
+    """Five benign-looking young accounts of no organisation on five /24s over three ASNs are
+    flagged by structure with the evidence as reason; a class of six young accounts of one
+    organisation behind one campus /24 is not."""
+    settings = make_settings(tmp_path)
+    _train_champion(settings)
+    hydra = [f"h{i}" for i in range(5)]
+    klass = [f"k{i}" for i in range(6)]
+    rows = [(a, D, 0.1, 0.1, 0.0, FSV, a, "hyd", 3.0, 0.4) for a in hydra]
+    rows += [(a, D, 0.1, 0.1, 0.0, FSV, a, "cls", 10.0, 0.6) for a in klass]
+    spark.createDataFrame(
+        rows,
+        "account_id string, feature_date date, cot_share double, template_repeat double, "
+        "noise double, feature_set_version string, infra_cluster_id string, "
+        "coord_cluster_id string, account_age_days double, coord_max_similarity double",
+    ).write.format("delta").partitionBy("feature_date").save(
+        tables.FEATURES_ACCOUNT.location(settings)
+    )
+    accounts = hydra + klass
+    spark.createDataFrame(
+        [(f"e-{a}", a, D) for a in accounts], "event_id string, account_id string, event_date date"
+    ).write.format("delta").partitionBy("event_date").save(
+        tables.BRONZE_USAGE_EVENTS.location(settings)
+    )
+    silver = [(a, D, 60.0 * i, [f"198.51.{i}.0/24"], [64500 + i % 3]) for i, a in enumerate(hydra)]
+    silver += [(a, D, 0.0, ["192.0.2.0/24"], [64999]) for a in klass]
+    spark.createDataFrame(
+        silver,
+        "account_id string, event_date date, first_t double, ip_prefixes array<string>, "
+        "asns array<bigint>",
+    ).write.format("delta").partitionBy("event_date").save(
+        tables.SILVER_ACCOUNT_DAILY.location(settings)
+    )
+    spark.createDataFrame(
+        [(a, None, D) for a in hydra] + [(a, "org-uni", D) for a in klass],
+        "account_id string, org_id string, snapshot_date date",
+    ).write.format("delta").partitionBy("snapshot_date").save(
+        tables.BRONZE_ACCOUNTS.location(settings)
+    )
+    result = run_score(Runtime(settings, spark=spark), D)
+    assert result.flagged_by_score == 0 and result.flagged == 5
+    details = {
+        r.account_id: r
+        for r in spark.read.format("delta").load(tables.FLAG_DETAILS.location(settings)).collect()
+    }
+    assert set(details) == set(hydra)
+    h = details["h2"]
+    assert h.flagged_by == "structure" and h.cluster_id == "hyd" and h.cluster_size == 5
+    assert h.rollup_reason == (
+        "structure: coordination cluster hyd of 5 accounts, 100% created in the last 30 days "
+        "(median age 3 days), 0% in its largest organisation, 5 IP prefixes over 3 ASNs from 5 "
+        "active accounts, first requests of the day within 2 minutes (interquartile)"
+    )
+    assert h.reasons_text.endswith(h.rollup_reason)
+
+
+def test_structure_without_silver_stops_the_day_with_the_command(spark, make_settings, tmp_path):
+    from jobs.score import MissingInput
+
+    settings = make_settings(tmp_path)
+    _train_champion(settings)
+    _write_inputs(spark, settings)
+    with pytest.raises(MissingInput, match=r"structural flags for 2026-02-10 need silver"):
+        run_score(Runtime(settings, spark=spark), D)

@@ -29,6 +29,12 @@ FSV = "fs-faults-1"
 TABLE_FEATURES = ["cot_share", "template_repeat"]
 
 
+@pytest.fixture
+def settings(make_settings, tmp_path):
+    # synthetic feature rows without structural evidence: the structural flags are off
+    return make_settings(tmp_path, structure_flags=False)
+
+
 def _register(settings, names, fsv=FSV) -> str:
     rng = np.random.default_rng(11)
     frame = pd.DataFrame({n: rng.uniform(0, 1, 200) for n in names})
