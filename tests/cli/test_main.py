@@ -20,6 +20,11 @@ def test_bad_arguments_exit_non_zero_with_a_reason(capsys):
     assert "unknown step(s) x" in capsys.readouterr().err
     assert main(["promote", "--force"]) == 2
     assert "--force needs --reason" in capsys.readouterr().err
+    assert main(["evaluate", "--as-of", "2026-02-06", "--end", "2026-02-09"]) == 2
+    assert "--end and --seed go with --holdout-campaign" in capsys.readouterr().err
+    holdout = ["evaluate", "--as-of", "2026-02-06", "--holdout-campaign", "all"]
+    assert main([*holdout, "--version", "3"]) == 2
+    assert "--holdout-campaign trains its own models" in capsys.readouterr().err
 
 
 def test_expected_failure_ends_with_one_line_and_exit_2(
