@@ -18,6 +18,10 @@ that describe how the cluster is operated, not what its prompts are about:
   day, in minutes (coordinated sessions start together);
 - `mean_similarity`: the members' mean best template similarity (`coord_max_similarity`).
 
+`org_sizes(orgs)` gives each account the number of accounts of its organisation (0 without one):
+the structural flags never flag a member of an established organisation (a reseller's
+sub-accounts that share infrastructure with a campaign, an eval team), whose flag needs a score.
+
 A singleton (a cluster id held by one account) gets a row too; the rule that reads these rows
 (`models.scoring.StructureRule`) ignores small clusters. Pure: DataFrames in, DataFrame out.
 """
@@ -135,3 +139,17 @@ def cluster_evidence(
         )
         parts.append(ev)
     return parts[0].unionByName(parts[1])
+
+
+def org_sizes(orgs: DataFrame) -> DataFrame:
+    """account_id, org_accounts: how many accounts of `orgs` share the account's organisation
+    (0 for an account without one)."""
+    o = orgs.select("account_id", "org_id").distinct()
+    sizes = (
+        o.where(F.col("org_id").isNotNull())
+        .groupBy("org_id")
+        .agg(F.count(F.lit(1)).alias("org_accounts"))
+    )
+    return o.join(sizes, "org_id", "left").select(
+        "account_id", F.coalesce("org_accounts", F.lit(0)).cast("bigint").alias("org_accounts")
+    )

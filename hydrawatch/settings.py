@@ -120,13 +120,16 @@ class Settings(BaseSettings):
     # cluster is flagged whatever its members' scores when it has at least `min_members`
     # accounts, at least `min_young_share` of them at most 30 days old, at most
     # `max_top_org_share` in one organisation, at least `min_ip_prefixes_per_account` IP prefixes
-    # per active account and at least `min_asns` ASNs on the day.
+    # per active account and at least `min_asns` ASNs on the day; its members are flagged
+    # unless their organisation holds more than `max_member_org_accounts` accounts.
     structure_flags: bool = True
     structure_min_members: int = Field(default=5, ge=0)
     structure_min_young_share: float = Field(default=0.5, ge=0.0, le=1.0)
     structure_max_top_org_share: float = Field(default=0.5, ge=0.0, le=1.0)
     structure_min_ip_prefixes_per_account: float = Field(default=0.5, ge=0.0)
     structure_min_asns: int = Field(default=3, ge=0)
+    # A member of an organisation with more accounts than this is never flagged by structure.
+    structure_max_member_org_accounts: int = Field(default=2, ge=0)
     # Training (models/, jobs/retrain.py): precision the decision threshold is chosen for.
     target_precision: float = Field(default=0.99, gt=0.0, lt=1.0)
     # Training: unlabelled accounts enter as negatives through a deterministic sample of at most

@@ -29,7 +29,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from features.clusters import cluster_evidence
+from features.clusters import cluster_evidence, org_sizes
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
@@ -68,7 +68,8 @@ def _scored_days(rt: Runtime, as_of: dt.date, end: dt.date) -> DataFrame:
     return days
 
 
-def _structure(rt: Runtime, days: DataFrame, as_of: dt.date, end: dt.date) -> DataFrame | None:
+def _structure(rt: Runtime, days: DataFrame, as_of: dt.date, end: dt.date):
+    """(clusters flagged on structure over the scored days, org sizes as pandas) or None."""
     if not rt.settings.structure_flags:
         return None
     wh = rt.warehouse
@@ -78,9 +79,10 @@ def _structure(rt: Runtime, days: DataFrame, as_of: dt.date, end: dt.date) -> Da
     snapshot = wh.latest_snapshot(end)
     if snapshot is None:
         raise HydrawatchError(f"no accounts snapshot on or before {end}: run the ingest first")
-    evidence = cluster_evidence(days, silver, snapshot.select("account_id", "org_id"))
+    orgs = snapshot.select("account_id", "org_id")
+    evidence = cluster_evidence(days, silver, orgs)
     rule = StructureRule.from_settings(rt.settings)
-    return scoring.structure_flags(evidence, rule).localCheckpoint()
+    return scoring.structure_flags(evidence, rule).localCheckpoint(), org_sizes(orgs).toPandas()
 
 
 def _first_requests(rt: Runtime, truth: DataFrame) -> dict[str, dt.date]:
@@ -124,8 +126,14 @@ def _flags(
         base["_active"] = frame_pdf[ACTIVE_FEATURE].to_numpy() > 0
     else:
         base["_active"] = True
+    clusters = None
+    if structure is not None:
+        clusters, orgs = structure
+        base = base.merge(orgs, on="account_id", how="left")
+        base["org_accounts"] = base["org_accounts"].fillna(0).astype("int64")
     sdf = spark.createDataFrame(base)
-    rolled = scoring.cluster_rollup(sdf, structure=structure)
+    rule = StructureRule.from_settings(rt.settings)
+    rolled = scoring.cluster_rollup(sdf, structure=clusters, rule=rule)
     out = rolled.where(F.col("_active")).select(
         "account_id", "feature_date", "flagged", "flagged_by"
     )

@@ -103,8 +103,13 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
     frame = frame.repartition(scoring_partitions(rows, spark.sparkContext.defaultParallelism))
     scored = loaded.score_spark(frame)
     structure = structure_evidence(warehouse, score_date, day_features)
+    flagged = scoring.flag_by_score(scored, model.threshold)
+    if structure is not None:
+        flagged = flagged.join(structure.members, "account_id", "left")
     rolled = scoring.cluster_rollup(
-        scoring.flag_by_score(scored, model.threshold), structure=structure
+        flagged,
+        structure=None if structure is None else structure.clusters,
+        rule=StructureRule.from_settings(warehouse.settings),
     )
     rolled = rolled.persist()
     try:
@@ -144,11 +149,17 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
     )
 
 
+@dataclass(frozen=True)
+class StructureInputs:
+    clusters: DataFrame  # the day's clusters flagged on structure (`scoring.structure_flags`)
+    members: DataFrame  # account_id, org_accounts (`features.clusters.org_sizes`)
+
+
 def structure_evidence(
     warehouse: Warehouse, day: dt.date, day_features: DataFrame
-) -> DataFrame | None:
-    """The day's clusters flagged on structure (`models.scoring.structure_flags`), or None when
-    the structural flags are turned off (`structure_flags=false`)."""
+) -> StructureInputs | None:
+    """What the structural flags of the day read, or None when they are turned off
+    (`structure_flags=false`)."""
     settings = warehouse.settings
     if not settings.structure_flags:
         return None

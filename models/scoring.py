@@ -103,6 +103,10 @@ class StructureRule:
     max_top_org_share: float = 0.5
     min_ip_prefixes_per_account: float = 0.5
     min_asns: int = 3
+    # A member of an organisation with more accounts than this is never flagged by structure
+    # (its flag needs a score): a reseller's sub-accounts can share a proxy range with a
+    # campaign and sit in its infrastructure cluster.
+    max_member_org_accounts: int = 2
 
     @classmethod
     def from_settings(cls, settings) -> StructureRule:
@@ -112,7 +116,12 @@ class StructureRule:
             max_top_org_share=settings.structure_max_top_org_share,
             min_ip_prefixes_per_account=settings.structure_min_ip_prefixes_per_account,
             min_asns=settings.structure_min_asns,
+            max_member_org_accounts=settings.structure_max_member_org_accounts,
         )
+
+    def member_eligible(self) -> Column:
+        """True for a member the rule may flag (column `org_accounts`; absent or null: none)."""
+        return F.coalesce(F.col("org_accounts"), F.lit(0)) <= F.lit(self.max_member_org_accounts)
 
     def passes(self) -> Column:
         """True for an evidence row (`features.clusters.cluster_evidence`) the rule flags."""
@@ -161,12 +170,15 @@ def cluster_rollup(
     min_flagged: int = ROLLUP_MIN_FLAGGED,
     min_share: float = ROLLUP_MIN_SHARE,
     structure: DataFrame | None = None,
+    rule: StructureRule | None = None,
 ) -> DataFrame:
     """Apply the roll-up rule (and the structural flags) to a frame with account_id,
     feature_date, flagged_by_score and the cluster ids.
 
     Clusters are per feature_date, so one frame may hold several days. `structure`: the clusters
-    flagged on structure (`structure_flags`), or None for none.
+    flagged on structure (`structure_flags`), or None for none; a member of such a cluster is
+    flagged by structure when `rule.member_eligible()` (the frame's `org_accounts`, from
+    `features.clusters.org_sizes`; without the column every member is eligible).
 
     Adds, per account: `<kind>_cluster_size`, `<kind>_cluster_flagged` and
     `<kind>_structure_reason` for both kinds, `flagged` (by score, by roll-up or by structure),
@@ -210,8 +222,13 @@ def cluster_rollup(
             & (k.cast("double") >= F.lit(float(min_share)) * n.cast("double"))
         )
 
+    if structure is not None and "org_accounts" in scored.columns:
+        eligible = (rule or StructureRule()).member_eligible()
+    else:
+        eligible = F.lit(True)
+
     def by_structure(kind: str, col: str) -> Column:
-        return F.col(f"{kind}_structure_reason").isNotNull()
+        return F.col(f"{kind}_structure_reason").isNotNull() & eligible
 
     order = (
         [(kind, rolled(kind, col)) for kind, col in CLUSTER_KINDS]

@@ -87,3 +87,14 @@ def test_singletons_and_inactive_clusters_get_zero_network(spark):
     assert a5.median_age_days == -1.0  # no known age
     # one row per (day, kind, cluster): 5 + 2 infrastructure singletons, c1 on two days
     assert len(rows) == 5 + 2 + 2
+
+
+def test_org_sizes_count_accounts_per_organisation(spark):
+    from features.clusters import org_sizes
+
+    orgs = spark.createDataFrame(
+        [("r1", "res"), ("r2", "res"), ("r3", "res"), ("s1", "solo"), ("x1", None)],
+        "account_id string, org_id string",
+    )
+    got = {r.account_id: r.org_accounts for r in org_sizes(orgs).collect()}
+    assert got == {"r1": 3, "r2": 3, "r3": 3, "s1": 1, "x1": 0}

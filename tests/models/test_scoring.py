@@ -215,3 +215,28 @@ def test_rollup_flags_structure_clusters_per_day_with_the_evidence_as_reason(spa
     assert h1.flagged_by == "score" and h1.rollup_reason.startswith("structure:")
     assert not got[("h1", d2)].flagged and got[("h1", d2)].rollup_reason is None
     assert not got[("x1", D)].flagged
+
+
+def test_structure_never_flags_a_member_of_an_established_organisation(spark):
+    # a reseller's sub-account shares a proxy range with a campaign and sits in its cluster
+    scored = spark.createDataFrame(
+        [
+            ("h1", D, 0.1, "h1", "net", 0),
+            ("h2", D, 0.1, "h2", "net", 1),
+            ("r1", D, 0.1, "r1", "net", 6),
+        ],
+        "account_id string, feature_date date, score double, coord_cluster_id string, "
+        "infra_cluster_id string, org_accounts bigint",
+    )
+    evidence = _evidence(
+        spark, [(D, "infrastructure", "net", 40, 30, 0.8, 9.0, 0.15, 200, 20, 6.7, 20.0, 0.0)]
+    )
+    rule = scoring.StructureRule()
+    flags = scoring.structure_flags(evidence, rule)
+    out = scoring.cluster_rollup(scoring.flag_by_score(scored, 0.9), structure=flags, rule=rule)
+    got = {r.account_id: r.flagged_by for r in out.collect()}
+    assert got == {"h1": "structure", "h2": "structure", "r1": None}
+    # an organisation of 6 is eligible once the rule allows it
+    wide = scoring.StructureRule(max_member_org_accounts=6)
+    out = scoring.cluster_rollup(scoring.flag_by_score(scored, 0.9), structure=flags, rule=wide)
+    assert {r.account_id for r in out.collect() if r.flagged} == {"h1", "h2", "r1"}
