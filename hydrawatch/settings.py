@@ -128,7 +128,8 @@ class Settings(BaseSettings):
     structure_max_top_org_share: float = Field(default=0.5, ge=0.0, le=1.0)
     structure_min_ip_prefixes_per_account: float = Field(default=0.5, ge=0.0)
     structure_min_asns: int = Field(default=3, ge=0)
-    # A member of an organisation with more accounts than this is never flagged by structure.
+    # A member of an organisation with more accounts than this is flagged by its own score only,
+    # never through its cluster (the roll-up or the structural flags).
     structure_max_member_org_accounts: int = Field(default=2, ge=0)
     # Training (models/, jobs/retrain.py): precision the decision threshold is chosen for.
     target_precision: float = Field(default=0.99, gt=0.0, lt=1.0)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from features.clusters import cluster_evidence
+from features.clusters import cluster_evidence, org_sizes
 from hydrawatch.errors import DataQualityError, HydrawatchError
 from hydrawatch.failpoints import failpoint
 from hydrawatch.runtime import Runtime
@@ -104,8 +104,9 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
     scored = loaded.score_spark(frame)
     structure = structure_evidence(warehouse, score_date, day_features)
     flagged = scoring.flag_by_score(scored, model.threshold)
-    if structure is not None:
-        flagged = flagged.join(structure.members, "account_id", "left")
+    members = structure.members if structure is not None else _org_sizes(warehouse, score_date)
+    if members is not None:
+        flagged = flagged.join(members, "account_id", "left")
     rolled = scoring.cluster_rollup(
         flagged,
         structure=None if structure is None else structure.clusters,
@@ -153,6 +154,11 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
 class StructureInputs:
     clusters: DataFrame  # the day's clusters flagged on structure (`scoring.structure_flags`)
     members: DataFrame  # account_id, org_accounts (`features.clusters.org_sizes`)
+
+
+def _org_sizes(warehouse: Warehouse, day: dt.date) -> DataFrame | None:
+    snapshot = warehouse.latest_snapshot(day)
+    return None if snapshot is None else org_sizes(snapshot.select("account_id", "org_id"))
 
 
 def structure_evidence(

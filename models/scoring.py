@@ -103,9 +103,9 @@ class StructureRule:
     max_top_org_share: float = 0.5
     min_ip_prefixes_per_account: float = 0.5
     min_asns: int = 3
-    # A member of an organisation with more accounts than this is never flagged by structure
-    # (its flag needs a score): a reseller's sub-accounts can share a proxy range with a
-    # campaign and sit in its infrastructure cluster.
+    # A member of an organisation with more accounts than this is flagged by its own score only,
+    # never through its cluster (roll-up or structure): a reseller's sub-accounts can share a
+    # proxy range with a campaign and sit in its infrastructure cluster.
     max_member_org_accounts: int = 2
 
     @classmethod
@@ -176,9 +176,10 @@ def cluster_rollup(
     feature_date, flagged_by_score and the cluster ids.
 
     Clusters are per feature_date, so one frame may hold several days. `structure`: the clusters
-    flagged on structure (`structure_flags`), or None for none; a member of such a cluster is
-    flagged by structure when `rule.member_eligible()` (the frame's `org_accounts`, from
-    `features.clusters.org_sizes`; without the column every member is eligible).
+    flagged on structure (`structure_flags`), or None for none. A member is flagged through its
+    cluster (roll-up or structure) only when `rule.member_eligible()`: the frame's
+    `org_accounts` (from `features.clusters.org_sizes`) is at most the rule's
+    `max_member_org_accounts`; without the column every member is eligible.
 
     Adds, per account: `<kind>_cluster_size`, `<kind>_cluster_flagged` and
     `<kind>_structure_reason` for both kinds, `flagged` (by score, by roll-up or by structure),
@@ -222,7 +223,10 @@ def cluster_rollup(
             & (k.cast("double") >= F.lit(float(min_share)) * n.cast("double"))
         )
 
-    if structure is not None and "org_accounts" in scored.columns:
+    # A member of an established organisation is flagged by its own score only: its cluster
+    # (roll-up or structure) does not carry it (a reseller's sub-accounts sit in a campaign's
+    # infrastructure cluster when they share a proxy range).
+    if "org_accounts" in scored.columns:
         eligible = (rule or StructureRule()).member_eligible()
     else:
         eligible = F.lit(True)
@@ -243,7 +247,7 @@ def cluster_rollup(
             expr = F.when(cond, value_for_kind(kind, cols[kind])).otherwise(expr)
         return expr.alias(field)
 
-    any_rolled = rolled(*CLUSTER_KINDS[0]) | rolled(*CLUSTER_KINDS[1])
+    any_rolled = (rolled(*CLUSTER_KINDS[0]) | rolled(*CLUSTER_KINDS[1])) & eligible
     any_structure = by_structure(*CLUSTER_KINDS[0]) | by_structure(*CLUSTER_KINDS[1])
     out = out.select(
         "*",

@@ -240,3 +240,17 @@ def test_structure_never_flags_a_member_of_an_established_organisation(spark):
     wide = scoring.StructureRule(max_member_org_accounts=6)
     out = scoring.cluster_rollup(scoring.flag_by_score(scored, 0.9), structure=flags, rule=wide)
     assert {r.account_id for r in out.collect() if r.flagged} == {"h1", "h2", "r1"}
+
+
+def test_rollup_never_carries_a_member_of_an_established_organisation(spark):
+    # 4 of 6 flagged by score: the roll-up flags the others, except the reseller account
+    scored = spark.createDataFrame(
+        [(f"a{i}", D, 0.95 if i < 4 else 0.1, f"s{i}", "net", 0) for i in range(5)]
+        + [("r1", D, 0.1, "r1", "net", 6)],
+        "account_id string, feature_date date, score double, coord_cluster_id string, "
+        "infra_cluster_id string, org_accounts bigint",
+    )
+    out = scoring.cluster_rollup(scoring.flag_by_score(scored, 0.9))
+    got = {r.account_id: (r.flagged, r.flagged_by) for r in out.collect()}
+    assert got["a4"] == (True, "cluster")
+    assert got["r1"] == (False, None)
