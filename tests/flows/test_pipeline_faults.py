@@ -7,13 +7,16 @@ copy of the warehouse and exports kept before each step; the end state is the cl
 case is compared with (every Delta table on full content, the export's data file byte for byte,
 its manifest but for `written_at`).
 
-- Crash: a real process (`os._exit(137)` at a named fail point, hydrawatch/failpoints.py) runs a
-  step from the copy taken before it, and dies; the fail points of one step are chained (each
-  process also recovers from the previous crash). Then the day is re-run from that step on, in
-  this process, and must equal the clean run. A reader polls the export folder meanwhile: no half
-  list may ever be visible.
-- A crash between two steps of the daily flow (the `hydrawatch backfill` command, killed), then
-  the same backfill re-run: it runs what was not recorded as done, and equals the clean run.
+- Crash inside a step: the step runs from the copy taken before it and crashes at a named fail
+  point (hydrawatch/failpoints.py), in this process (`failpoints.injected`: between these points
+  and the job's return nothing durable is cleaned up, so a kill would leave the same state; see
+  `_run_chain`); the fail points of one step are chained (each run also recovers from the
+  previous crash). Then the day is re-run from that step on and must equal the clean run. A
+  reader polls the export folder meanwhile: no half list may ever be visible.
+- A crash between two steps of the daily flow: the `hydrawatch backfill` command killed for real
+  (`os._exit(137)`; in process the flow's `finally` would record the progress a kill loses),
+  then the same backfill re-run: it runs what was not recorded as done, and equals the clean
+  run.
 - Re-runs: each of the day's steps run twice on the same inputs leaves identical tables and a
   byte-identical export (only the manifest's `written_at` differs).
 - Concurrency: `hydrawatch daily` twice for day 2 and `hydrawatch backfill` of day 1, three real
@@ -37,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from hydrawatch import failpoints
 from hydrawatch.export import DATA_FILE, MANIFEST_FILE, read_day
 from hydrawatch.failpoints import EXIT_STATUS
 from hydrawatch.runtime import Runtime
@@ -93,19 +96,6 @@ VOLATILE = {
 }
 # Written only by the flows (the clean run calls the jobs directly).
 FLOW_ONLY = {tables.FLOW_PROGRESS.name, tables.DRIFT.name}
-# Crash processes run two at a time: each is mostly one busy thread (planning, compiling).
-PARALLEL = 2
-RUNNER = """
-import datetime as dt, sys
-from hydrawatch.runtime import Runtime
-from jobs import features, ingest, publish, score
-rt = Runtime.from_environment()
-day = dt.date.fromisoformat(sys.argv[1])
-jobs = {"ingest": ingest.run_ingest, "features": features.run_features,
-        "score": score.run_score, "publish": publish.run_publish}
-for step in sys.argv[2].split(","):
-    jobs[step](rt, day)
-"""
 
 
 class Receiver:
@@ -366,21 +356,29 @@ def _finish(proc: subprocess.Popen, timeout=1200) -> tuple[int, str, str]:
 # --- crash inside each step ----------------------------------------------------------------------
 
 
-def _run_chain(world, step: str, where: Path, process_env) -> dict:
-    """Copy the state before `step`, then one process per fail point of the step, each killed."""
+def _run_chain(world, step: str, where: Path, spark) -> dict:
+    """Copy the state before `step`, then run the step once per fail point of it, each crashed.
+
+    In process (`failpoints.injected`): between these points and the job's return only cached
+    frames, the session's Spark settings and the model's temporary folder are cleaned up on the
+    way out, nothing durable, so a kill would leave the same tables and export (the export's
+    hidden folder, which a kill leaves and the in-process crash removes, is killed for real in
+    tests/hydrawatch/test_export_faults.py)."""
     case = world.case(step, where)
     watch = ExportWatch(case.exports)
     watch.start()
     out = {"case": case, "crashes": [], "left": {}}
     try:
         for point in CHAINS[step]:
-            code, _, err = _finish(
-                _process(case, process_env, ["-c", RUNNER, str(D2), step], point)
-            )
-            out["crashes"].append((point, code, f"fail point {point} reached" in err, err[-3000:]))
-            if code != EXIT_STATUS:
+            try:
+                with failpoints.injected(point):
+                    job(step)(Runtime(case, spark=spark), D2)
+            except failpoints.Crashed as crash:
+                out["crashes"].append(crash.point)
+                out["left"][point] = _what_is_left(point, case, world)
+            else:
+                out["crashes"].append(f"{point} never reached")
                 break
-            out["left"][point] = _what_is_left(point, case, world)
     finally:
         watch.stop.set()
         watch.join()
@@ -389,7 +387,7 @@ def _run_chain(world, step: str, where: Path, process_env) -> dict:
 
 
 def _what_is_left(point: str, case, world) -> dict:
-    """What a crash at `point` left, read without Spark (the test's session is busy elsewhere)."""
+    """What a crash at `point` left in the export folder and the receiver (read without Spark)."""
     day_folder = Path(case.exports) / "suspicious_accounts" / f"date={D2}"
     seen = read_day(case.exports, D2)
     return {
@@ -399,21 +397,13 @@ def _what_is_left(point: str, case, world) -> dict:
     }
 
 
-def test_each_step_killed_at_each_fail_point_then_rerun_equals_the_clean_run(
-    world, spark, tmp_path, process_env
+def test_each_step_crashed_at_each_fail_point_then_rerun_equals_the_clean_run(
+    world, spark, tmp_path
 ):
-
-    with ThreadPoolExecutor(PARALLEL) as pool:
-        chains = {
-            step: pool.submit(_run_chain, world, step, tmp_path / step, process_env)
-            for step in CHAINS
-        }
-        chains = {step: future.result() for step, future in chains.items()}
+    chains = {step: _run_chain(world, step, tmp_path / step, spark) for step in CHAINS}
 
     for step, chain in chains.items():
-        assert [(p, c, said) for p, c, said, _ in chain["crashes"]] == [
-            (p, EXIT_STATUS, True) for p in CHAINS[step]
-        ], chain["crashes"][-1][3]
+        assert chain["crashes"] == list(CHAINS[step])
         looks, violations = chain["watch"]
         assert violations == [] and looks > 0
         _check_crash_left(step, chain["left"], spark, chain["case"])
