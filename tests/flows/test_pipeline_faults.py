@@ -461,6 +461,7 @@ def test_backfill_killed_between_steps_resumes_to_the_clean_run(
         args,
         "daily.after_step@1",
         PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_API_URL=prefect_harness,
     )
     code, out, err = _finish(proc)
     assert code == EXIT_STATUS, (out + err)[-3000:]
@@ -514,7 +515,9 @@ def _wait_for(proc: subprocess.Popen, what: str, ready) -> None:
         time.sleep(0.2)
 
 
-def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(world, spark, tmp_path, process_env):
+def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(
+    world, spark, tmp_path, process_env, prefect_harness
+):
     """Three real processes, file locks: a `backfill` of day 1, and once its features are done a
     `daily` for day 2 beside it; once that holds day 2, a second `daily` for day 2 (no waiting
     allowed) starts and must stop with one line. Day 2's features rewrite day 1 when late data
@@ -532,7 +535,11 @@ def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(world, spark, tmp_
 
     def start(name, args, **env):
         home = str(tmp_path / f"prefect-{name}")
-        return _process(case, process_env, args, PREFECT_HOME=home, **env)
+        # The session's Prefect server, not a temporary one per process; the day locks stay
+        # file locks (HYDRAWATCH_DAY_LOCK=file from the case's settings).
+        return _process(
+            case, process_env, args, PREFECT_HOME=home, PREFECT_API_URL=prefect_harness, **env
+        )
 
     beside = start("backfill", backfill)
     _wait_for(beside, "day 1's features", lambda: f"{D1} features: done" in _printed(beside))
