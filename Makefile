@@ -1,5 +1,7 @@
 # The two commands of the README. Both run the idempotent set-up first (infra/setup.sh).
-.PHONY: setup demo test lint format bench
+# Test tiers (README, Development): `make test` runs the default tier (everything not marked
+# `slow`), `make test-slow` the slow tier; CI (.ci/run) runs both.
+.PHONY: setup demo test test-slow lint format bench
 
 setup:
 	@bash infra/setup.sh
@@ -10,7 +12,10 @@ demo: setup
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -m "not slow"
+
+test-slow: setup
+	.venv/bin/python -m pytest -m slow
 
 lint: setup
 	.venv/bin/ruff check .

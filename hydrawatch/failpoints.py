@@ -12,12 +12,22 @@ A name may carry a hit count, `name@N`: the process dies on the N-th time the po
 `POINTS` lists every fail point placed in the code, with what a crash there leaves; the fault
 suite (docs/reliability.md) injects each of them and checks that a re-run converges to the state
 of a clean run.
+
+In process (`injected(...)`, tests only): the named points raise `Crashed`, a `BaseException`
+that no `except Exception` of the code catches, instead of killing the process. Unlike a kill,
+`finally` blocks and `with` exits still run on the way out: the suite uses it where those touch
+nothing durable between the point and the job's return (cached frames, Spark settings of the
+session, temporary folders), and a real kill where they do (an MLflow run left running, the
+progress the daily flow settles in its `finally`, the export's hidden folder, locks held by
+another process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 ENV = "HYDRAWATCH_FAILPOINTS"
 EXIT_STATUS = 137  # 128 + SIGKILL, what a shell reports for a killed process
@@ -50,10 +60,45 @@ POINTS: dict[str, str] = {
 }
 
 _hits: dict[str, int] = {}
+# name -> [hit count wanted (0: the first), hits so far] while `injected` is active.
+_in_process: dict[str, list[int]] = {}
+
+
+class Crashed(BaseException):
+    """Raised at a fail point named by `injected`, in place of the kill. A `BaseException`:
+    what the code does not expect (like a kill), not an error it handles."""
+
+    def __init__(self, name: str):
+        super().__init__(f"fail point {name} reached (in process)")
+        self.point = name
+
+
+@contextlib.contextmanager
+def injected(points: str) -> Iterator[None]:
+    """Within the block, the fail points named in `points` (same `name[@n]` list as the
+    environment variable) raise `Crashed` instead of killing the process (see module doc)."""
+    if _in_process:
+        raise RuntimeError("fail points are already injected in this process")
+    armed = {}
+    for entry in points.split(","):
+        point, _, nth = entry.strip().partition("@")
+        if point not in POINTS:
+            raise ValueError(f"unknown fail point {point!r}")
+        armed[point] = [int(nth or 0), 0]
+    _in_process.update(armed)
+    try:
+        yield
+    finally:
+        _in_process.clear()
 
 
 def failpoint(name: str) -> None:
     """Kill the process here when `HYDRAWATCH_FAILPOINTS` names `name` (see module doc)."""
+    if _in_process and name in _in_process:
+        wanted_hit = _in_process[name]
+        wanted_hit[1] += 1
+        if not wanted_hit[0] or wanted_hit[1] == wanted_hit[0]:
+            raise Crashed(name)
     wanted = os.environ.get(ENV)
     if not wanted:
         return

@@ -1,12 +1,16 @@
-"""Shared test fixtures: one Spark session for the run, and every root in a temporary folder.
+"""Shared test fixtures: one Spark session, one MLflow store and one Prefect test server for the
+run, and every root in a temporary folder.
 
 The environment is pointed at a temporary folder before anything imports Prefect or MLflow, and
 telemetry is off. Tests build their own `Settings` with the `make_settings` fixture so each test
-writes its tables, exports and MLflow store under its own folder.
+writes its tables and exports under its own folder; every test shares the session's MLflow store
+(a new SQLite store costs seconds of schema migrations) under a registered-model and experiment
+name of its own, derived from its root, so no test sees another's versions, aliases or runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -36,17 +40,28 @@ os.environ.update(
 os.environ.pop("PREFECT_API_URL", None)
 
 
+SESSION_TRACKING_URI = os.environ["MLFLOW_TRACKING_URI"]
+
+
+def registry_names(root: Path) -> dict[str, str]:
+    """The registered-model and experiment names of the tests whose root is `root` in the
+    session's MLflow store: the same root always gets the same names."""
+    tag = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:12]
+    return {"model_name": f"hw-model-{tag}", "mlflow_experiment": f"hw-exp-{tag}"}
+
+
 def _make_settings(root: Path, **overrides):
-    """Settings whose every root lives under `root` (a test's tmp_path)."""
+    """Settings whose every root lives under `root` (a test's tmp_path); MLflow: the session's
+    store, under names of the root's own (`registry_names`)."""
     from hydrawatch.settings import Settings
 
-    (root / "mlflow").mkdir(parents=True, exist_ok=True)
     values = {
         "landing": str(root / "landing"),
         "warehouse": str(root / "warehouse"),
         "exports": str(root / "exports"),
         "truth": str(root / "truth"),
-        "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+        "mlflow_tracking_uri": SESSION_TRACKING_URI,
+        **registry_names(root),
         "spark_master": "local[2]",
         "spark_shuffle_partitions": 2,
         "spark_ui": False,
@@ -121,11 +136,14 @@ def usage_event():
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """A temporary Prefect API for the flow tests (Prefect's own test harness)."""
+    """The session's temporary Prefect API (Prefect's own test harness), started once; yields
+    its URL, which a test's child processes get as PREFECT_API_URL instead of each starting a
+    temporary server of its own (embedded mode)."""
+    from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
-        yield
+        yield PREFECT_API_URL.value()
 
 
 def _settings_env(settings, failpoints: str | None = None) -> dict[str, str]:
@@ -138,6 +156,8 @@ def _settings_env(settings, failpoints: str | None = None) -> dict[str, str]:
             "HYDRAWATCH_EXPORTS": settings.exports,
             "HYDRAWATCH_TRUTH": settings.truth,
             "MLFLOW_TRACKING_URI": settings.tracking_uri,
+            "HYDRAWATCH_MODEL_NAME": settings.model_name,
+            "HYDRAWATCH_MLFLOW_EXPERIMENT": settings.mlflow_experiment,
             "HYDRAWATCH_SPARK_MASTER": "local[2]",
             "HYDRAWATCH_SPARK_SHUFFLE_PARTITIONS": str(settings.spark_shuffle_partitions),
             "HYDRAWATCH_SPARK_UI": "false",

@@ -54,7 +54,8 @@ def test_console_script_prints_only_the_reason(tmp_path):
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        # MLFLOW_TRACKING_URI: the session's store (tests/conftest.py), where no test registers
+        # the default model name.
         "HYDRAWATCH_WAREHOUSE": str(tmp_path / "warehouse"),
     }
     env.pop("PREFECT_API_URL", None)

@@ -17,10 +17,9 @@ STEPS = ["ingest", "features", "score", "publish"]
 
 @pytest.fixture
 def flow_settings(make_settings, tmp_path):
-    # One MLflow store for the session (creating one costs seconds); no champion in it.
+    # The session's MLflow store (tests/conftest.py); no champion of this test's model in it.
     return make_settings(
         tmp_path,
-        mlflow_tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
         day_lock="file",
         day_lock_wait_seconds=1,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hydrawatch.failpoints import ENV, EXIT_STATUS, POINTS, failpoint
+from hydrawatch.failpoints import ENV, EXIT_STATUS, POINTS, Crashed, failpoint, injected
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
@@ -73,3 +73,36 @@ def test_every_listed_point_is_placed_once_and_every_placed_point_is_listed():
             for name in re.findall(r"""failpoint\(\s*["']([^"']+)["']\s*\)""", path.read_text()):
                 placed[name] = placed.get(name, 0) + 1
     assert placed == {name: 1 for name in POINTS}
+
+
+def test_injected_points_raise_in_process_past_except_exception(monkeypatch):
+    """`injected`: the named point raises `Crashed` (not caught by `except Exception`, `finally`
+    runs) on the wanted pass; other points and the environment's list are untouched; outside
+    the block nothing is armed."""
+    monkeypatch.delenv(ENV, raising=False)
+    passes, cleaned = [], []
+
+    def job():
+        for i in range(3):
+            try:
+                passes.append(i)
+                failpoint("publish.after_table")
+                failpoint("export.after_data")
+            except Exception:  # what the code's own error handling would do
+                passes.append("swallowed")
+            finally:
+                cleaned.append(i)
+
+    with pytest.raises(Crashed) as crash, injected("export.after_data@2"):
+        job()
+    assert crash.value.point == "export.after_data"
+    assert passes == [0, 1] and cleaned == [0, 1]
+
+    passes.clear()
+    with pytest.raises(Crashed), injected("publish.after_table"):
+        job()
+    assert passes == [0]
+    job()  # nothing armed any more
+    assert passes == [0, 0, 1, 2]
+    with pytest.raises(ValueError, match="unknown fail point"), injected("no.such_point"):
+        pass

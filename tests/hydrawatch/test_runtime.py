@@ -41,7 +41,9 @@ def test_the_mlflow_client_is_the_settings_store(settings, make_settings, tmp_pa
     assert rt.mlflow is client  # made once per runtime
     assert mlflow.get_tracking_uri() == settings.tracking_uri
     # Handing out another runtime's client points MLflow's fluent API at that store.
-    other = make_settings(tmp_path / "other")
+    other = make_settings(
+        tmp_path / "other", mlflow_tracking_uri=f"sqlite:///{tmp_path / 'other.db'}"
+    )
     assert Runtime(other).mlflow is not client
     assert mlflow.get_tracking_uri() == other.tracking_uri
     client.search_experiments()  # the client keeps its own store

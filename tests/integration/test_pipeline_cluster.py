@@ -279,7 +279,7 @@ CLUSTER_RUN = textwrap.dedent(
 )
 
 
-def start_cluster_run(master: str, root: Path, landing: Path, tracking_uri: str):
+def start_cluster_run(master: str, root: Path, landing: Path, tracking_uri: str, model_name: str):
     """The cluster run in a subprocess, configured by environment variables alone."""
     env = {
         k: v
@@ -300,6 +300,7 @@ def start_cluster_run(master: str, root: Path, landing: Path, tracking_uri: str)
             # Plain-text event log: the test reads which master and executors ran the tasks.
             "HYDRAWATCH_SPARK_EVENT_LOG_DIR": str(root / "events"),
             "MLFLOW_TRACKING_URI": tracking_uri,
+            "HYDRAWATCH_MODEL_NAME": model_name,
         }
     )
     with open(root / "run.log", "w") as log:  # the child keeps its own handle
@@ -327,13 +328,16 @@ def runs(spark, make_settings, mlflow_server, standalone_cluster, tmp_path_facto
         exports=f"file://{cluster_root / 'exports'}",
         exports_atomic_rename=False,
         mlflow_tracking_uri=tracking,
+        # The registry of the MLflow server is the two runs' one: the champion is local's.
+        model_name=local.model_name,
+        mlflow_experiment=local.mlflow_experiment,
     )
     times = {"mlflow server up": mlflow_server.up_after}
     t0 = time.monotonic()
     version = register_champion(local)
     times["champion"] = time.monotonic() - t0
     t0 = time.monotonic()
-    child = start_cluster_run(standalone_cluster, cluster_root, landing, tracking)
+    child = start_cluster_run(standalone_cluster, cluster_root, landing, tracking, local.model_name)
     try:
         run_days(spark, local, DAYS)
         times["local run"] = time.monotonic() - t0

@@ -97,6 +97,8 @@ def _cli(monkeypatch, settings, *argv: str) -> tuple[int, list[str]]:
         "HYDRAWATCH_WAREHOUSE": settings.warehouse,
         "HYDRAWATCH_EXPORTS": settings.exports,
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "HYDRAWATCH_MODEL_NAME": settings.model_name,
+        "HYDRAWATCH_MLFLOW_EXPERIMENT": settings.mlflow_experiment,
         "HYDRAWATCH_DAY_LOCK": "file",
     }.items():
         monkeypatch.setenv(name, value)

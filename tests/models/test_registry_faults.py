@@ -67,6 +67,8 @@ def _promote_cli(monkeypatch, settings, *argv: str) -> tuple[int, list[str]]:
         "HYDRAWATCH_WAREHOUSE": settings.warehouse,
         "HYDRAWATCH_TRUTH": settings.truth,
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "HYDRAWATCH_MODEL_NAME": settings.model_name,
+        "HYDRAWATCH_MLFLOW_EXPERIMENT": settings.mlflow_experiment,
     }.items():
         monkeypatch.setenv(name, value)
     err = io.StringIO()
