@@ -457,6 +457,7 @@ def backfill_flow(
                     done[day].append((step, fingerprints[(day, step)]))
                     rt.say(f"{day} {step}: done")
                     bar.advance(1, f"{step} {day}")
+                    failpoint("daily.after_step")
                     if step == "score":
                         extra[day].update(_monitor_drift(rt, day, model, results[day]))
                     day = _next_day(day)
