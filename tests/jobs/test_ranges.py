@@ -1,4 +1,4 @@
-"""Range-native jobs: ingest and features over D1..D4 in one run each leave exactly the tables of
+"""Range-native jobs: ingest and features over D1..D3 in one run each leave exactly the tables of
 one run per day, in order, on deliveries with late events and duplicates across deliveries."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from hydrawatch.storage import tables
 from jobs.features import run_features, run_features_range
 from jobs.ingest import run_ingest, run_ingest_range
 
-DAYS = [dt.date(2026, 2, 10) + dt.timedelta(days=i) for i in range(4)]
-D1, D2, D3, D4 = DAYS
+DAYS = [dt.date(2026, 2, 10) + dt.timedelta(days=i) for i in range(3)]
+D1, D2, D3 = DAYS
+D4 = D3 + dt.timedelta(days=1)
 TABLES = (
     tables.BRONZE_USAGE_EVENTS,
     tables.BRONZE_ACCOUNTS,
@@ -30,10 +31,10 @@ TEMPLATES = [f"{i:016x}" for i in range(1, 9)]
 
 
 def _write_landing(landing, records) -> None:
-    """Four deliveries: six accounts (two running the same templates from one /24), late events
-    up to 3 days, duplicates within a delivery and across deliveries (of the day before and of
-    three days before), a malformed line, an event outside its delivery's window, labels
-    delivered twice."""
+    """Three deliveries: six accounts (two running the same templates from one /24), late
+    events (1 and 2 days late), duplicates within a delivery and across deliveries (of the day
+    before and of two days before), a malformed line, an event outside its delivery's window,
+    labels delivered twice."""
     ev, account, label = records.usage_event, records.account, records.label
 
     def day_events(day: dt.date) -> list[dict]:
@@ -56,20 +57,20 @@ def _write_landing(landing, records) -> None:
         return out
 
     events = {d: day_events(d) for d in DAYS}
-    # Late events: D1's evening arrives with D2, D1's night with D4 (3 days late), D2's with D3.
+    # Late events: D1's evening arrives with D2, D1's night with D3 (2 days late), D2's with D3.
     late = {
         D2: [ev("late-1", f"{D1}T22:00:00.000Z", account_id="a3")],
         D3: [
-            ev("late-2", f"{D2}T23:30:00.000Z", account_id="a1", prompt_template_hash=TEMPLATES[7])
+            ev("late-2", f"{D2}T23:30:00.000Z", account_id="a1", prompt_template_hash=TEMPLATES[7]),
+            ev("late-3", f"{D1}T23:59:00.000Z", account_id="a4"),
         ],
-        D4: [ev("late-3", f"{D1}T23:59:00.000Z", account_id="a4")],
     }
     # Duplicates: within D1, D1's event again with D2 (a later copy with other content), D2's
-    # late event again with D4, D3's event twice in D4.
+    # late event again with D3, D1's event again with D3.
     dupes = {
         D1: [events[D1][0]],
         D2: [{**events[D1][1], "model": "copy-in-d2"}],
-        D4: [late[D2][0], events[D3][2], events[D3][2]],
+        D3: [late[D2][0], events[D1][5]],
     }
     bad = {
         D2: ["{not json"],
@@ -138,36 +139,28 @@ def test_range_runs_equal_day_by_day_runs(spark, make_settings, tmp_path, record
     assert audit
     usage = spark.read.format("delta").load(tables.INGEST_AUDIT.location(daily.settings))
     usage = usage.where("feed = 'usage_events'").orderBy("delivery_date").collect()
-    assert [r["duplicates_within"] for r in usage] == [1, 0, 0, 1]
-    assert [r["duplicates_earlier"] for r in usage] == [0, 1, 0, 2]
-    assert [sorted(r["late_by_day"].items()) for r in usage] == [
-        [],
-        [(D1, 1)],
-        [(D2, 1)],
-        [(D1, 1)],
-    ]
-    assert [r["quarantined"] for r in usage] == [0, 1, 1, 0]
+    assert [r["duplicates_within"] for r in usage] == [1, 0, 0]
+    assert [r["duplicates_earlier"] for r in usage] == [0, 1, 2]
+    assert [sorted(r["late_by_day"].items()) for r in usage] == [[], [(D1, 1)], [(D1, 1), (D2, 1)]]
+    assert [r["quarantined"] for r in usage] == [0, 1, 1]
 
     # The whole range in one run of each job, on an empty warehouse.
     whole = world("range")
-    ingested = run_ingest_range(whole, D1, D4)
+    ingested = run_ingest_range(whole, D1, D3)
     assert ingested.error is None and [r.delivery_date for r in ingested.results] == DAYS
-    featured = run_features_range(whole, D1, D4)
+    featured = run_features_range(whole, D1, D3)
     assert featured.error is None and [r.feature_date for r in featured.results] == DAYS
     assert _rows(spark, whole.settings) == expected
 
-    # Run again: the same tables (a range re-run replaces exactly what it wrote).
-    run_ingest_range(whole, D1, D4)
-    run_features_range(whole, D1, D4)
-    assert _rows(spark, whole.settings) == expected
-
-    # After a daily run of D1: the range D2..D4 sees D1's bronze (its duplicates are earlier
-    # ones), marks D1 dirty (late events for it) and recomputes D1's gold.
+    # After a daily run of D1: the range D2..D3 sees D1's bronze (its duplicates are earlier
+    # ones), marks D1 dirty (late events for it) and recomputes D1's gold; run twice, it
+    # replaces exactly what it wrote.
     after = world("after")
     run_ingest(after, D1)
     run_features(after, D1)
-    run_ingest_range(after, D2, D4)
-    rest = run_features_range(after, D2, D4)
+    run_ingest_range(after, D2, D3)
+    run_ingest_range(after, D2, D3)
+    rest = run_features_range(after, D2, D3)
     assert rest.results[0].dirty_days == (D1,)
     assert D1 in rest.results[0].gold_dates
     assert _rows(spark, after.settings) == expected
