@@ -107,17 +107,6 @@ def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
     assert [(d.day, d.skipped) for d in again.days] == [(D1, STEPS), (D2, ["ingest"]), (D3, [])]
     assert again.skipped_days == [D1]
 
-    # Everything done: nothing runs; --force runs it all again.
-    stand_ins.calls.clear()
-    assert backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark)).skipped_days == [
-        D1,
-        D2,
-        D3,
-    ]
-    assert stand_ins.calls == []
-    backfill_flow(D1, D3, ["ingest"], rt=Runtime(flow_settings, spark=spark), force=True)
-    assert stand_ins.calls == [("ingest", D1), ("ingest", D2), ("ingest", D3)]
-
     # New landing data for day 2: day 1 stays done, day 2 and everything after it run again.
     folder = flow_settings.landing_uri + "/usage_events/date=2026-02-02"
     os.makedirs(folder)
@@ -135,6 +124,17 @@ def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
         ("publish", D2),
         ("publish", D3),
     ]
+
+    # Everything done: nothing runs; --force runs it all again.
+    stand_ins.calls.clear()
+    assert backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark)).skipped_days == [
+        D1,
+        D2,
+        D3,
+    ]
+    assert stand_ins.calls == []
+    backfill_flow(D1, D3, ["ingest"], rt=Runtime(flow_settings, spark=spark), force=True)
+    assert stand_ins.calls == [("ingest", D1), ("ingest", D2), ("ingest", D3)]
 
 
 def test_overlapping_backfills_do_not_interleave(spark, prefect_harness, stand_ins, flow_settings):
