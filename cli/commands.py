@@ -37,11 +37,13 @@ def daily(settings: Settings, run_date: dt.date):
     return result
 
 
-def backfill(settings: Settings, start: dt.date, end: dt.date, steps):
+def backfill(settings: Settings, start: dt.date, end: dt.date, steps, force: bool = False):
     from flows import pipeline
 
     out = console()
-    result = pipeline.backfill_flow(start, end, list(steps), rt=_runtime(settings, out))
+    result = pipeline.backfill_flow(
+        start, end, list(steps), rt=_runtime(settings, out), force=force
+    )
     for day in result.days:
         ran = ", ".join(day.ran) or "-"
         skipped = f" (skipped: {', '.join(day.skipped)})" if day.skipped else ""

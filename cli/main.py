@@ -92,12 +92,16 @@ def backfill(
     steps: Annotated[str, typer.Option(help="comma-separated subset of the steps")] = ",".join(
         STEPS
     ),
+    force: Annotated[
+        bool, typer.Option("--force", help="recompute the days already done for the same inputs")
+    ] = False,
 ):
-    """The daily steps over a range of days, in order; re-running is safe."""
+    """The daily steps over a range of days (ingest and features once over the whole range);
+    re-running is safe and continues where an earlier run stopped."""
     first, last = parse_date(start), parse_date(end)
     if last < first:
         raise typer.BadParameter(f"--end {last} is before --start {first}")
-    _commands().backfill(_settings(), first, last, parse_steps(steps))
+    _commands().backfill(_settings(), first, last, parse_steps(steps), force=force)
 
 
 @app.command()

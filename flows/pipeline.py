@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,46 +303,214 @@ class BackfillResult:
         return [d.day for d in self.days if not d.ran]
 
 
+@task(name="ingest-range", task_run_name="ingest-{start}-{end}", **IO_RETRIES)
+def ingest_range_task(rt: Runtime, start: dt.date, end: dt.date) -> ingest.IngestRange:
+    return ingest.run_ingest_range(rt, start, end)
+
+
+@task(name="features-range", task_run_name="features-{start}-{end}", **IO_RETRIES)
+def features_range_task(rt: Runtime, start: dt.date, end: dt.date) -> features.FeaturesRange:
+    return features.run_features_range(rt, start, end)
+
+
+# Steps run once over a whole range of days; the others run day after day.
+RANGE_TASKS = {"ingest": ingest_range_task, "features": features_range_task}
+
+
+def _next_day(day: dt.date) -> dt.date:
+    return day + dt.timedelta(days=1)
+
+
+def _first_to_run(
+    days: list[dt.date], wanted: list[str], fingerprints: dict[tuple[dt.date, str], str], done
+) -> tuple[dt.date, str] | None:
+    """The first (day, step), in day-then-step order, not done for the same inputs."""
+    for day in days:
+        for step in wanted:
+            if done.get((day, step)) != fingerprints[(day, step)]:
+                return day, step
+    return None
+
+
+class _Progress:
+    """The backfill's progress: (day, step) units done of all, the ETA, a Prefect progress
+    artifact, and a line for the operator after each step."""
+
+    def __init__(self, rt: Runtime, total: int, skipped: int, start: dt.date, end: dt.date):
+        from prefect.artifacts import create_progress_artifact
+
+        self.rt, self.total, self.done = rt, max(total, 1), skipped
+        self.ran = 0
+        self.t0 = time.monotonic()
+        self.artifact = create_progress_artifact(
+            progress=100.0 * self.done / self.total,
+            key=summary.artifact_key("backfill-progress"),
+            description=f"Hydrawatch backfill {start}..{end}: (day, step) pairs done",
+        )
+
+    def advance(self, units: int, current: str) -> None:
+        from prefect.artifacts import update_progress_artifact
+
+        self.done += units
+        self.ran += units
+        left = self.total - self.done
+        took = time.monotonic() - self.t0
+        eta = f", about {took / self.ran * left:.0f} s left" if self.ran and left else ""
+        self.rt.say(f"backfill: {self.done}/{self.total} day-steps done ({current}){eta}")
+        with contextlib.suppress(Exception):  # the artifact is a view; never fail the run on it
+            update_progress_artifact(self.artifact, 100.0 * self.done / self.total)
+
+
 @flow(name="hydrawatch-backfill", flow_run_name="backfill-{start}-{end}")
 def backfill_flow(
     start: dt.date,
     end: dt.date,
     steps: list[str] | None = None,
     rt: Runtime | None = None,
+    force: bool = False,
 ) -> BackfillResult:
-    """`daily_flow` per day in order; continues where an earlier run of it stopped."""
+    """The steps over `start`..`end`: ingest and features once over the whole range (each a
+    range-native job: the same tables as one daily run per day, in order), score and publish day
+    after day. With progress in `meta/flow_progress` it continues where an earlier run stopped:
+    the leading (day, step) pairs done for the same inputs are skipped, and everything from the
+    first one that is not runs (`force`: everything runs). The days it writes are locked for the
+    whole run (latest first, as every run takes them), so two backfills over overlapping ranges
+    never interleave: the second waits, then stops with `ConcurrentRun`."""
     rt = rt or Runtime.from_environment()
     if end < start:
         raise HydrawatchError(f"end {end} is before start {start}")
     wanted = _ordered(steps)
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    out: list[DayResult] = []
-    resume = True
+    model = champion.resolve(rt, champion.CHAMPION) if progress.NEEDS_MODEL & set(wanted) else None
+    version = model.version if model else None
+    landing = {day: progress.landing_fingerprint(rt.settings, day) for day in days}
+    fingerprints = {
+        (day, step): progress.step_fingerprint(landing[day], step, version)
+        for day in days
+        for step in wanted
+    }
+    recorded = {} if force else progress.completed(rt.warehouse)
+    first = _first_to_run(days, wanted, fingerprints, recorded)
+    # From the first (day, step) to run, everything after it runs: its own and later steps from
+    # its day, the earlier steps from the next day.
+    run_from = {}
+    if first is not None:
+        first_day, first_step = first
+        run_from = {
+            step: first_day
+            if STEPS.index(step) >= STEPS.index(first_step)
+            else _next_day(first_day)
+            for step in wanted
+        }
+    results: dict[dt.date, dict[str, Any]] = {day: {} for day in days}
+    done: dict[dt.date, list[tuple[str, str]]] = {day: [] for day in days}
+    extra: dict[dt.date, dict[str, Any]] = {day: {} for day in days}
+    stop: tuple[dt.date, HydrawatchError] | None = None
+    last = end
+    units = sum(1 for (day, step) in fingerprints if first is None or day < run_from[step])
+    bar = _Progress(rt, len(fingerprints), units, start, end)
+    locks: list[str] = []
     try:
-        for day in days:
-            try:
-                result = daily_flow(run_date=day, steps=wanted, resume=resume, rt=rt)
-            except HydrawatchError as err:
-                before = f"{start}..{day - dt.timedelta(days=1)} are done; " if day > start else ""
-                raise BackfillStopped(
-                    f"backfill stopped at {day}: {err} ({before}fix it and re-run the same "
-                    f"backfill to continue from {day})"
-                ) from None
-            out.append(result)
-            if result.ran:
-                resume = False
+        with contextlib.ExitStack() as held:
+            if first is not None:
+                # The features step recomputes up to max_late_days before its first date.
+                lock_from = first[0] - dt.timedelta(days=rt.settings.max_late_days)
+                lock_days = [
+                    lock_from + dt.timedelta(days=i) for i in range((end - lock_from).days + 1)
+                ]
+                for day in reversed(lock_days):
+                    locks.append(held.enter_context(day_lock(rt.settings, day, say=rt.say)))
+                rt.say(f"backfill {start}..{end}: holding {len(locks)} day locks")
+            for step in wanted if first is not None else []:
+                lo = run_from[step]
+                if lo > last:
+                    continue
+                if step in RANGE_TASKS:
+                    rt.say(f"{lo}..{last} {step}: running")
+                    out = RANGE_TASKS[step](rt, lo, last)
+                    by_day = {
+                        (r.delivery_date if step == "ingest" else r.feature_date): r
+                        for r in out.results
+                    }
+                    for day, result in by_day.items():
+                        results[day][step] = result
+                        done[day].append((step, fingerprints[(day, step)]))
+                        rt.say(f"{day} {step}: done")
+                    bar.advance(len(by_day), f"{step} to {max(by_day, default=lo)}")
+                    if out.error is not None:
+                        stop = (out.stopped_at, out.error)
+                        last = out.stopped_at - dt.timedelta(days=1)
+                    failpoint("daily.after_step")
+                    continue
+                day = lo
+                while day <= last:
+                    try:
+                        rt.say(f"{day} {step}: running")
+                        task = STEP_TASKS[step]
+                        results[day][step] = (
+                            task(rt, day, model) if step == "score" else task(rt, day)
+                        )
+                    except HydrawatchError as err:
+                        stop = (day, err)
+                        last = day - dt.timedelta(days=1)
+                        break
+                    done[day].append((step, fingerprints[(day, step)]))
+                    rt.say(f"{day} {step}: done")
+                    bar.advance(1, f"{step} {day}")
+                    failpoint("daily.after_step")
+                    if step == "score":
+                        extra[day].update(_monitor_drift(rt, day, model, results[day]))
+                    day = _next_day(day)
     finally:
-        lines = [f"# Hydrawatch backfill {start}..{end} ({', '.join(wanted)})", ""]
-        lines += ["| day | ran | skipped |", "|---|---|---|"]
-        lines += [f"| {d.day} | {', '.join(d.ran)} | {', '.join(d.skipped)} |" for d in out]
-        if len(out) < len(days):
-            lines += ["", f"Stopped at {days[len(out)]}; re-run the same backfill to continue."]
+        if first is not None:
+            progress.settle_range(rt.warehouse, done, first[0], first[1], _flow_run_id())
+        out_days = _day_results(days, wanted, run_from, results, done, stop, locks, rt, extra)
+        _backfill_artifact(start, end, wanted, out_days, stop)
+    if stop is not None:
+        day, err = stop
+        before = f"{start}..{day - dt.timedelta(days=1)} are done; " if day > start else ""
+        raise BackfillStopped(
+            f"backfill stopped at {day}: {err} ({before}fix it and re-run the same "
+            f"backfill to continue from {day})"
+        ) from None
+    return BackfillResult(start, end, out_days)
+
+
+def _day_results(days, wanted, run_from, results, done, stop, locks, rt, extra) -> list[DayResult]:
+    """One DayResult and one day artifact per day the run reached (a stopped run: up to the day
+    it stopped at, which says why)."""
+    out = []
+    for day in days:
+        if stop is not None and day > stop[0]:
+            break
+        ran = [s for s, _ in done[day]]
+        skipped = [s for s in wanted if (run_from and day < run_from[s]) or not run_from]
+        error = str(stop[1]) if stop is not None and day == stop[0] else None
+        key = summary.artifact_key("day", day)
         create_markdown_artifact(
-            markdown="\n".join(lines) + "\n",
-            key=summary.artifact_key("backfill"),
-            description=f"Hydrawatch backfill {start}..{end}",
+            markdown=summary.day_markdown(
+                day, rt.settings, results[day], skipped, error, extra[day]
+            ),
+            key=key,
+            description=f"Hydrawatch day {day}",
         )
-    return BackfillResult(start, end, out)
+        out.append(
+            DayResult(day, ran, skipped, results[day], ", ".join(locks[:1]), key, _flow_run_id())
+        )
+    return out
+
+
+def _backfill_artifact(start, end, wanted, out_days, stop) -> None:
+    lines = [f"# Hydrawatch backfill {start}..{end} ({', '.join(wanted)})", ""]
+    lines += ["| day | ran | skipped |", "|---|---|---|"]
+    lines += [f"| {d.day} | {', '.join(d.ran)} | {', '.join(d.skipped)} |" for d in out_days]
+    if stop is not None:
+        lines += ["", f"Stopped at {stop[0]}; re-run the same backfill to continue."]
+    create_markdown_artifact(
+        markdown="\n".join(lines) + "\n",
+        key=summary.artifact_key("backfill"),
+        description=f"Hydrawatch backfill {start}..{end}",
+    )
 
 
 def _one_step_artifact(kind: str, title: str, result: Any) -> None:

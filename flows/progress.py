@@ -98,3 +98,32 @@ def settle(
         f"OR (t.day = DATE'{day.isoformat()}' AND t.step_rank >= {rank})"
     )
     warehouse.merge(source, tables.FLOW_PROGRESS, delete_if=stale)
+
+
+def settle_range(
+    warehouse: Warehouse,
+    done: dict[dt.date, list[tuple[str, str]]],
+    first_day: dt.date,
+    first_step: str,
+    flow_run_id: str,
+) -> None:
+    """After a range run: record every (day, step, fingerprint) it completed and forget what
+    they replaced, in one MERGE, as `settle` of each day in order would have left the table.
+
+    The run ran everything from (`first_day`, `first_step`) on: the records of that step and
+    every later step of `first_day`, and of every later day, are deleted unless completed again.
+    """
+    rows = [
+        (day, step, STEPS.index(step), fp, flow_run_id)
+        for day, steps in sorted(done.items())
+        for step, fp in steps
+    ]
+    if not rows and not warehouse.exists(tables.FLOW_PROGRESS):
+        return
+    source = warehouse.spark.createDataFrame(rows, SCHEMA).coalesce(1)
+    rank = STEPS.index(first_step)
+    stale = (
+        f"t.day > DATE'{first_day.isoformat()}' "
+        f"OR (t.day = DATE'{first_day.isoformat()}' AND t.step_rank >= {rank})"
+    )
+    warehouse.merge(source, tables.FLOW_PROGRESS, delete_if=stale)

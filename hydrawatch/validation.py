@@ -265,14 +265,17 @@ def _bracket_fold(line: Column) -> Column:
 def check_lines(
     lines: DataFrame,
     feed: Feed,
-    event_window: tuple[dt.date, dt.date] | None = None,
+    event_window: tuple[dt.date | Column, dt.date | Column] | None = None,
+    keep: tuple[str, ...] = (),
 ) -> DataFrame:
     """Validate landing lines of one feed.
 
     `lines` has `source_file` and `raw_line`. Returns `source_file`, `raw_line`, `reason`,
     `detail` (both NULL for a valid line) and the feed's fields typed; with `event_window`
-    (first, last UTC day allowed for `ts`, inclusive) also `event_date`, and a line whose `ts`
-    falls outside the window is quarantined as `ts_out_of_window`.
+    (first, last UTC day allowed for `ts`, inclusive: dates, or date columns of `lines` when
+    lines of several deliveries are checked at once) also `event_date`, and a line whose `ts`
+    falls outside the window is quarantined as `ts_out_of_window`. The columns named in `keep`
+    (e.g. a line's `delivery_date`) are passed through.
     """
     v = F.col("_v")
     raw = F.col("raw_line")
@@ -285,9 +288,16 @@ def check_lines(
         v, "$", "struct<" + ", ".join(f"`{f.name}`: variant" for f in feed.fields) + ">"
     )
     texts = StructType([StructField(f.name, StringType()) for f in feed.fields])
+    # A window given as columns is evaluated on the lines, before the selects drop them.
+    bounds: tuple[Column, Column] | None = None
+    if event_window is not None:
+        bounds = (F.lit(event_window[0]).cast("date"), F.lit(event_window[1]).cast("date"))
+        lines = lines.select("*", bounds[0].alias("_first_day"), bounds[1].alias("_last_day"))
+        keep = (*keep, "_first_day", "_last_day")
     parsed = lines.select(
         "source_file",
         "raw_line",
+        *keep,
         F.try_parse_json(stripped).alias("_v"),
         F.from_json(stripped, texts).alias("_j"),
         # The prefix test first: `ltrim` with a trim set may copy the line.
@@ -298,6 +308,7 @@ def check_lines(
     parsed = parsed.select(
         "source_file",
         "raw_line",
+        *keep,
         "_v",
         "_j",
         "_opens_object",
@@ -308,6 +319,7 @@ def check_lines(
     typed = parsed.select(
         "source_file",
         "raw_line",
+        *keep,
         "_v",
         "_opens_object",
         "_closed_early",
@@ -320,14 +332,13 @@ def check_lines(
     extra: list[Column] = []
     window_fail = F.lit(False)
     if event_window is not None:
-        first, last = event_window
+        first, last = F.col("_first_day"), F.col("_last_day")
         extra.append(F.to_date(F.col("ts")).alias("event_date"))
-        window_fail = (F.to_date(F.col("ts")) < F.lit(first)) | (
-            F.to_date(F.col("ts")) > F.lit(last)
-        )
+        window_fail = (F.to_date(F.col("ts")) < first) | (F.to_date(F.col("ts")) > last)
     reasons = typed.select(
         "source_file",
         "raw_line",
+        *keep,
         *[_x(f.name) for f in feed.fields],
         *feed.names,
         *extra,
@@ -358,13 +369,18 @@ def check_lines(
             F.concat(
                 F.lit("ts="),
                 F.col(_s("ts")),
-                F.lit(f" (event day outside {event_window[0]}..{event_window[1]})"),
+                F.lit(" (event day outside "),
+                F.col("_first_day").cast("string"),
+                F.lit(".."),
+                F.col("_last_day").cast("string"),
+                F.lit(")"),
             ),
         )
     out = reasons.withColumn("_bad_field", first_bad)
     return out.select(
         "source_file",
         "raw_line",
+        *[k for k in keep if k not in ("_first_day", "_last_day")],
         reason.alias("reason"),
         detail.alias("detail"),
         *feed.names,
@@ -377,8 +393,16 @@ def check_lines(
     )
 
 
-def rank_duplicates(checked: DataFrame, key: tuple[str, ...], fields: tuple[str, ...]) -> DataFrame:
+def rank_duplicates(
+    checked: DataFrame,
+    key: tuple[str, ...],
+    fields: tuple[str, ...],
+    within: tuple[str, ...] = (),
+) -> DataFrame:
     """Add `dup_rank`: 1 for the valid line of a key that is kept, 2.. for its duplicates.
+
+    `within`: columns ranked separately (`delivery_date` when several deliveries are checked at
+    once: duplicates are counted within each delivery).
 
     The kept line is the first by source file, then by a 64-bit hash of the raw line, then by
     its typed `fields` (for the vanishingly rare hash tie), so the choice does not depend on how
@@ -392,7 +416,7 @@ def rank_duplicates(checked: DataFrame, key: tuple[str, ...], fields: tuple[str,
     hashed = checked.withColumn("_line_hash", F.when(valid, F.xxhash64("raw_line"))).withColumn(
         "raw_line", F.when(~valid, F.col("raw_line"))
     )
-    order = Window.partitionBy(valid, *key).orderBy("source_file", "_line_hash", *fields)
+    order = Window.partitionBy(valid, *within, *key).orderBy("source_file", "_line_hash", *fields)
     ranked = hashed.withColumn("dup_rank", F.when(valid, F.row_number().over(order)))
     return ranked.drop("_line_hash")
 
@@ -422,6 +446,53 @@ def classify_lines(
         .withColumn("_earlier", F.lit(True))
     )
     joined = ranked.join(earlier, on=list(key), how="left")
+    return joined.withColumn(
+        "line_status",
+        F.when((status == KEPT) & F.col("_earlier"), F.lit(DUPLICATE_EARLIER)).otherwise(status),
+    ).drop("_earlier")
+
+
+def classify_deliveries(
+    ranked: DataFrame,
+    key: tuple[str, ...],
+    prior: DataFrame | None = None,
+    prior_days: int | None = None,
+) -> DataFrame:
+    """`classify_lines` for the lines of several deliveries at once (a `delivery_date` column,
+    ranked `within` it): each line classified as a run of its own delivery, after the earlier
+    ones, would classify it.
+
+    A kept candidate is a duplicate of an earlier delivery when its key is in `prior` (bronze
+    rows of deliveries before all of these) or is a candidate (valid, first of its delivery) of
+    an earlier delivery of the set, with a `delivery_date` before its own. With `prior_days`
+    (usage events), only copies whose `event_date` lies in the `prior_days` days before the
+    line's delivery day, or on it, count: the window a single delivery's run looks at.
+    """
+    status = (
+        F.when(F.col("reason").isNotNull(), F.lit(QUARANTINED))
+        .when(F.col("dup_rank") > 1, F.lit(DUPLICATE_WITHIN))
+        .otherwise(F.lit(KEPT))
+    )
+    dated = prior_days is not None
+    cols = [*key, "delivery_date", *(["event_date"] if dated else [])]
+    candidates = ranked.where(F.col("dup_rank") == 1).select(*cols)
+    earlier = candidates if prior is None else candidates.unionByName(prior.select(*cols))
+    line = candidates.alias("l")
+    cond = [F.col(f"l.{k}") == F.col(f"e.{k}") for k in key]
+    cond.append(F.col("e.delivery_date") < F.col("l.delivery_date"))
+    if dated:
+        cond.append(
+            F.col("e.event_date").between(
+                F.date_sub(F.col("l.delivery_date"), prior_days), F.col("l.delivery_date")
+            )
+        )
+    flagged = (
+        line.join(earlier.alias("e"), cond, "left_semi")
+        .select(*key, "delivery_date")
+        .distinct()
+        .withColumn("_earlier", F.lit(True))
+    )
+    joined = ranked.join(flagged, on=[*key, "delivery_date"], how="left")
     return joined.withColumn(
         "line_status",
         F.when((status == KEPT) & F.col("_earlier"), F.lit(DUPLICATE_EARLIER)).otherwise(status),

@@ -1,12 +1,14 @@
 """The feature job: bronze usage events -> silver/account_daily -> gold/account_features.
 
-`run_features(rt, feature_date)` recomputes silver for the feature date, for the
+`run_features_range(rt, D1, D2)` computes the feature dates D1..D2 in one job (module promise
+below, per date, as one run per date in order would leave the tables); `run_features(rt, D)` is
+the range of one day. `run_features(rt, feature_date)` recomputes silver for the feature date, for the
 earlier days late deliveries have touched since they were computed (`dirty_days`, at most
 `settings.max_late_days` back) and for days of the 28-day lookback that bronze has but silver
 never computed (the first run of a fresh warehouse); then gold for the feature date and for
 every earlier feature date already computed that a recomputed day feeds. Each write replaces
 exactly its partitions (`replaceWhere`), so re-running a day gives the same tables, and a
-backfill (`backfill_features`, one day after the other) gives the same tables as daily runs.
+backfill (`backfill_features`, a range) gives the same tables as daily runs.
 
 Bronze is read at one pinned Delta version per run. What each silver day and feature date was
 computed from is recorded in `meta/features_runs` (one row per kind and day: the bronze version
@@ -134,16 +136,6 @@ def _bronze(warehouse: Warehouse) -> tuple[DataFrame, int]:
     return warehouse.read_pinned(tables.BRONZE_USAGE_EVENTS)
 
 
-def _snapshot(warehouse: Warehouse, feature_date: dt.date) -> DataFrame:
-    snapshot = warehouse.latest_snapshot(feature_date)
-    if snapshot is None:
-        raise FeaturesInputMissing(
-            f"no account snapshot on or before {feature_date} in bronze/accounts; "
-            f"ingest the accounts delivery for {feature_date} first"
-        )
-    return snapshot
-
-
 def _releases(warehouse: Warehouse) -> DataFrame:
     releases = warehouse.read_if_exists(tables.BRONZE_MODEL_RELEASES)
     if releases is not None:
@@ -158,36 +150,98 @@ def _record(warehouse: Warehouse, rows: list[tuple]) -> None:
     warehouse.merge(new, tables.FEATURES_RUNS)
 
 
+@dataclass(frozen=True)
+class FeaturesRange:
+    """What `run_features_range` did: one result per feature date computed, in order, and, when
+    it stopped before the end of the range, the date it stopped at and why."""
+
+    results: list[FeaturesResult]
+    stopped_at: dt.date | None = None
+    error: HydrawatchError | None = None
+
+
 def run_features(rt: Runtime, feature_date: dt.date) -> FeaturesResult:
-    """Silver and gold for `feature_date`, plus the earlier days late data made stale."""
+    """Silver and gold for `feature_date`, plus the earlier days late data made stale: the
+    range of one day."""
+    done = run_features_range(rt, feature_date, feature_date)
+    if done.error is not None:
+        raise done.error
+    return done.results[0]
+
+
+def _snapshot_days(warehouse: Warehouse) -> list[dt.date]:
+    """The days of `bronze/accounts` snapshots (one small action; the table's partitions)."""
+    accounts = warehouse.read_if_exists(tables.BRONZE_ACCOUNTS)
+    if accounts is None:
+        return []
+    return sorted(r[0] for r in accounts.select("snapshot_date").distinct().collect())
+
+
+def run_features_range(rt: Runtime, start: dt.date, end: dt.date) -> FeaturesRange:
+    """Silver and gold for the feature dates `start`..`end` in one job: the tables one
+    `run_features` per day, in order, leaves once bronze holds the range's deliveries.
+
+    Silver: every event day any of those runs would compute (the range, the days before it late
+    data made stale, the days of the lookback silver never computed) in one aggregation and one
+    write. Gold: each feature date's graph and coordination parts are per date (their windows
+    end on it); the dates are written in one replace. A feature date without events in bronze
+    or without an account snapshot stops the range there: the dates before it are computed.
+    """
     from features.catalogue import FEATURE_SET_VERSION
 
     settings, warehouse = rt.settings, rt.warehouse
-    first = feature_date - dt.timedelta(days=LOOKBACK_DAYS - 1)
+    first = start - dt.timedelta(days=LOOKBACK_DAYS - 1)
     # The deliveries that touched each day are read BEFORE bronze is pinned: a delivery's audit
     # row is written after its bronze merge, so every delivery named here is in the pinned
     # version. Read after, a delivery ingested meanwhile (another day's run) would be recorded as
     # computed while its late events are not in this run's silver, and no run would see it dirty.
-    signatures = delivery_signatures(warehouse, _days(first, feature_date))
+    signatures = delivery_signatures(warehouse, _days(first, end))
     bronze, version = _bronze(warehouse)
     present = {
         r["event_date"]
         for r in bronze.where(
-            (F.col("event_date") >= F.lit(first)) & (F.col("event_date") <= F.lit(feature_date))
+            (F.col("event_date") >= F.lit(first)) & (F.col("event_date") <= F.lit(end))
         )
         .select("event_date")
         .distinct()
         .collect()
     }
-    if feature_date not in present:
-        raise NoLandingData(
-            f"no usage events in bronze for {feature_date}; run ingest for {feature_date} first"
-        )
+    snapshots = _snapshot_days(warehouse)
+
+    def latest_snapshot(day: dt.date) -> dt.date | None:
+        on_or_before = [d for d in snapshots if d <= day]
+        return on_or_before[-1] if on_or_before else None
+
+    dates: list[dt.date] = []
+    stop: tuple[dt.date, HydrawatchError] | None = None
+    for day in _days(start, end):
+        if day not in present:
+            stop = (
+                day,
+                NoLandingData(f"no usage events in bronze for {day}; run ingest for {day} first"),
+            )
+        elif latest_snapshot(day) is None:
+            stop = (
+                day,
+                FeaturesInputMissing(
+                    f"no account snapshot on or before {day} in bronze/accounts; "
+                    f"ingest the accounts delivery for {day} first"
+                ),
+            )
+        if stop:
+            break
+        dates.append(day)
+    if not dates:
+        return FeaturesRange([], *stop)
+    last = dates[-1]
+
     recorded = _recorded(warehouse)
     recorded_silver, recorded_gold = recorded["silver"], recorded["gold"]
-    dirty = _dirty(warehouse, settings, feature_date, recorded_silver)
-    missing = {d for d in present if d not in recorded_silver}
-    silver_days = sorted({feature_date, *dirty, *missing})
+    # Of the days before the range, a day run of a range date recomputes those late data made
+    # stale (its first max_late_days) and those silver never computed (its lookback).
+    dirty = _dirty(warehouse, settings, start, recorded_silver)
+    missing = {d for d in present if d not in recorded_silver and d <= last}
+    silver_days = sorted({*dates, *dirty, *missing})
 
     events = bronze.where(F.col("event_date").isin(silver_days)).select(*EVENT_COLUMNS)
     # A new feature set version may add columns: the tables gain them (older rows read as null
@@ -197,40 +251,60 @@ def run_features(rt: Runtime, feature_date: dt.date) -> FeaturesResult:
     )
     failpoint("features.after_silver")
 
-    stale_gold = [d for d in recorded_gold if dirty and min(dirty) <= d < feature_date]
-    gold_dates = sorted({*stale_gold, feature_date})
+    stale_gold = [d for d in recorded_gold if dirty and min(dirty) <= d < start]
+    gold_dates = sorted({*stale_gold, *dates})
     silver = warehouse.read(tables.SILVER_ACCOUNT_DAILY)
     releases = _releases(warehouse)
+    accounts = warehouse.read(tables.BRONZE_ACCOUNTS)
     params = GraphParams.from_settings(settings)
-    rows = infra_rounds = coord_rounds = 0
+    stats = {}
+    gold = None
     for day in gold_dates:
-        gold, stats = gold_features(silver, _snapshot(warehouse, day), releases, day, params)
-        warehouse.replace_days(gold, tables.FEATURES_ACCOUNT, [day], merge_schema=True)
-        if day == feature_date:
-            rows = warehouse.rows_written(tables.FEATURES_ACCOUNT)
-            infra_rounds, coord_rounds = stats.infra_cc_rounds, stats.coord_cc_rounds
+        snapshot = accounts.where(F.col("snapshot_date") == F.lit(latest_snapshot(day)))
+        part, stats[day] = gold_features(silver, snapshot, releases, day, params)
+        gold = part if gold is None else gold.unionByName(part)
+    warehouse.replace_days(gold, tables.FEATURES_ACCOUNT, gold_dates, merge_schema=True)
+    rows = _rows_by_date(warehouse, gold_dates, dates)
 
     failpoint("features.before_record")
     _record(
         warehouse,
-        [
-            ("silver", d, feature_date, version, signatures[d], FEATURE_SET_VERSION)
-            for d in silver_days
-        ]
-        + [("gold", d, feature_date, version, [], FEATURE_SET_VERSION) for d in gold_dates],
+        [("silver", d, last, version, signatures[d], FEATURE_SET_VERSION) for d in silver_days]
+        + [("gold", d, last, version, [], FEATURE_SET_VERSION) for d in gold_dates],
     )
-    return FeaturesResult(
-        feature_date=feature_date,
-        bronze_version=version,
-        silver_days=tuple(silver_days),
-        gold_dates=tuple(gold_dates),
-        dirty_days=tuple(dirty),
-        rows=rows,
-        infra_cc_rounds=infra_rounds,
-        coord_cc_rounds=coord_rounds,
-    )
+    results = []
+    for day in dates:
+        # The first date's run is the one that recomputes what lies before the range.
+        before = day == start
+        results.append(
+            FeaturesResult(
+                feature_date=day,
+                bronze_version=version,
+                silver_days=tuple(d for d in silver_days if d == day or (before and d < start)),
+                gold_dates=tuple(d for d in gold_dates if d == day or (before and d < start)),
+                dirty_days=tuple(dirty) if before else (),
+                rows=rows.get(day, 0),
+                infra_cc_rounds=stats[day].infra_cc_rounds,
+                coord_cc_rounds=stats[day].coord_cc_rounds,
+            )
+        )
+    return FeaturesRange(results, *(stop or (None, None)))
+
+
+def _rows_by_date(
+    warehouse: Warehouse, written: list[dt.date], wanted: list[dt.date]
+) -> dict[dt.date, int]:
+    """Gold rows per feature date just written: from the Delta log for one date, else one
+    count over the written partitions."""
+    if len(written) == 1:
+        return {written[0]: warehouse.rows_written(tables.FEATURES_ACCOUNT)}
+    gold = warehouse.read(tables.FEATURES_ACCOUNT).where(F.col("feature_date").isin(wanted))
+    return {r[0]: r[1] for r in gold.groupBy("feature_date").count().collect()}
 
 
 def backfill_features(rt: Runtime, start: dt.date, end: dt.date) -> list[FeaturesResult]:
-    """`run_features` for every day from start to end, in order (same tables as daily runs)."""
-    return [run_features(rt, d) for d in _days(start, end)]
+    """The feature dates from start to end (same tables as daily runs); raises where it stops."""
+    done = run_features_range(rt, start, end)
+    if done.error is not None:
+        raise done.error
+    return done.results

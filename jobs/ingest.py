@@ -1,13 +1,18 @@
-"""The ingest job: one delivery day of landing data -> bronze Delta tables, with an audit row.
+"""The ingest job: delivery days of landing data -> bronze Delta tables, an audit row per day.
 
-`run_ingest(rt, D)` promises (details and reason codes in docs/ingest.md):
+`run_ingest_range(rt, D1, D2)` ingests the deliveries D1..D2 in one job (one read of all their
+folders, one counting action, one write per table) and leaves exactly the tables one
+`run_ingest` per day, in order, would: each line is classified as its own delivery's run, after
+the earlier ones, would classify it. `run_ingest(rt, D)` is the range of one day. Per delivery
+day D, it promises (details and reason codes in docs/ingest.md):
 - every landing line of day D is kept, dropped as a duplicate or quarantined with a reason, and
   the audit says which, per file and per feed (lines = kept + duplicates + quarantined);
 - `bronze/usage_events` holds each `event_id` once, in the partition of its UTC day; the earliest
   delivery of an id wins whatever order days are ingested in;
 - re-running D, before or after later days ran, leaves every table as one run of D would;
 - a missing or empty usage or accounts folder raises `NoLandingData`, and a quarantine share above
-  `settings.quarantine_max_share` raises `DataQualityError`, both before anything is written.
+  `settings.quarantine_max_share` raises `DataQualityError`, both before anything of D is
+  written (in a range, the days before D are written, D and the days after it are not).
 Validation itself is the pure `hydrawatch.validation`; every read and write goes through
 `hydrawatch.storage` (the landing listing through pyarrow.fs, before any Spark session).
 """
@@ -24,11 +29,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from hydrawatch.contracts import ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES, USAGE_EVENTS, Feed, ddl
-from hydrawatch.errors import DataQualityError, NoLandingData
+from hydrawatch.errors import DataQualityError, HydrawatchError, NoLandingData
 from hydrawatch.failpoints import failpoint
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
@@ -40,6 +45,7 @@ from hydrawatch.validation import (
     KEPT,
     QUARANTINED,
     check_lines,
+    classify_deliveries,
     classify_lines,
     rank_duplicates,
 )
@@ -144,6 +150,7 @@ def _read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
 def _status_projection(feed: Feed, classified: DataFrame, with_dates: bool) -> DataFrame:
     return classified.select(
         F.lit(feed.name).alias("feed"),
+        "delivery_date",
         "source_file",
         "line_status",
         "reason",
@@ -228,9 +235,9 @@ def _summary(delivery_date: dt.date, audits: dict[str, FeedAudit]) -> str:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _quarantine_rows(feed: Feed, classified: DataFrame, day: dt.date) -> DataFrame:
+def _quarantine_rows(feed: Feed, classified: DataFrame) -> DataFrame:
     return classified.where(F.col("line_status") == QUARANTINED).select(
-        F.lit(day).alias("delivery_date"),
+        "delivery_date",
         F.lit(feed.name).alias("feed"),
         "source_file",
         # Parquet strings should be valid UTF-8: bad bytes become U+FFFD (the reason says so).
@@ -240,7 +247,9 @@ def _quarantine_rows(feed: Feed, classified: DataFrame, day: dt.date) -> DataFra
     )
 
 
-def _audit_frame(spark: SparkSession, day: dt.date, audits: dict[str, FeedAudit]) -> DataFrame:
+def _audit_frame(
+    spark: SparkSession, days: list[tuple[dt.date, dict[str, FeedAudit]]]
+) -> DataFrame:
     rows = [
         (
             day,
@@ -257,6 +266,7 @@ def _audit_frame(spark: SparkSession, day: dt.date, audits: dict[str, FeedAudit]
             list(a.touched_event_dates),
             [(f.file, f.lines, f.kept, f.duplicates, f.quarantined) for f in a.files],
         )
+        for day, audits in days
         for a in audits.values()
     ]
     return spark.createDataFrame(rows, AUDIT_SCHEMA)
@@ -294,51 +304,69 @@ class _Timer:
         self._last = now
 
 
+def _earliest(frame: DataFrame, key: tuple[str, ...], several: bool) -> DataFrame:
+    """The first line (`dup_rank` 1) of each key in its earliest delivery of the run: one MERGE
+    source row per key, as the earliest single-delivery run would have left in bronze."""
+    first = frame.where(F.col("dup_rank") == 1)
+    if not several:
+        return first
+    order = Window.partitionBy(*key).orderBy("delivery_date")
+    return first.withColumn("_first", F.row_number().over(order)).where("_first = 1")
+
+
 def _write(
     warehouse: Warehouse,
-    day: dt.date,
-    window_sql: str,
+    days: list[dt.date],
+    prior_days: int,
     frames: dict[str, DataFrame],
-    audits: dict[str, FeedAudit],
+    audits: dict[dt.date, dict[str, FeedAudit]],
     releases_delivered: bool,
     timed: _Timer,
 ) -> None:
-    """Write the day to bronze. The MERGEs keep the earliest delivery of a key and delete the
-    rows D wrote before and no longer delivers, so a re-run replaces exactly D's rows."""
+    """Write the deliveries `days` (consecutive) to bronze. The MERGEs keep the earliest delivery
+    of a key and delete the rows these deliveries wrote before and no longer deliver, so a
+    re-run replaces exactly their rows."""
+    first, last = days[0], days[-1]
+    several = len(days) > 1
+    in_days = F.col("delivery_date").isin(days)
     earliest_wins = "s.delivery_date <= t.delivery_date"
-    owned_by_day = f"t.delivery_date = DATE'{day}'"
-    usage_source = (
-        frames[USAGE_EVENTS.name]
-        .where(F.col("dup_rank") == 1)
-        .select(*USAGE_EVENTS.names, "event_date", F.lit(day).alias("delivery_date"), "source_file")
+    owned = f"t.delivery_date BETWEEN DATE'{first}' AND DATE'{last}'"
+    # An earlier copy of an event sits in a delivery of the last max_late_days days, whose own
+    # events go back max_late_days further: the MERGE looks at all of that (the scope lets Delta
+    # prune to those partitions), matching on event_id alone, so a re-delivered event with a
+    # different ts still cannot land twice.
+    window_sql = (
+        f"t.event_date BETWEEN DATE'{first - dt.timedelta(days=prior_days)}' AND DATE'{last}'"
     )
-    # The window scope lets Delta prune to the partitions an earlier copy can be in.
+    usage = frames[USAGE_EVENTS.name].where(in_days)
+    usage_source = _earliest(usage, USAGE_EVENTS.key, several).select(
+        *USAGE_EVENTS.names, "event_date", "delivery_date", "source_file"
+    )
     warehouse.merge(
         usage_source,
         tables.BRONZE_USAGE_EVENTS,
         scope=window_sql,
         update_if=earliest_wins,
-        delete_if=f"{owned_by_day} AND ({window_sql})",
+        delete_if=f"{owned} AND ({window_sql})",
     )
     timed("usage_events merged")
     failpoint("ingest.after_usage_events")
 
-    accounts = frames[ACCOUNTS.name].where(F.col("line_status") == KEPT)
+    accounts = frames[ACCOUNTS.name].where(in_days & (F.col("line_status") == KEPT))
     warehouse.replace_days(
-        accounts.select(*ACCOUNTS.names, F.lit(day).alias("snapshot_date"), "source_file"),
+        accounts.select(
+            *ACCOUNTS.names, F.col("delivery_date").alias("snapshot_date"), "source_file"
+        ),
         tables.BRONZE_ACCOUNTS,
-        [day],
+        days,
     )
     timed("accounts written")
 
-    labels_source = (
-        frames[LABEL_DECISIONS.name]
-        .where(F.col("dup_rank") == 1)
-        .select(*LABEL_DECISIONS.names, F.lit(day).alias("delivery_date"), "source_file")
+    labels = frames[LABEL_DECISIONS.name].where(in_days)
+    labels_source = _earliest(labels, LABEL_DECISIONS.key, several).select(
+        *LABEL_DECISIONS.names, "delivery_date", "source_file"
     )
-    warehouse.merge(
-        labels_source, tables.BRONZE_LABELS, update_if=earliest_wins, delete_if=owned_by_day
-    )
+    warehouse.merge(labels_source, tables.BRONZE_LABELS, update_if=earliest_wins, delete_if=owned)
     timed("labels merged")
 
     if releases_delivered:
@@ -349,15 +377,20 @@ def _write(
         timed("model_releases written")
 
     quarantine = None
-    for feed in (USAGE_EVENTS, ACCOUNTS, LABEL_DECISIONS, MODEL_RELEASES):
-        part = _quarantine_rows(feed, frames[feed.name], day)
+    for feed in (USAGE_EVENTS, ACCOUNTS, LABEL_DECISIONS):
+        part = _quarantine_rows(feed, frames[feed.name].where(in_days))
         quarantine = part if quarantine is None else quarantine.unionByName(part)
-    warehouse.replace_days(quarantine, tables.BRONZE_QUARANTINE, [day])
+    # The release calendar is not a per-day delivery: each day's run reads (and quarantines) it.
+    each_day = warehouse.spark.createDataFrame([(d,) for d in days], "delivery_date date")
+    release_lines = frames[MODEL_RELEASES.name].drop("delivery_date").crossJoin(each_day)
+    quarantine = quarantine.unionByName(_quarantine_rows(MODEL_RELEASES, release_lines))
+    warehouse.replace_days(quarantine, tables.BRONZE_QUARANTINE, days)
     timed("quarantine written")
 
     failpoint("ingest.before_audit")
-    # The audit goes last: its row for the day says the day's ingest completed.
-    warehouse.replace_days(_audit_frame(warehouse.spark, day, audits), tables.INGEST_AUDIT, [day])
+    # The audit goes last: its row for a day says the day's ingest completed.
+    audit = _audit_frame(warehouse.spark, [(d, audits[d]) for d in days])
+    warehouse.replace_days(audit, tables.INGEST_AUDIT, days)
     timed("audit written")
 
 
@@ -383,8 +416,9 @@ _READ_FAILURE = re.compile(r"FAILED_READ_FILE\S*\s+Encountered error while readi
 _CAUSE = re.compile(r"Caused by: (?:[\w$]+\.)*([\w$]+(?:Exception|Error)(?::[^\n]*)?)")
 
 
-def _unreadable(err: Exception, day: dt.date) -> UnreadableLandingFile | None:
-    """`UnreadableLandingFile` naming the file when Spark failed reading one, else None.
+def _unreadable(err: Exception, days: list[dt.date]) -> _Unreadable | None:
+    """`UnreadableLandingFile` naming the file (and its delivery day) when Spark failed reading
+    one, else None.
 
     A truncated gzip has lost an unknown number of lines: none of them can be quarantined or
     counted, so the day stops (nothing written) until upstream delivers the file again.
@@ -395,10 +429,16 @@ def _unreadable(err: Exception, day: dt.date) -> UnreadableLandingFile | None:
         return None
     cause = _CAUSE.search(text)
     why = cause.group(1).strip()[:160] if cause else "unreadable"
-    return UnreadableLandingFile(
-        f"landing file {found.group(1)} of delivery {day} cannot be read to its end ({why}): "
-        "a truncated or corrupt delivery; nothing was written for the day; have upstream "
-        "deliver the file again, then re-run the day"
+    folder = _FOLDER_DAY.search(found.group(1))
+    # The release calendar belongs to no delivery: it stops the first day.
+    day = dt.date.fromisoformat(folder.group(1)) if folder else days[0]
+    return _Unreadable(
+        day,
+        UnreadableLandingFile(
+            f"landing file {found.group(1)} of delivery {day} cannot be read to its end ({why}): "
+            "a truncated or corrupt delivery; nothing was written for the day; have upstream "
+            "deliver the file again, then re-run the day"
+        ),
     )
 
 
@@ -424,33 +464,9 @@ def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
 _INGEST_CONF = {"spark.sql.codegen.wholeStage": "false"}
 
 
-def run_ingest(rt: Runtime, delivery_date: dt.date) -> IngestResult:
-    """Ingest delivery day `delivery_date` from the landing root into bronze (see module doc)."""
-    # The landing folders are listed first, without Spark: a day whose delivery is missing
-    # stops here, before a session is started.
-    landing = _landing_files(rt.settings, delivery_date)
-    with _session_conf(rt.spark, _INGEST_CONF):
-        return _run_ingest(rt.warehouse, rt.settings, delivery_date, landing)
-
-
-def _classified(
-    spark: SparkSession,
-    paths: list[str],
-    feed: Feed,
-    day: dt.date,
-    prior: DataFrame | None = None,
-    event_window: tuple[dt.date, dt.date] | None = None,
-) -> DataFrame:
-    """A feed's landing lines checked, ranked and classified (`classify_lines`), cached: the
-    counting action and the writes after it read it."""
-    checked = check_lines(_read_lines(spark, paths), feed, event_window)
-    return classify_lines(
-        rank_duplicates(checked, feed.key, feed.names), feed.key, day, prior
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-
-
 @dataclass(frozen=True)
 class _LandingDay:
+    day: dt.date
     folders: dict[str, str]
     usage: list[str]
     accounts: list[str]
@@ -468,6 +484,7 @@ def _landing_files(settings: Settings, day: dt.date) -> _LandingDay:
         return _require(list_landing_files(folders[feed.name]), folders[feed.name], feed.name, day)
 
     return _LandingDay(
+        day=day,
         folders=folders,
         usage=required(USAGE_EVENTS),
         accounts=required(ACCOUNTS),
@@ -476,46 +493,159 @@ def _landing_files(settings: Settings, day: dt.date) -> _LandingDay:
     )
 
 
+@dataclass(frozen=True)
+class IngestRange:
+    """What `run_ingest_range` did: the deliveries ingested, in order, and, when it stopped
+    before the end of the range, the day it stopped at and why (nothing of it written)."""
+
+    results: list[IngestResult]
+    stopped_at: dt.date | None = None
+    error: HydrawatchError | None = None
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def run_ingest(rt: Runtime, delivery_date: dt.date) -> IngestResult:
+    """Ingest delivery day `delivery_date` from the landing root into bronze (see module doc):
+    the range of one day."""
+    done = run_ingest_range(rt, delivery_date, delivery_date)
+    if done.error is not None:
+        raise done.error
+    return done.results[0]
+
+
+def run_ingest_range(rt: Runtime, start: dt.date, end: dt.date) -> IngestRange:
+    """Ingest the deliveries `start`..`end` in one job: the same tables, audit rows and
+    quarantine as one `run_ingest` per day in order (module doc), each delivery counted, gated
+    and audited on its own. A day that cannot be ingested (no delivery, a failed gate, an
+    unreadable file) stops the range there: the days before it are written, it and the days
+    after it are not, and the result says where and why."""
+    # The landing folders are listed first, without Spark: a range whose first delivery is
+    # missing stops here, before a session is started.
+    landing: list[_LandingDay] = []
+    stop: tuple[dt.date, HydrawatchError] | None = None
+    for day in _days(start, end):
+        try:
+            landing.append(_landing_files(rt.settings, day))
+        except NoLandingData as err:
+            stop = (day, err)
+            break
+    while landing:
+        try:
+            with _session_conf(rt.spark, _INGEST_CONF):
+                results, failed = _run_ingest(rt.warehouse, rt.settings, landing)
+        except _Unreadable as err:
+            # A file Spark cannot read stops its day: the days before it run again without it.
+            stop = (err.day, err.error)
+            landing = [d for d in landing if d.day < err.day]
+            continue
+        if failed is not None:
+            stop = failed
+        return IngestRange(results, *(stop or (None, None)))
+    return IngestRange([], *(stop or (None, None)))
+
+
+class _Unreadable(Exception):
+    def __init__(self, day: dt.date, error: UnreadableLandingFile):
+        super().__init__(str(error))
+        self.day, self.error = day, error
+
+
+_FOLDER_DAY = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/[^/]*$")
+
+
+def _delivery_date(source_file: F.Column) -> F.Column:
+    """The delivery day of a landing line: its folder's `date=YYYY-MM-DD`."""
+    found = F.regexp_extract(source_file, _FOLDER_DAY.pattern, 1)
+    # The release calendar is in no day's folder: no delivery day.
+    return F.when(found != "", F.to_date(found))
+
+
+def _classified(
+    spark: SparkSession,
+    paths: list[str],
+    feed: Feed,
+    first_day: dt.date,
+    prior: DataFrame | None = None,
+    prior_days: int | None = None,
+    across: bool = True,
+    late_days: int | None = None,
+) -> DataFrame:
+    """A feed's landing lines of several deliveries checked, ranked within their delivery and
+    classified (`classify_deliveries`), cached: the counting action and the writes read it.
+    `late_days`: usage events, whose `ts` must lie in the delivery's day or that many before."""
+    lines = _read_lines(spark, paths)
+    lines = lines.select("*", _delivery_date(F.col("source_file")).alias("delivery_date"))
+    window = None
+    if late_days is not None:
+        delivery = F.col("delivery_date")
+        window = (F.date_sub(delivery, late_days), delivery)
+    checked = check_lines(lines, feed, window, keep=("delivery_date",))
+    ranked = rank_duplicates(checked, feed.key, feed.names, within=("delivery_date",))
+    classified = (
+        classify_deliveries(ranked, feed.key, prior, prior_days)
+        if across
+        else classify_lines(ranked, feed.key, first_day)
+    )
+    return classified.persist(StorageLevel.MEMORY_AND_DISK)
+
+
 def _run_ingest(
-    warehouse: Warehouse, settings: Settings, delivery_date: dt.date, landing: _LandingDay
-) -> IngestResult:
+    warehouse: Warehouse, settings: Settings, landing: list[_LandingDay]
+) -> tuple[list[IngestResult], tuple[dt.date, HydrawatchError] | None]:
     timed = _Timer()
     spark = warehouse.spark
-    day = delivery_date
-    first_day = day - dt.timedelta(days=settings.max_late_days)
-    # An earlier copy of one of D's event_ids sits in a delivery of the last max_late_days days,
-    # whose own events go back max_late_days further: the MERGE looks at all of that, matching on
-    # event_id alone, so a re-delivered event with a different ts still cannot land twice.
-    prior_first = first_day - dt.timedelta(days=settings.max_late_days)
-    window_sql = f"t.event_date BETWEEN DATE'{prior_first}' AND DATE'{day}'"
-    folders = landing.folders
-    usage_files, account_files = landing.usage, landing.accounts
-    label_files, release_file = landing.labels, landing.releases
+    days = [d.day for d in landing]
+    start, end = days[0], days[-1]
+    late = settings.max_late_days
+    # A single delivery's run sees the bronze rows of the events up to 2 x max_late_days before
+    # its day (module doc); of the deliveries of this run, it sees the earlier ones' candidates.
+    prior_first = start - dt.timedelta(days=2 * late)
+    by_day = {d.day: d for d in landing}
+    release_file = landing[0].releases
 
-    # Validate and classify every feed; each classified frame is cached once and read by the
-    # one counting action and by the writes after it.
     usage_prior = None
-    owned_by_day = None
+    owned = None
     bronze_usage = warehouse.read_if_exists(tables.BRONZE_USAGE_EVENTS)
     if bronze_usage is not None:
-        in_window = bronze_usage.where(F.col("event_date").between(F.lit(prior_first), F.lit(day)))
-        usage_prior = in_window.select("event_id", "event_date", "delivery_date")
-        owned_by_day = in_window.where(F.col("delivery_date") == F.lit(day)).select(
+        in_window = bronze_usage.where(F.col("event_date").between(F.lit(prior_first), F.lit(end)))
+        usage_prior = in_window.where(F.col("delivery_date") < F.lit(start)).select(
+            "event_id", "delivery_date", "event_date"
+        )
+        # What these deliveries hold in bronze now (an earlier run of them): a re-run that
+        # drops an event touches its day too.
+        owned = in_window.where(
+            F.col("delivery_date").between(F.lit(start), F.lit(end))
+            & (F.col("event_date") >= F.date_sub(F.col("delivery_date"), 2 * late))
+        ).select(
             F.lit(USAGE_EVENTS.name).alias("feed"),
+            "delivery_date",
             F.lit(None).cast("string").alias("source_file"),
             F.lit("_owned").alias("line_status"),
             F.lit(None).cast("string").alias("reason"),
             "event_date",
         )
-    usage = _classified(spark, usage_files, USAGE_EVENTS, day, usage_prior, (first_day, day))
-    accounts = _classified(spark, account_files, ACCOUNTS, day)
-
+    usage_files = [f for d in landing for f in d.usage]
+    usage = _classified(
+        spark, usage_files, USAGE_EVENTS, start, usage_prior, 2 * late, late_days=late
+    )
+    accounts = _classified(
+        spark, [f for d in landing for f in d.accounts], ACCOUNTS, start, across=False
+    )
     labels_prior = None
     bronze_labels = warehouse.read_if_exists(tables.BRONZE_LABELS)
     if bronze_labels is not None:
-        labels_prior = bronze_labels.select(*LABEL_DECISIONS.key, "delivery_date")
-    labels = _classified(spark, label_files or [], LABEL_DECISIONS, day, labels_prior)
-    releases = _classified(spark, [release_file] if release_file else [], MODEL_RELEASES, day)
+        labels_prior = bronze_labels.where(F.col("delivery_date") < F.lit(start)).select(
+            *LABEL_DECISIONS.key, "delivery_date"
+        )
+    labels = _classified(
+        spark, [f for d in landing for f in d.labels or []], LABEL_DECISIONS, start, labels_prior
+    )
+    releases = _classified(
+        spark, [release_file] if release_file else [], MODEL_RELEASES, start, across=False
+    )
     cached = (usage, accounts, labels, releases)
 
     try:
@@ -525,63 +655,82 @@ def _run_ingest(
             .unionByName(_status_projection(LABEL_DECISIONS, labels, with_dates=False))
             .unionByName(_status_projection(MODEL_RELEASES, releases, with_dates=False))
         )
-        if owned_by_day is not None:
-            counted = counted.unionByName(owned_by_day)
+        if owned is not None:
+            counted = counted.unionByName(owned)
         # The one action before writing: bounded by files x statuses x reasons x event days.
         try:
             rows = (
-                counted.groupBy("feed", "source_file", "line_status", "reason", "event_date")
+                counted.groupBy(
+                    "feed", "delivery_date", "source_file", "line_status", "reason", "event_date"
+                )
                 .agg(F.count(F.lit(1)).alias("n"))
                 .collect()
             )
         except Exception as err:
-            unreadable = _unreadable(err, day)
+            unreadable = _unreadable(err, days)
             if unreadable is None:
                 raise
             raise unreadable from None
         timed("validated and counted")
-        by_feed: dict[str, list] = defaultdict(list)
+        grouped: dict[tuple[str, dt.date | None], list] = defaultdict(list)
         for row in rows:
-            by_feed[row["feed"]].append(row)
+            grouped[(row["feed"], row["delivery_date"])].append(row)
 
-        audits = {
-            USAGE_EVENTS.name: _feed_audit(
-                USAGE_EVENTS.name, OK, usage_files, by_feed[USAGE_EVENTS.name], day
-            ),
-            ACCOUNTS.name: _feed_audit(
-                ACCOUNTS.name, OK, account_files, by_feed[ACCOUNTS.name], day
-            ),
-            LABEL_DECISIONS.name: _feed_audit(
-                LABEL_DECISIONS.name,
-                OK if label_files is not None else MISSING,
-                label_files or [],
-                by_feed[LABEL_DECISIONS.name],
-                day,
-            ),
-            MODEL_RELEASES.name: _feed_audit(
-                MODEL_RELEASES.name,
-                OK if release_file else MISSING,
-                [release_file] if release_file else [],
-                by_feed[MODEL_RELEASES.name],
-                day,
-            ),
-        }
-        _gate(audits, folders, day, settings.quarantine_max_share)
-
-        frames = {
-            USAGE_EVENTS.name: usage,
-            ACCOUNTS.name: accounts,
-            LABEL_DECISIONS.name: labels,
-            MODEL_RELEASES.name: releases,
-        }
-        _write(warehouse, day, window_sql, frames, audits, release_file is not None, timed)
+        audits: dict[dt.date, dict[str, FeedAudit]] = {}
+        failed: tuple[dt.date, HydrawatchError] | None = None
+        for day in days:
+            got = by_day[day]
+            audits[day] = {
+                USAGE_EVENTS.name: _feed_audit(
+                    USAGE_EVENTS.name, OK, got.usage, grouped[(USAGE_EVENTS.name, day)], day
+                ),
+                ACCOUNTS.name: _feed_audit(
+                    ACCOUNTS.name, OK, got.accounts, grouped[(ACCOUNTS.name, day)], day
+                ),
+                LABEL_DECISIONS.name: _feed_audit(
+                    LABEL_DECISIONS.name,
+                    OK if got.labels is not None else MISSING,
+                    got.labels or [],
+                    grouped[(LABEL_DECISIONS.name, day)],
+                    day,
+                ),
+                # The release calendar is read whole by every day's run.
+                MODEL_RELEASES.name: _feed_audit(
+                    MODEL_RELEASES.name,
+                    OK if release_file else MISSING,
+                    [release_file] if release_file else [],
+                    grouped[(MODEL_RELEASES.name, None)],
+                    day,
+                ),
+            }
+            try:
+                _gate(audits[day], got.folders, day, settings.quarantine_max_share)
+            except HydrawatchError as err:
+                failed = (day, err)
+                break
+        done = [d for d in days if failed is None or d < failed[0]]
+        if done:
+            frames = {
+                USAGE_EVENTS.name: usage,
+                ACCOUNTS.name: accounts,
+                LABEL_DECISIONS.name: labels,
+                MODEL_RELEASES.name: releases,
+            }
+            _write(warehouse, done, 2 * late, frames, audits, release_file is not None, timed)
     finally:
         for frame in cached:
             frame.unpersist()
 
-    touched = audits[USAGE_EVENTS.name].touched_event_dates
-    summary = _summary(day, audits)
-    print(summary)
-    return IngestResult(
-        delivery_date=day, feeds=audits, touched_event_dates=touched, summary=summary
-    )
+    results = []
+    for day in done:
+        summary = _summary(day, audits[day])
+        print(summary)
+        results.append(
+            IngestResult(
+                delivery_date=day,
+                feeds=audits[day],
+                touched_event_dates=audits[day][USAGE_EVENTS.name].touched_event_dates,
+                summary=summary,
+            )
+        )
+    return results, failed

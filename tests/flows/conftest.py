@@ -8,6 +8,8 @@ the jobs' own typed results.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 
@@ -44,7 +46,26 @@ class StandIns:
         def published(day):
             return publish.PublishResult(day, "3", 5, "table", "export", "sha", 1, "off")
 
+        def ranged(name, result, done):
+            """A range job as the real ones behave: each day in order, stopping at the first
+            expected failure (an unexpected one fails the whole range: the task retries it)."""
+            from hydrawatch.errors import HydrawatchError
+
+            def run(rt, start, end):
+                results, day = [], start
+                while day <= end:
+                    try:
+                        results.append(self._run(name, day, result(day)))
+                    except HydrawatchError as err:
+                        return done(results, day, err)
+                    day = day + dt.timedelta(days=1)
+                return done(results)
+
+            return run
+
         stand_ins = {
+            (ingest, "run_ingest_range"): ranged("ingest", ingested, ingest.IngestRange),
+            (features, "run_features_range"): ranged("features", featured, features.FeaturesRange),
             (ingest, "run_ingest"): lambda rt, d: self._run("ingest", d, ingested(d)),
             (features, "run_features"): lambda rt, d: self._run("features", d, featured(d)),
             (score, "run_score"): lambda rt, d, m=None: self._run("score", d, scored(d)),

@@ -75,14 +75,34 @@ def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
         backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark))
     assert "backfill stopped at 2026-02-02" in str(stopped.value)
     assert "no usage_events delivery" in str(stopped.value)
-    assert stand_ins.calls == [*((s, D1) for s in STEPS), ("ingest", D2), ("features", D2)]
+    # Ingest and features each run once over the range; features stops at D2, so score and
+    # publish run for D1 only.
+    assert stand_ins.calls == [
+        ("ingest", D1),
+        ("ingest", D2),
+        ("ingest", D3),
+        ("features", D1),
+        ("features", D2),
+        ("score", D1),
+        ("publish", D1),
+    ]
     # The failed day's artifact says why; an expected failure is not retried.
     assert "FAILED: no usage_events delivery" in read_artifact("hydrawatch-day-2026-02-02")
+    assert "Stopped at 2026-02-02" in read_artifact("hydrawatch-backfill")
 
     stand_ins.calls.clear()
     again = backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark))
-    # Day 1 and day 2's ingest completed for the same inputs: skipped; the rest runs.
-    assert stand_ins.calls == [*((s, D2) for s in STEPS[1:]), *((s, D3) for s in STEPS)]
+    # Day 1 and day 2's ingest completed for the same inputs: skipped; the rest runs (day 3's
+    # ingest too: it comes after day 2's features, the first pair to run).
+    assert stand_ins.calls == [
+        ("ingest", D3),
+        ("features", D2),
+        ("features", D3),
+        ("score", D2),
+        ("score", D3),
+        ("publish", D2),
+        ("publish", D3),
+    ]
     assert [(d.day, d.skipped) for d in again.days] == [(D1, STEPS), (D2, ["ingest"]), (D3, [])]
     assert again.skipped_days == [D1]
 
@@ -93,7 +113,53 @@ def test_backfill_stops_naming_the_day_and_continues_where_it_stopped(
         f.write("{}\n")
     stand_ins.calls.clear()
     backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark))
-    assert stand_ins.calls == [*((s, D2) for s in STEPS), *((s, D3) for s in STEPS)]
+    assert stand_ins.calls == [
+        ("ingest", D2),
+        ("ingest", D3),
+        ("features", D2),
+        ("features", D3),
+        ("score", D2),
+        ("score", D3),
+        ("publish", D2),
+        ("publish", D3),
+    ]
+
+    # Everything done: nothing runs; --force runs it all again.
+    stand_ins.calls.clear()
+    assert backfill_flow(D1, D3, STEPS, rt=Runtime(flow_settings, spark=spark)).skipped_days == [
+        D1,
+        D2,
+        D3,
+    ]
+    assert stand_ins.calls == []
+    backfill_flow(D1, D3, ["ingest"], rt=Runtime(flow_settings, spark=spark), force=True)
+    assert stand_ins.calls == [("ingest", D1), ("ingest", D2), ("ingest", D3)]
+
+
+def test_overlapping_backfills_do_not_interleave(spark, prefect_harness, stand_ins, flow_settings):
+    from flows.pipeline import backfill_flow
+
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(day):
+        inside.set()
+        assert release.wait(60)
+
+    stand_ins.hooks["ingest"] = hold
+    thread = threading.Thread(
+        target=lambda: backfill_flow(D1, D2, ["ingest"], rt=Runtime(flow_settings, spark=spark))
+    )
+    thread.start()
+    try:
+        assert inside.wait(120)
+        stand_ins.hooks.clear()
+        with pytest.raises(ConcurrentRun) as second:
+            backfill_flow(D2, D3, ["ingest"], rt=Runtime(flow_settings, spark=spark))
+    finally:
+        release.set()
+        thread.join(120)
+    assert "day 2026-02-02 is being written by another run" in str(second.value)
+    assert ("ingest", D3) not in stand_ins.calls
 
 
 def test_unexpected_errors_are_retried_expected_ones_are_not(
