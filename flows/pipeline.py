@@ -440,7 +440,7 @@ def backfill_flow(
                     if out.error is not None:
                         stop = (out.stopped_at, out.error)
                         last = out.stopped_at - dt.timedelta(days=1)
-                    failpoint("daily.after_step")
+                    failpoint("backfill.after_range_step")
                     continue
                 day = lo
                 while day <= last:
@@ -457,7 +457,7 @@ def backfill_flow(
                     done[day].append((step, fingerprints[(day, step)]))
                     rt.say(f"{day} {step}: done")
                     bar.advance(1, f"{step} {day}")
-                    failpoint("daily.after_step")
+                    failpoint("backfill.after_day_step")
                     if step == "score":
                         extra[day].update(_monitor_drift(rt, day, model, results[day]))
                     day = _next_day(day)

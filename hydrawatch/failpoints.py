@@ -52,6 +52,10 @@ POINTS: dict[str, str] = {
     "written",
     "daily.after_step": "the daily flow between two steps (after any step's job returned), "
     "before meta/flow_progress is settled",
+    "backfill.after_range_step": "a backfill between two steps, after a range step (ingest or "
+    "features over the whole range) returned, before meta/flow_progress is settled",
+    "backfill.after_day_step": "a backfill between two days of a per-day step (score, publish), "
+    "before meta/flow_progress is settled",
     "retrain.after_run_start": "the MLflow run started, nothing logged to it",
     "registry.after_log_model": "the model logged in the run, no version registered",
     "registry.after_register": "the version registered and tagged, alias `challenger` not set",

@@ -488,7 +488,7 @@ def test_backfill_killed_between_steps_resumes_to_the_clean_run(
         case,
         process_env,
         args,
-        "daily.after_step@1",
+        "backfill.after_day_step@1",
         PREFECT_HOME=str(tmp_path / "prefect"),
         PREFECT_API_URL=prefect_harness,
     )
