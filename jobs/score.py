@@ -101,8 +101,9 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
 
     frame = scoring.features_for_day(day_features, score_date, model.feature_names)
     frame = frame.repartition(scoring_partitions(rows, spark.sparkContext.defaultParallelism))
-    scored = loaded.score_spark(frame)
+    # Before the model is shipped to the executors: a failure here leaves no archive registered.
     structure = structure_evidence(warehouse, score_date, day_features)
+    scored = loaded.score_spark(frame)
     flagged = scoring.flag_by_score(scored, model.threshold)
     members = structure.members if structure is not None else _org_sizes(warehouse, score_date)
     if members is not None:
@@ -176,11 +177,11 @@ def structure_evidence(
             f"structural flags for {day} need silver/account_daily and an accounts snapshot; "
             f"run `hydrawatch backfill --start {day} --end {day} --steps ingest,features`"
         )
-    evidence = cluster_evidence(day_features, silver, snapshot.select("account_id", "org_id"))
+    orgs = snapshot.select("account_id", "org_id")
+    evidence = cluster_evidence(day_features, silver, orgs)
     # Few rows (the flagged clusters): computed once, joined into the roll-up.
-    return scoring.structure_flags(
-        evidence, StructureRule.from_settings(settings)
-    ).localCheckpoint()
+    clusters = scoring.structure_flags(evidence, StructureRule.from_settings(settings))
+    return StructureInputs(clusters.localCheckpoint(), org_sizes(orgs))
 
 
 def scoring_partitions(rows: int, parallelism: int) -> int:
