@@ -69,17 +69,18 @@ def _scored_days(rt: Runtime, as_of: dt.date, end: dt.date) -> DataFrame:
 
 
 def _structure(rt: Runtime, days: DataFrame, as_of: dt.date, end: dt.date):
-    """(clusters flagged on structure over the scored days, org sizes as pandas) or None."""
-    if not rt.settings.structure_flags:
-        return None
+    """(clusters flagged on structure over the scored days or None when the flags are off,
+    org sizes as pandas: the roll-up's organisation guard holds either way, as in the score job)."""
     wh = rt.warehouse
-    silver = wh.read(tables.SILVER_ACCOUNT_DAILY).where(
-        (F.col("event_date") > F.lit(as_of)) & (F.col("event_date") <= F.lit(end))
-    )
     snapshot = wh.latest_snapshot(end)
     if snapshot is None:
         raise HydrawatchError(f"no accounts snapshot on or before {end}: run the ingest first")
     orgs = snapshot.select("account_id", "org_id")
+    if not rt.settings.structure_flags:
+        return None, org_sizes(orgs).toPandas()
+    silver = wh.read(tables.SILVER_ACCOUNT_DAILY).where(
+        (F.col("event_date") > F.lit(as_of)) & (F.col("event_date") <= F.lit(end))
+    )
     evidence = cluster_evidence(days, silver, orgs)
     rule = StructureRule.from_settings(rt.settings)
     return scoring.structure_flags(evidence, rule).localCheckpoint(), org_sizes(orgs).toPandas()
@@ -126,9 +127,8 @@ def _flags(
         base["_active"] = frame_pdf[ACTIVE_FEATURE].to_numpy() > 0
     else:
         base["_active"] = True
-    clusters = None
-    if structure is not None:
-        clusters, orgs = structure
+    clusters, orgs = structure
+    if orgs is not None:
         base = base.merge(orgs, on="account_id", how="left")
         base["org_accounts"] = base["org_accounts"].fillna(0).astype("int64")
     sdf = spark.createDataFrame(base)
