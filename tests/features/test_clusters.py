@@ -51,12 +51,16 @@ def _frames(spark):
     return gold, silver, orgs
 
 
-def test_coordination_cluster_evidence_hand_worked(spark):
-    gold, silver, orgs = _frames(spark)
-    rows = {
+def _evidence_by_cluster(spark):
+    """(feature_date, cluster_kind, cluster_id) -> evidence row, over the frames above."""
+    return {
         (r.feature_date, r.cluster_kind, r.cluster_id): r
-        for r in cluster_evidence(gold, silver, orgs).collect()
+        for r in cluster_evidence(*_frames(spark)).collect()
     }
+
+
+def test_coordination_cluster_evidence_hand_worked(spark):
+    rows = _evidence_by_cluster(spark)
     c1 = rows[(D1, "coordination", "c1")]
     assert c1.members == 5
     assert c1.active_members == 4  # a4 sent nothing that day
@@ -74,11 +78,7 @@ def test_coordination_cluster_evidence_hand_worked(spark):
 
 
 def test_singletons_and_inactive_clusters_get_zero_network(spark):
-    gold, silver, orgs = _frames(spark)
-    rows = {
-        (r.feature_date, r.cluster_kind, r.cluster_id): r
-        for r in cluster_evidence(gold, silver, orgs).collect()
-    }
+    rows = _evidence_by_cluster(spark)
     a4 = rows[(D1, "infrastructure", "a4")]
     assert a4.members == 1 and a4.active_members == 0
     assert a4.ip_prefixes == 0 and a4.ip_prefixes_per_account == 0.0
