@@ -37,6 +37,29 @@ def daily(settings: Settings, run_date: dt.date):
     return result
 
 
+def operator() -> str:
+    """Who runs this command, for the records a person's decision leaves."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "unknown"
+
+
+def publish(settings: Settings, day: dt.date, accept_jump_reason: str | None):
+    from flows import pipeline
+    from jobs.publish import Release
+
+    out = console()
+    release = Release(operator(), accept_jump_reason) if accept_jump_reason else None
+    result = pipeline.daily_flow(
+        run_date=day, steps=["publish"], rt=_runtime(settings, out), release=release
+    )
+    print_day(out, result)
+    return result
+
+
 def backfill(settings: Settings, start: dt.date, end: dt.date, steps, force: bool = False):
     from flows import pipeline
 

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from hydrawatch.errors import HydrawatchError
+from hydrawatch.errors import EXIT_INTERNAL, EXIT_USAGE, HydrawatchError
 
 app = typer.Typer(
     name="hydrawatch",
@@ -59,7 +59,7 @@ DateOpt = Annotated[str, typer.Option(help="YYYY-MM-DD")]
 def _settings():
     from hydrawatch.settings import Settings
 
-    return Settings()
+    return Settings.from_environment()
 
 
 def _commands():
@@ -102,6 +102,24 @@ def backfill(
     if last < first:
         raise typer.BadParameter(f"--end {last} is before --start {first}")
     _commands().backfill(_settings(), first, last, parse_steps(steps), force=force)
+
+
+@app.command()
+def publish(
+    date: DateOpt,
+    accept_jump: Annotated[
+        bool, typer.Option("--accept-jump", help="release a day the flagged-count gate held")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="why the jump is expected")] = None,
+):
+    """Publish a scored day again; with --accept-jump, release a day the jump gate held back
+    (who and why are recorded in meta/publications)."""
+    day = parse_date(date)
+    if accept_jump and not (reason and reason.strip()):
+        raise typer.BadParameter("--accept-jump needs --reason: say why the jump is expected")
+    if reason and not accept_jump:
+        raise typer.BadParameter("--reason goes with --accept-jump")
+    _commands().publish(_settings(), day, reason if accept_jump else None)
 
 
 @app.command()
@@ -203,6 +221,14 @@ def set_environment_defaults() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code (the README's table, `hydrawatch.errors`).
+
+    Whatever happens, a failure ends stderr with one `hydrawatch: <reason>` line: an expected
+    failure with its own code, a usage error with 2, a bug with 70 (its stack trace only with
+    `HYDRAWATCH_DEBUG=1`; a scheduled run's logs in Prefect keep it either way).
+    """
+    import os
+
     set_environment_defaults()
     try:
         app(args=argv, standalone_mode=False)
@@ -212,14 +238,30 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("hydrawatch: aborted", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:
+        print("hydrawatch: interrupted", file=sys.stderr)
+        return 130
+    except typer.Exit as done:  # --help and friends
+        return done.exit_code
     except typer.TyperException as err:
-        # Usage errors (typer vendors click: `click.ClickException` does not match them) carry
-        # their own exit code and message.
-        show = getattr(err, "show", None)
-        if callable(show) and isinstance(getattr(err, "exit_code", None), int):
-            show()
-            return err.exit_code
-        raise
+        # Usage errors (typer vendors click: `click.ClickException` does not match them): one
+        # line instead of click's usage block.
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        print(f"hydrawatch: {' '.join(message.split())}", file=sys.stderr)
+        code = getattr(err, "exit_code", EXIT_USAGE)
+        return code if isinstance(code, int) else EXIT_USAGE
+    except Exception as err:
+        if os.environ.get("HYDRAWATCH_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exc()
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        print(
+            f"hydrawatch: internal error ({type(err).__name__}: {first}); this is a bug: run "
+            "again with HYDRAWATCH_DEBUG=1 for the stack trace",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     return 0
 
 

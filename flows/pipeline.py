@@ -37,7 +37,7 @@ from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
 
 from flows import progress, summary
-from hydrawatch.errors import HydrawatchError
+from hydrawatch.errors import EXIT_INTERNAL, EXIT_STOPPED, HydrawatchError, UsageError
 from hydrawatch.failpoints import failpoint
 from hydrawatch.locks import day_lock
 from hydrawatch.runtime import Runtime
@@ -60,7 +60,12 @@ STEPS = progress.STEPS
 
 
 class BackfillStopped(HydrawatchError):
-    """A day of a backfill failed; the days before it are done."""
+    """A day of a backfill failed; the days before it are done. Its exit code is the failure's
+    (no delivery yet, bad input, ...), so a scheduler reads the cause, not just "stopped"."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_STOPPED):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _transient_only(task, task_run, state) -> bool:
@@ -110,8 +115,10 @@ def score_task(rt: Runtime, day: dt.date, model: ModelVersion | None = None) -> 
 
 
 @task(name="publish", task_run_name="publish-{day}", **IO_RETRIES)
-def publish_task(rt: Runtime, day: dt.date) -> publish.PublishResult:
-    return publish.run_publish(rt, day)
+def publish_task(
+    rt: Runtime, day: dt.date, release: publish.Release | None = None
+) -> publish.PublishResult:
+    return publish.run_publish(rt, day, release)
 
 
 @task(name="drift", task_run_name="drift-{day}", **IO_RETRIES)
@@ -175,7 +182,7 @@ def _ordered(steps) -> list[str]:
     steps = list(steps or STEPS)
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
-        raise HydrawatchError(f"unknown step(s) {', '.join(unknown)}; choose from {STEPS}")
+        raise UsageError(f"unknown step(s) {', '.join(unknown)}; choose from {STEPS}")
     return [s for s in STEPS if s in steps]
 
 
@@ -216,8 +223,12 @@ def daily_flow(
     steps: list[str] | None = None,
     resume: bool = False,
     rt: Runtime | None = None,
+    release: publish.Release | None = None,
 ) -> DayResult:
-    """One day: ingest, features, score, publish (the steps asked for), then drift."""
+    """One day: ingest, features, score, publish (the steps asked for), then drift.
+
+    `release`: a person's release of a day the publish jump gate held (`hydrawatch publish
+    --accept-jump`)."""
     rt = rt or Runtime.from_environment()
     day = run_date or scheduled_day()
     wanted = _ordered(steps)
@@ -230,6 +241,8 @@ def daily_flow(
         rt.say(f"{day}: holding {lock}")
         error: str | None = None
         first_ran: str | None = None
+        failed: progress.Failure | None = None
+        step, fp = wanted[0], ""
         try:
             landing_fp = progress.landing_fingerprint(rt.settings, day)
             # The champion, resolved once for the run: the fingerprints, score and drift.
@@ -251,24 +264,47 @@ def daily_flow(
                 rt.say(f"{day} {step}: running")
                 run_step = STEP_TASKS[step]
                 # Score gets the champion resolved for the run, not its own.
-                results[step] = run_step(rt, day, model) if step == "score" else run_step(rt, day)
+                if step == "score":
+                    results[step] = run_step(rt, day, model)
+                elif step == "publish":
+                    results[step] = run_step(rt, day, release)
+                else:
+                    results[step] = run_step(rt, day)
                 done.append((step, fp))
                 rt.say(f"{day} {step}: done")
                 failpoint("daily.after_step")
             if "score" in results:
                 extra.update(_monitor_drift(rt, day, model, results))
-        except HydrawatchError as err:
-            error = str(err)
+        except BaseException as err:
+            # Every failure marks the day failed, an internal error (a bug) too: by its class
+            # and first line, the stack trace staying in the run's logs.
+            error, code = failure_line(err)
+            failed = progress.Failure(step, fp, code, error)
             raise
         finally:
-            if first_ran is not None:
+            if failed is None:
                 progress.settle(rt.warehouse, day, done, first_ran, _flow_run_id())
+            else:
+                # Recording the failure must not hide it (a dead Spark session fails both).
+                try:
+                    progress.settle(rt.warehouse, day, done, first_ran, _flow_run_id(), failed)
+                except Exception as also:
+                    rt.say(f"{day}: could not record the failure ({type(also).__name__})")
             create_markdown_artifact(
                 markdown=summary.day_markdown(day, rt.settings, results, skipped, error, extra),
                 key=key,
                 description=f"Hydrawatch day {day}",
             )
     return DayResult(day, [s for s, _ in done], skipped, results, lock, key, _flow_run_id())
+
+
+def failure_line(err: BaseException) -> tuple[str, int]:
+    """(one line, exit code) for a failure: an expected one's message and code, or an internal
+    error's class and first line with `EXIT_INTERNAL`."""
+    if isinstance(err, HydrawatchError):
+        return str(err), err.exit_code
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    return f"internal error ({type(err).__name__}: {first})", EXIT_INTERNAL
 
 
 def _monitor_drift(
@@ -378,7 +414,7 @@ def backfill_flow(
     never interleave: the second waits, then stops with `ConcurrentRun`."""
     rt = rt or Runtime.from_environment()
     if end < start:
-        raise HydrawatchError(f"end {end} is before start {start}")
+        raise UsageError(f"end {end} is before start {start}")
     wanted = _ordered(steps)
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     model = champion.resolve(rt, champion.CHAMPION) if progress.NEEDS_MODEL & set(wanted) else None
@@ -471,7 +507,8 @@ def backfill_flow(
         before = f"{start}..{day - dt.timedelta(days=1)} are done; " if day > start else ""
         raise BackfillStopped(
             f"backfill stopped at {day}: {err} ({before}fix it and re-run the same "
-            f"backfill to continue from {day})"
+            f"backfill to continue from {day})",
+            exit_code=getattr(err, "exit_code", EXIT_STOPPED),
         ) from None
     return BackfillResult(start, end, out_days)
 

@@ -12,6 +12,11 @@ claims a day is done on inputs that have since changed. Recording and forgetting
 Delta MERGE at the end of each day (`settle`), so a run killed mid-day leaves the records of the
 previous consistent state.
 
+A step that failed leaves a row too, `status = 'failed'` with its exit code and one-line error
+(an expected failure's message, or the class of an internal error): the table says which days
+failed and why; `completed` reads only the `done` rows (rows written before the status column
+read as null: done).
+
 The table is tiny (days x 4 rows); reading it whole on the driver is bounded.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 
 from features.catalogue import FEATURE_SET_VERSION
 from hydrawatch.contracts import FEEDS
@@ -27,7 +33,10 @@ from hydrawatch.storage import files, tables
 from hydrawatch.storage.warehouse import Warehouse
 
 STEPS = ("ingest", "features", "score", "publish")
-SCHEMA = "day date, step string, step_rank int, fingerprint string, flow_run_id string"
+SCHEMA = (
+    "day date, step string, step_rank int, fingerprint string, flow_run_id string, "
+    "status string, exit_code int, error string"
+)
 # What a step's output depends on besides the landing files.
 NEEDS_MODEL = {"score", "publish"}
 NEEDS_FEATURES = {"features", "score", "publish"}
@@ -68,8 +77,29 @@ def completed(warehouse: Warehouse) -> dict[tuple[dt.date, str], str]:
     progress = warehouse.read_if_exists(tables.FLOW_PROGRESS)
     if progress is None:
         return {}
+    if "status" in progress.columns:
+        progress = progress.where("status IS NULL OR status = 'done'")
     rows = progress.select("day", "step", "fingerprint").collect()
     return {(r.day, r.step): r.fingerprint for r in rows}
+
+
+def failures(warehouse: Warehouse) -> dict[dt.date, tuple[str, int, str]]:
+    """{day: (step, exit code, error)} of every day whose last run failed."""
+    progress = warehouse.read_if_exists(tables.FLOW_PROGRESS)
+    if progress is None or "status" not in progress.columns:
+        return {}
+    rows = progress.where("status = 'failed'").select("day", "step", "exit_code", "error")
+    return {r.day: (r.step, r.exit_code, r.error) for r in rows.collect()}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The step a day's run failed at, with the inputs fingerprint it failed on."""
+
+    step: str
+    fingerprint: str
+    exit_code: int
+    error: str
 
 
 def settle(
@@ -78,26 +108,44 @@ def settle(
     done: list[tuple[str, str]],
     first_ran: str | None,
     flow_run_id: str,
+    failed: Failure | None = None,
 ) -> None:
-    """After a day: record the (step, fingerprint) pairs in `done` and forget what they replaced.
+    """After a day: record the (step, fingerprint) pairs in `done` and forget what they replaced;
+    with `failed`, record the step that failed.
 
     One Delta MERGE: upsert the completed steps; delete the records of `first_ran` and every later
     step of `day` that did not complete, and of every later day (their inputs include this day).
     Runs of other days settle into the same small table: a conflict is retried (the MERGE only
     says what this day's run did).
     """
-    if first_ran is None:
+    if first_ran is None and failed is None:
         return
-    rows = [(day, step, STEPS.index(step), fp, flow_run_id) for step, fp in done]
+    rows = [(day, step, STEPS.index(step), fp, flow_run_id, "done", 0, None) for step, fp in done]
+    if failed is not None:
+        rows.append(
+            (
+                day,
+                failed.step,
+                STEPS.index(failed.step),
+                failed.fingerprint,
+                flow_run_id,
+                "failed",
+                failed.exit_code,
+                failed.error[:1000],
+            )
+        )
     if not rows and not warehouse.exists(tables.FLOW_PROGRESS):
         return
     source = warehouse.spark.createDataFrame(rows, SCHEMA).coalesce(1)
+    if first_ran is None:  # failed before any step ran: nothing it did replaces a record
+        warehouse.merge(source, tables.FLOW_PROGRESS, evolve_schema=True)
+        return
     rank = STEPS.index(first_ran)
     stale = (
         f"t.day > DATE'{day.isoformat()}' "
         f"OR (t.day = DATE'{day.isoformat()}' AND t.step_rank >= {rank})"
     )
-    warehouse.merge(source, tables.FLOW_PROGRESS, delete_if=stale)
+    warehouse.merge(source, tables.FLOW_PROGRESS, delete_if=stale, evolve_schema=True)
 
 
 def settle_range(
@@ -114,7 +162,7 @@ def settle_range(
     every later step of `first_day`, and of every later day, are deleted unless completed again.
     """
     rows = [
-        (day, step, STEPS.index(step), fp, flow_run_id)
+        (day, step, STEPS.index(step), fp, flow_run_id, "done", 0, None)
         for day, steps in sorted(done.items())
         for step, fp in steps
     ]
@@ -126,4 +174,4 @@ def settle_range(
         f"t.day > DATE'{first_day.isoformat()}' "
         f"OR (t.day = DATE'{first_day.isoformat()}' AND t.step_rank >= {rank})"
     )
-    warehouse.merge(source, tables.FLOW_PROGRESS, delete_if=stale)
+    warehouse.merge(source, tables.FLOW_PROGRESS, delete_if=stale, evolve_schema=True)

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from hydrawatch import webhook
 from hydrawatch.settings import Settings
 from hydrawatch.storage import tables
 
@@ -151,7 +152,10 @@ def day_markdown(
     ]
     if where:
         lines += ["## Where to look", "", *where]
-        lines.append(f"- MLflow: `{settings.tracking_uri}` model `{settings.model_name}`")
+        # A tracking URI can carry a user and password (an MLflow server behind basic auth).
+        tracking = settings.tracking_uri
+        tracking = webhook.redact_url(tracking) if "://" in tracking else tracking
+        lines.append(f"- MLflow: `{tracking}` model `{settings.model_name}`")
     return "\n".join(lines) + "\n"
 
 

@@ -65,7 +65,7 @@ class Runtime:
     @classmethod
     def from_environment(cls, reporter: Reporter | None = None) -> Runtime:
         """The runtime of a run started without one: settings from the environment."""
-        return cls(Settings(), reporter=reporter)
+        return cls(Settings.from_environment(), reporter=reporter)
 
     def with_reporter(self, reporter: Reporter | None) -> Runtime:
         """The same runtime (same Spark session once built) with progress lines going elsewhere."""

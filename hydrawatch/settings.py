@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -187,6 +194,20 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings of this process's environment; an invalid value stops with one line.
+
+        A `UsageError` (exit 2) naming the variable, the value and what is wrong with it, instead
+        of pydantic's multi-line report (the value is left out for secrets).
+        """
+        from hydrawatch.errors import UsageError
+
+        try:
+            return cls()
+        except ValidationError as err:
+            raise UsageError(invalid_settings_line(err)) from None
+
     # --- derived locations (a table's own: hydrawatch.storage.tables.Table.location) ----------
     @property
     def landing_uri(self) -> str:
@@ -220,3 +241,23 @@ class Settings(BaseSettings):
     def _absolute(value: str) -> str:
         # Spark resolves relative paths against its own working dir; make them explicit.
         return value if _is_uri(value) else str(Path(value).resolve())
+
+
+def invalid_settings_line(err: ValidationError) -> str:
+    """One line for a failed validation: each bad variable, its value (not a secret's) and why."""
+    parts = []
+    for problem in err.errors():
+        field = str(problem["loc"][0]) if problem.get("loc") else ""
+        info = Settings.model_fields.get(field)
+        alias = info.validation_alias if info is not None else None
+        if isinstance(alias, AliasChoices):
+            name = str(alias.choices[0])
+        elif isinstance(alias, str):
+            name = alias
+        else:
+            name = f"HYDRAWATCH_{field.upper()}" if field else "settings"
+        secret = info is not None and "SecretStr" in str(info.annotation)
+        value = "" if secret or "input" not in problem else f"={problem['input']!r}"
+        reason = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{name}{value}: {reason}")
+    return "invalid setting " + "; ".join(parts)

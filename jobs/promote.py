@@ -27,7 +27,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from hydrawatch.errors import HydrawatchError, PromotionRefused
+from hydrawatch.errors import HydrawatchError, PromotionRefused, UsageError
 from hydrawatch.failpoints import failpoint
 from hydrawatch.runtime import Runtime
 from models import moves as mv
@@ -100,7 +100,7 @@ def run_promote(
 ) -> PromoteResult:
     settings = rt.settings
     if force and not (reason and reason.strip()):
-        raise HydrawatchError("--force needs --reason: say why the gate is overridden")
+        raise UsageError("--force needs --reason: say why the gate is overridden")
     target = str(version) if version is not None else _alias_version(rt, CHALLENGER)
     if target is None:
         raise HydrawatchError(

@@ -3,9 +3,11 @@
 What it promises (issue 6, contracts/outputs.md):
 - A data-quality gate runs first and publishes nothing when it fails (`DataQualityError`, one
   line): the day's ingest audit is missing or not ok (usage events or the accounts snapshot), its
-  quarantine share is above `settings.quarantine_max_share`, or the flagged count jumps beyond
-  `JUMP_FACTOR` x the median of the last `JUMP_HISTORY_DAYS` published days (only when at least
-  `JUMP_MIN_COUNT` accounts are flagged, so small numbers never trip it).
+  quarantine share is above `settings.quarantine_max_share`. Then a gate a person can release
+  (`PublicationHeld`): the flagged count jumps beyond `JUMP_FACTOR` x the median of the last
+  `JUMP_HISTORY_DAYS` published days (only when at least `JUMP_MIN_COUNT` accounts are flagged,
+  so small numbers never trip it); `hydrawatch publish --accept-jump --reason` releases the day,
+  and meta/publications records who released it and why.
 - gold/suspicious_accounts for the day (replaceWhere score_date = D): the contract columns, then
   `model_name`, `flagged_by`, `cluster_kind`, `reasons_text`. Nothing personal is read: the
   accounts snapshot contributes `org_id` only.
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from pyspark.sql import functions as F
 
 from hydrawatch import export, webhook
-from hydrawatch.errors import DataQualityError, HydrawatchError
+from hydrawatch.errors import DataQualityError, HydrawatchError, PublicationHeld, UsageError
 from hydrawatch.failpoints import failpoint
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
@@ -59,12 +61,25 @@ DELIVERIES_SCHEMA = (
 )
 PUBLICATIONS_SCHEMA = (
     "score_date date, model_version string, row_count bigint, sha256 string, "
-    "export_folder string, written_at string"
+    "export_folder string, written_at string, released_by string, release_reason string"
 )
 
 
 class MissingScores(HydrawatchError):
     """The day has not been scored (or was scored by the score job of another layout)."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """A person's release of a day the jump gate holds back: who, and why (both recorded in
+    meta/publications beside the day's publication)."""
+
+    by: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise UsageError("--accept-jump needs --reason: say why the jump is expected")
 
 
 @dataclass(frozen=True)
@@ -77,10 +92,15 @@ class PublishResult:
     export_sha256: str
     new_clusters: int  # clusters in today's list that no earlier published day had
     webhook: str  # "sent", "already sent", or "off"
+    released: str | None = None  # the jump gate's reason, when a person released the day
 
 
-def run_publish(rt: Runtime, score_date: dt.date) -> PublishResult:
-    """Gate, then publish `score_date`: table, export folder, publication record, webhook."""
+def run_publish(rt: Runtime, score_date: dt.date, release: Release | None = None) -> PublishResult:
+    """Gate, then publish `score_date`: table, export folder, publication record, webhook.
+
+    The input gate (`hold_back_reason`) cannot be overridden: the inputs are wrong. The jump gate
+    (`jump_reason`) holds a day a person may release (`release`): a real wave can do that.
+    """
     settings = rt.settings
     warehouse = rt.warehouse
     details = warehouse.day(tables.FLAG_DETAILS, score_date)
@@ -101,12 +121,16 @@ def run_publish(rt: Runtime, score_date: dt.date) -> PublishResult:
 
     reason = hold_back_reason(
         audit_rows=_audit_rows(warehouse, score_date),
-        flagged_today=flagged,
-        recent_counts=_recent_counts(warehouse, score_date),
         max_quarantine_share=settings.quarantine_max_share,
     )
     if reason:
         raise DataQualityError(f"{score_date} held back, nothing published: {reason}")
+    jump = jump_reason(flagged, _recent_counts(warehouse, score_date))
+    if jump and release is None:
+        raise PublicationHeld(
+            f"{score_date} held back, nothing published: {jump}; to publish it anyway run "
+            f'`hydrawatch publish --date {score_date} --accept-jump --reason "..."`'
+        )
     if flagged > MAX_EXPORT_ROWS:
         raise DataQualityError(
             f"{score_date} held back: {flagged} flagged accounts exceed the export bound "
@@ -144,12 +168,15 @@ def run_publish(rt: Runtime, score_date: dt.date) -> PublishResult:
                     result.sha256,
                     result.folder,
                     result.written_at,
+                    release.by if jump and release else None,
+                    release.reason.strip() if jump and release else None,
                 )
             ],
             PUBLICATIONS_SCHEMA,
         ),
         tables.PUBLICATIONS,
         [score_date],
+        merge_schema=True,  # the release columns came after the first publications
     )
     failpoint("publish.before_webhook")
     sent = _webhook(warehouse, settings, score_date, result) if settings.webhook_url else "off"
@@ -162,19 +189,14 @@ def run_publish(rt: Runtime, score_date: dt.date) -> PublishResult:
         export_sha256=result.sha256,
         new_clusters=_new_clusters(warehouse, score_date),
         webhook=sent,
+        released=jump if release else None,
     )
 
 
-def hold_back_reason(
-    audit_rows: dict[str, dict],
-    flagged_today: int,
-    recent_counts: list[int],
-    max_quarantine_share: float,
-) -> str | None:
-    """Why the day must not be published, or None. Pure: the job gathers the inputs.
+def hold_back_reason(audit_rows: dict[str, dict], max_quarantine_share: float) -> str | None:
+    """Why the day's inputs must not be published, or None. Pure: the job gathers the inputs.
 
-    `audit_rows`: feed -> its meta/ingest_audit row for the day; `recent_counts`: the flagged
-    counts of the last published days before it (most recent first, at most JUMP_HISTORY_DAYS).
+    `audit_rows`: feed -> its meta/ingest_audit row for the day.
     """
     for feed in INGEST_FEEDS_REQUIRED:
         row = audit_rows.get(feed)
@@ -189,6 +211,15 @@ def hold_back_reason(
             f"{quarantined} of {lines} usage lines quarantined "
             f"({quarantined / lines:.1%} > {max_quarantine_share:.1%})"
         )
+    return None
+
+
+def jump_reason(flagged_today: int, recent_counts: list[int]) -> str | None:
+    """Why the day's flagged count needs a person's look first, or None. Pure.
+
+    `recent_counts`: the flagged counts of the last published days before it (most recent
+    first, at most JUMP_HISTORY_DAYS are used).
+    """
     if recent_counts and flagged_today >= JUMP_MIN_COUNT:
         median = statistics.median(recent_counts[:JUMP_HISTORY_DAYS])
         if flagged_today > JUMP_FACTOR * median:

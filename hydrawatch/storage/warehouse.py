@@ -163,6 +163,7 @@ class Warehouse:
         scope: str | None = None,
         update_if: str | None = None,
         delete_if: str | None = None,
+        evolve_schema: bool = False,
     ) -> None:
         """Upsert `source` (one row per key of `table`) into the table: MERGE on the key.
 
@@ -172,7 +173,8 @@ class Warehouse:
         `scope` (a predicate on the target `t`) bounds the partitions read and changed. The first
         write creates the table (appending: a run creating it beside another must not wipe the
         other's rows; the concurrent create is a conflict, retried as a MERGE). The predicates
-        name the target `t` and the source `s`.
+        name the target `t` and the source `s`. `evolve_schema`: the table gains the source's new
+        columns (older rows read as null).
         """
         from delta.tables import DeltaTable
 
@@ -197,6 +199,8 @@ class Warehouse:
             )
             if delete_if:
                 merge = merge.whenNotMatchedBySourceDelete(condition=delete_if)
+            if evolve_schema:
+                merge = merge.withSchemaEvolution()
             merge.execute()
 
         retry_conflicts(write, f"merge into {where}")

@@ -11,9 +11,17 @@ import pytest
 from cli.main import main
 
 
-def test_bad_arguments_exit_non_zero_with_a_reason(capsys):
+def test_bad_arguments_exit_2_with_one_line(capsys):
     assert main(["daily", "--date", "2026-13-01"]) == 2
-    assert "not a date of the form YYYY-MM-DD" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "hydrawatch: Invalid value: '2026-13-01' is not a date of the form YYYY-MM-DD\n"
+    )
+    assert main(["daily", "--dat", "2026-02-01"]) == 2
+    assert capsys.readouterr().err == (
+        "hydrawatch: No such option: --dat (Possible options: --date)\n"
+    )
+    assert main(["publish", "--date", "2026-02-01", "--accept-jump"]) == 2
+    assert "--accept-jump needs --reason" in capsys.readouterr().err
     assert main(["backfill", "--start", "2026-02-03", "--end", "2026-02-01"]) == 2
     assert "is before --start" in capsys.readouterr().err
     assert main(["backfill", "--start", "2026-02-01", "--end", "2026-02-02", "--steps", "x"]) == 2
@@ -27,11 +35,32 @@ def test_bad_arguments_exit_non_zero_with_a_reason(capsys):
     assert "--holdout-campaign trains its own models" in capsys.readouterr().err
 
 
-def test_expected_failure_ends_with_one_line_and_exit_2(
-    prefect_harness, tmp_path, monkeypatch, capsys
-):
+def test_an_invalid_setting_is_one_line_naming_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("HYDRAWATCH_QUARANTINE_MAX_SHARE", "1.5")
+    assert main(["daily", "--date", "2026-02-05"]) == 2
+    assert capsys.readouterr().err == (
+        "hydrawatch: invalid setting HYDRAWATCH_QUARANTINE_MAX_SHARE='1.5': Input should be "
+        "less than or equal to 1\n"
+    )
+
+
+def test_an_internal_error_is_one_line_and_exit_70(monkeypatch, capsys):
+    from cli import commands
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    monkeypatch.setattr(commands, "rollback", broken)
+    assert main(["rollback"]) == 70
+    assert capsys.readouterr().err == (
+        "hydrawatch: internal error (ZeroDivisionError: division by zero); this is a bug: run "
+        "again with HYDRAWATCH_DEBUG=1 for the stack trace\n"
+    )
+
+
+def test_no_delivery_ends_with_one_line_and_exit_3(prefect_harness, tmp_path, monkeypatch, capsys):
     """No delivery for the day: the real ingest stops on its landing listing (pyarrow.fs, no
-    Spark session needed) with the one line, and the command exits 2."""
+    Spark session needed) with the one line, and the command exits 3 (try again later)."""
     for name, value in {
         "HYDRAWATCH_LANDING": tmp_path / "landing",
         "HYDRAWATCH_WAREHOUSE": tmp_path / "warehouse",
@@ -39,7 +68,7 @@ def test_expected_failure_ends_with_one_line_and_exit_2(
     }.items():
         monkeypatch.setenv(name, str(value))
 
-    assert main(["daily", "--date", "2026-02-05"]) == 2
+    assert main(["daily", "--date", "2026-02-05"]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
         f"hydrawatch: no usage_events delivery for 2026-02-05: folder {tmp_path}/landing/"
@@ -69,7 +98,7 @@ def test_console_script_prints_only_the_reason(tmp_path):
         timeout=900,
         cwd=tmp_path,
     )
-    assert done.returncode == 2
+    assert done.returncode == 1  # stopped: no challenger to promote
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("hydrawatch: no version of hydrawatch-account-classifier holds")
     # No Prefect log lines or tracebacks; MLflow's import-time UserWarning about models/pyfunc.py

@@ -69,7 +69,9 @@ class StandIns:
             (ingest, "run_ingest"): lambda rt, d: self._run("ingest", d, ingested(d)),
             (features, "run_features"): lambda rt, d: self._run("features", d, featured(d)),
             (score, "run_score"): lambda rt, d, m=None: self._run("score", d, scored(d)),
-            (publish, "run_publish"): lambda rt, d: self._run("publish", d, published(d)),
+            (publish, "run_publish"): lambda rt, d, release=None: self._run(
+                "publish", d, published(d)
+            ),
             # Drift runs after a scored day; the stand-in reports it as skipped (no calls kept).
             (drift, "run_drift"): lambda rt, d, m=None: drift.DriftResult(d, "skipped: stand-in"),
         }

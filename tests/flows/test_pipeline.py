@@ -180,6 +180,37 @@ def test_unexpected_errors_are_retried_expected_ones_are_not(
     assert stand_ins.calls == [("ingest", D2)]
 
 
+def test_every_failure_marks_the_day_failed_in_its_artifact_and_progress(
+    spark, prefect_harness, stand_ins, flow_settings, read_artifact, monkeypatch
+):
+    """An internal error (a bug) is recorded as failed too, with exit code 70 and its class;
+    an expected failure with its own code; a later good run clears the mark."""
+    from flows import pipeline, progress
+
+    monkeypatch.setitem(
+        pipeline.STEP_TASKS, "features", pipeline.features_task.with_options(retries=0)
+    )
+    stand_ins.fail[("features", D1)] = [KeyError("feature_date"), NoLandingData("no accounts")]
+    rt = Runtime(flow_settings, spark=spark)
+    with pytest.raises(KeyError):
+        pipeline.daily_flow(run_date=D1, rt=rt)
+    md = read_artifact("hydrawatch-day-2026-02-01")
+    assert md.startswith(
+        "# Hydrawatch day 2026-02-01: FAILED: internal error (KeyError: 'feature_date')"
+    )
+    internal = ("features", 70, "internal error (KeyError: 'feature_date')")
+    assert progress.failures(rt.warehouse) == {D1: internal}
+    assert set(progress.completed(rt.warehouse)) == {(D1, "ingest")}
+
+    with pytest.raises(NoLandingData):
+        pipeline.daily_flow(run_date=D1, steps=["features", "score"], rt=rt)
+    assert progress.failures(rt.warehouse) == {D1: ("features", 3, "no accounts")}
+
+    pipeline.daily_flow(run_date=D1, steps=["features", "score", "publish"], rt=rt)
+    assert progress.failures(rt.warehouse) == {}
+    assert set(progress.completed(rt.warehouse)) == {(D1, s) for s in STEPS}
+
+
 def test_two_runs_for_the_same_day_do_not_interleave(
     spark, prefect_harness, stand_ins, flow_settings
 ):

@@ -50,6 +50,7 @@ from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from hydrawatch import failpoints
+from hydrawatch.errors import EXIT_LOCKED
 from hydrawatch.export import DATA_FILE, MANIFEST_FILE, read_day
 from hydrawatch.failpoints import EXIT_STATUS
 from hydrawatch.runtime import Runtime
@@ -589,7 +590,7 @@ def test_two_daily_runs_of_one_day_and_a_backfill_beside_them(
     assert done["backfill"][0] == 0, done["backfill"][2][-3000:]
     code, _, err = done["daily-b"]
     lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err[-3000:]
+    assert code == EXIT_LOCKED, err[-3000:]
     assert lines[-1].startswith(f"hydrawatch: day {D2} is being written by another run (pid ")
     assert "run again when it has finished" in lines[-1]
 

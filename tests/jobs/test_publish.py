@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from hydrawatch.errors import DataQualityError
+from hydrawatch.errors import EXIT_GATE, DataQualityError, PublicationHeld, UsageError
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
 from hydrawatch.webhook import WebhookError
-from jobs.publish import JUMP_MIN_COUNT, hold_back_reason, run_publish
+from jobs import publish
+from jobs.publish import JUMP_MIN_COUNT, Release, hold_back_reason, jump_reason, run_publish
 
 D = dt.date(2026, 2, 10)
 KEY = b"publish-test-secret-key-32-bytes"
@@ -323,20 +324,52 @@ def test_hold_back_rules():
         "usage_events": {"status": "ok", "lines": 100, "quarantined": 1},
         "accounts": {"status": "ok", "lines": 5, "quarantined": 0},
     }
-    assert hold_back_reason(ok, 3, [], 0.05) is None
+    assert hold_back_reason(ok, 0.05) is None
     assert "no ingest audit for accounts" in hold_back_reason(
-        {"usage_events": ok["usage_events"]}, 3, [], 0.05
+        {"usage_events": ok["usage_events"]}, 0.05
     )
     high = {**ok, "usage_events": {"status": "ok", "lines": 100, "quarantined": 9}}
-    assert "9 of 100 usage lines quarantined (9.0% > 5.0%)" in hold_back_reason(high, 3, [], 0.05)
+    assert "9 of 100 usage lines quarantined (9.0% > 5.0%)" in hold_back_reason(high, 0.05)
     history = [20, 25, 30, 10, 20, 40, 15]  # median 20
-    assert hold_back_reason(ok, 60, history, 0.05) is None  # exactly 3x: allowed
-    assert "61 accounts flagged, more than 3x the median 20 of the last 7" in hold_back_reason(
-        ok, 61, history, 0.05
+    assert jump_reason(60, history) is None  # exactly 3x: allowed
+    assert "61 accounts flagged, more than 3x the median 20 of the last 7" in jump_reason(
+        61, history
     )
+    assert jump_reason(61, []) is None  # no history: nothing to jump from
     # small numbers never trip the jump rule
-    assert hold_back_reason(ok, JUMP_MIN_COUNT - 1, [1, 1, 1], 0.05) is None
-    assert hold_back_reason(ok, JUMP_MIN_COUNT, [1, 1, 1], 0.05) is not None
+    assert jump_reason(JUMP_MIN_COUNT - 1, [1, 1, 1]) is None
+    assert jump_reason(JUMP_MIN_COUNT, [1, 1, 1]) is not None
+
+
+def test_a_jump_is_held_until_a_person_releases_it(spark, make_settings, tmp_path, monkeypatch):
+    """The jump gate holds the day (exit code 5, nothing exported); a release with a reason
+    publishes it, and meta/publications says who released it and why."""
+    monkeypatch.setattr(publish, "JUMP_MIN_COUNT", 2)
+    monkeypatch.setattr(publish, "JUMP_FACTOR", 2.0)
+    settings = make_settings(tmp_path)
+    rt = Runtime(settings, spark=spark)
+    before = D - dt.timedelta(days=1)
+    _inputs(spark, settings, day=before, flagged=("a1",))
+    assert run_publish(rt, before).rows == 1
+    _inputs(spark, settings)  # D: 3 flagged > 2 x the median 1
+
+    with pytest.raises(PublicationHeld) as held:
+        run_publish(rt, D)
+    assert held.value.exit_code == EXIT_GATE
+    assert str(held.value) == (
+        "2026-02-10 held back, nothing published: 3 accounts flagged, more than 2x the median 1 "
+        "of the last 1 published days; review the model and the day's inputs; to publish it "
+        'anyway run `hydrawatch publish --date 2026-02-10 --accept-jump --reason "..."`'
+    )
+    assert not (Path(settings.exports_uri) / "suspicious_accounts" / "date=2026-02-10").exists()
+    with pytest.raises(UsageError, match="--accept-jump needs --reason"):
+        Release("ana", "  ")
+
+    done = run_publish(rt, D, Release("ana", " wave confirmed by the abuse team "))
+    assert done.rows == 3 and done.released.startswith("3 accounts flagged, more than 2x")
+    pubs = spark.read.format("delta").load(tables.PUBLICATIONS.location(settings)).collect()
+    got = {r.score_date: (r.row_count, r.released_by, r.release_reason) for r in pubs}
+    assert got == {before: (1, None, None), D: (3, "ana", "wave confirmed by the abuse team")}
 
 
 @pytest.mark.slow

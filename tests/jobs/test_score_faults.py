@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from cli.main import main
-from hydrawatch.errors import HydrawatchError, NoChampionModel
+from hydrawatch.errors import EXIT_STOPPED, HydrawatchError, NoChampionModel
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
 from jobs.score import run_score
@@ -119,7 +119,7 @@ def test_no_champion_one_line_how_to_make_one(spark, prefect_harness, settings, 
     with pytest.raises(NoChampionModel):
         run_score(Runtime(settings, spark=spark), D)
     code, lines = _score_cli(monkeypatch, settings)
-    assert code == 2
+    assert code == EXIT_STOPPED
     assert lines[-1].startswith(f"hydrawatch: backfill stopped at {D}: no version of model")
     assert "`hydrawatch retrain --as-of D` then `hydrawatch promote`" in lines[-1]
     assert _nothing_scored(spark, settings)
@@ -137,7 +137,7 @@ def test_champion_whose_artifact_files_are_gone_is_refused(
     assert f"version {version} (champion) cannot be loaded" in message
     assert "hydrawatch rollback" in message and "\n" not in message
     code, lines = _score_cli(monkeypatch, settings)
-    assert code == 2 and f"version {version} (champion) cannot be loaded" in lines[-1]
+    assert code == EXIT_STOPPED and f"version {version} (champion) cannot be loaded" in lines[-1]
     assert lines[-1].startswith("hydrawatch: ")
     assert _nothing_scored(spark, settings)
     assert not gone.exists()
@@ -152,6 +152,10 @@ def test_champion_trained_on_another_feature_list_never_scores(
     with pytest.raises(ModelFeatureMismatch, match=r"needs features missing .*gone_feature"):
         run_score(Runtime(settings, spark=spark), D)
     code, lines = _score_cli(monkeypatch, settings)
-    assert code == 2 and "gone_feature" in lines[-1] and lines[-1].startswith("hydrawatch: ")
+    assert (
+        code == EXIT_STOPPED
+        and "gone_feature" in lines[-1]
+        and lines[-1].startswith("hydrawatch: ")
+    )
     assert "refusing to score with it" in lines[-1]
     assert _nothing_scored(spark, settings)
