@@ -28,11 +28,13 @@ def simulate(settings: Settings, start: dt.date, days: int, scale: str, seed: in
     return result
 
 
-def daily(settings: Settings, run_date: dt.date):
+def daily(settings: Settings, run_date: dt.date, wait: bool = False):
     from flows import pipeline
 
     out = console()
-    result = pipeline.daily_flow(run_date=run_date, rt=_runtime(settings, out))
+    result = pipeline.daily_flow(
+        run_date=run_date, rt=_runtime(settings, out), wait_for_delivery=wait
+    )
     print_day(out, result)
     return result
 
@@ -126,11 +128,26 @@ def demo(settings: Settings, start: dt.date | None = None, days: int | None = No
 
 
 def serve(settings: Settings):
-    from flows.serve import serve as serve_deployments
+    """Serve the deployments on a Prefect server; refuse in one line without one.
 
+    Prefect's embedded (ephemeral) server runs no scheduler service: served against it, the cron
+    would never create a run. So `serve` needs PREFECT_API_URL.
+    """
+    from flows.serve import serve as serve_deployments
+    from hydrawatch.errors import UsageError
+    from hydrawatch.webhook import redact_url
+
+    if not settings.prefect_api_url:
+        raise UsageError(
+            "hydrawatch serve needs a Prefect server, whose scheduler creates the cron's runs "
+            "(the embedded mode has none): start one with `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    api = redact_url(settings.prefect_api_url)
+    ui = api.removesuffix("/").removesuffix("/api")
     out = console()
-    where = settings.prefect_api_url or "Prefect's embedded mode (set PREFECT_API_URL for a server)"
     out.print(
-        f"serving the hydrawatch deployments against {where}; daily cron {settings.daily_cron} UTC"
+        f"serving the hydrawatch deployments on {api} (UI: {ui}); daily cron "
+        f"{settings.daily_cron} UTC processes the day {settings.daily_lag_days} day(s) before"
     )
     serve_deployments(settings)

@@ -80,9 +80,24 @@ def simulate(
 
 
 @app.command()
-def daily(date: DateOpt):
-    """Ingest, features, score and publish one day."""
-    _commands().daily(_settings(), parse_date(date))
+def daily(
+    date: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DD (default: the finished day HYDRAWATCH_DAILY_LAG_DAYS ago)"),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="wait until the day's delivery is complete")
+    ] = False,
+):
+    """Ingest, features, score and publish one day. Without --date: the finished day the
+    schedule would run, after waiting for its delivery (as the scheduled run does)."""
+    settings = _settings()
+    if date is None:
+        today = dt.datetime.now(dt.UTC).date()
+        day, wait = today - dt.timedelta(days=settings.daily_lag_days), True
+    else:
+        day = parse_date(date)
+    _commands().daily(settings, day, wait=wait)
 
 
 @app.command()

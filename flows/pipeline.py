@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import flow, task
@@ -37,7 +37,14 @@ from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
 
 from flows import progress, summary
-from hydrawatch.errors import EXIT_INTERNAL, EXIT_STOPPED, HydrawatchError, UsageError
+from hydrawatch import alerts, delivery
+from hydrawatch.errors import (
+    EXIT_INTERNAL,
+    EXIT_STOPPED,
+    HydrawatchError,
+    PublicationHeld,
+    UsageError,
+)
 from hydrawatch.failpoints import failpoint
 from hydrawatch.locks import day_lock
 from hydrawatch.runtime import Runtime
@@ -186,12 +193,13 @@ def _ordered(steps) -> list[str]:
     return [s for s in STEPS if s in steps]
 
 
-def scheduled_day() -> dt.date:
-    """The UTC day a flow run was scheduled for (a deployment's run date)."""
+def scheduled_day(lag_days: int) -> dt.date:
+    """The finished UTC day a scheduled run processes: `lag_days` before its scheduled day."""
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None or ctx.flow_run.expected_start_time is None:
-        raise HydrawatchError("no run date: pass one (hydrawatch daily --date YYYY-MM-DD)")
-    return ctx.flow_run.expected_start_time.astimezone(dt.UTC).date()
+        raise UsageError("no run date: pass one (hydrawatch daily --date YYYY-MM-DD)")
+    scheduled = ctx.flow_run.expected_start_time.astimezone(dt.UTC).date()
+    return scheduled - dt.timedelta(days=lag_days)
 
 
 def _flow_run_id() -> str:
@@ -203,7 +211,8 @@ def _daily_name() -> str:
     from prefect.runtime import flow_run
 
     day = flow_run.parameters.get("run_date")
-    return f"daily-{day or flow_run.scheduled_start_time.date()}"
+    # A scheduled run's day (lagged) is known once its settings are read: named by its schedule.
+    return f"daily-{day}" if day else f"daily-scheduled-{flow_run.scheduled_start_time.date()}"
 
 
 @dataclass
@@ -224,22 +233,101 @@ def daily_flow(
     resume: bool = False,
     rt: Runtime | None = None,
     release: publish.Release | None = None,
+    wait_for_delivery: bool = False,
 ) -> DayResult:
     """One day: ingest, features, score, publish (the steps asked for), then drift.
+
+    Without `run_date` (a scheduled run) the day is the finished day `settings.daily_lag_days`
+    before the scheduled one, and the run first waits until its delivery is complete
+    (`hydrawatch.delivery`); `wait_for_delivery` waits for a given day too.
 
     `release`: a person's release of a day the publish jump gate held (`hydrawatch publish
     --accept-jump`)."""
     rt = rt or Runtime.from_environment()
-    day = run_date or scheduled_day()
+    day = run_date or scheduled_day(rt.settings.daily_lag_days)
     wanted = _ordered(steps)
-    results: dict[str, Any] = {}
-    skipped: list[str] = []
-    done: list[tuple[str, str]] = []
-    extra: dict[str, Any] = {}
     key = summary.artifact_key("day", day)
+    run = _DayRun()
+    error: str | None = None
+    try:
+        if run_date is None or wait_for_delivery:
+            # Outside the lock: the wait can take hours, and holds nothing.
+            try:
+                waited = delivery.wait_for_delivery(rt.settings, day, say=rt.say)
+            except HydrawatchError as err:
+                line, code = failure_line(err)
+                failed = progress.Failure(wanted[0], "", code, line)
+                progress.settle(rt.warehouse, day, [], None, _flow_run_id(), failed)
+                raise
+            rt.say(f"{day}: delivery complete (waited {waited:.0f}s)")
+        _run_day(rt, day, wanted, resume, release, run)
+    except BaseException as err:
+        error, code = failure_line(err)
+        if isinstance(err, Exception):
+            kind = (
+                alerts.PUBLICATION_HELD if isinstance(err, PublicationHeld) else alerts.DAY_FAILED
+            )
+            alerts.send_alert(
+                rt.settings,
+                kind,
+                day,
+                error,
+                exit_code=code,
+                flow_run_id=_flow_run_id(),
+                say=rt.say,
+            )
+        raise
+    finally:
+        markdown = summary.day_markdown(
+            day, rt.settings, run.results, run.skipped, error, run.extra
+        )
+        create_markdown_artifact(markdown=markdown, key=key, description=f"Hydrawatch day {day}")
+    # Late is a scheduled run's notion: a person re-running an old day is not late.
+    late = late_by(day, rt.settings.daily_due_hours, dt.datetime.now(dt.UTC))
+    if run_date is None and late is not None and "publish" in run.results:
+        message = f"{day} published {late} ({rt.settings.daily_due_hours:g}h after the day ended)"
+        alerts.send_alert(
+            rt.settings, alerts.DAY_LATE, day, message, flow_run_id=_flow_run_id(), say=rt.say
+        )
+    return DayResult(
+        day, [s for s, _ in run.done], run.skipped, run.results, run.lock, key, _flow_run_id()
+    )
+
+
+def late_by(day: dt.date, due_hours: float, now: dt.datetime) -> str | None:
+    """How late `now` is past the day's due time (its end + `due_hours`), or None. Pure."""
+    due = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    over = now - (due + dt.timedelta(hours=due_hours))
+    if over <= dt.timedelta(0):
+        return None
+    hours = over.total_seconds() / 3600
+    return f"{hours:.1f}h past its due time"
+
+
+@dataclass
+class _DayRun:
+    """What a day's run did so far: its artifact is written from it, whatever happened."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    done: list[tuple[str, str]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    lock: str = ""
+
+
+def _run_day(
+    rt: Runtime,
+    day: dt.date,
+    wanted: list[str],
+    resume: bool,
+    release: publish.Release | None,
+    run: _DayRun,
+) -> None:
+    """The day's steps under its lock; `meta/flow_progress` settled whatever happens."""
+    results, skipped, done, extra = run.results, run.skipped, run.done, run.extra
     with day_lock(rt.settings, day, say=rt.say) as lock:
+        run.lock = lock
         rt.say(f"{day}: holding {lock}")
-        error: str | None = None
         first_ran: str | None = None
         failed: progress.Failure | None = None
         step, fp = wanted[0], ""
@@ -252,7 +340,15 @@ def daily_flow(
                 else None
             )
             version = model.version if model else None
-            recorded = progress.completed(rt.warehouse) if resume else {}
+            recorded = progress.completed(rt.warehouse) if resume or "ingest" in wanted else {}
+            before = recorded.get((day, "ingest"))
+            if "ingest" in wanted and before and not before.startswith(landing_fp):
+                # The day was ingested from other files than are there now: say so (it is
+                # processed again either way; resume never skips a step whose inputs changed).
+                rt.say(f"{day}: the landing changed since the day was last processed; again")
+                extra["landing"] = "changed since the last run: processed again"
+            if not resume:
+                recorded = {}
             for step in wanted:
                 fp = progress.step_fingerprint(landing_fp, step, version)
                 if first_ran is None and recorded.get((day, step)) == fp:
@@ -278,8 +374,8 @@ def daily_flow(
         except BaseException as err:
             # Every failure marks the day failed, an internal error (a bug) too: by its class
             # and first line, the stack trace staying in the run's logs.
-            error, code = failure_line(err)
-            failed = progress.Failure(step, fp, code, error)
+            line, code = failure_line(err)
+            failed = progress.Failure(step, fp, code, line)
             raise
         finally:
             if failed is None:
@@ -290,12 +386,6 @@ def daily_flow(
                     progress.settle(rt.warehouse, day, done, first_ran, _flow_run_id(), failed)
                 except Exception as also:
                     rt.say(f"{day}: could not record the failure ({type(also).__name__})")
-            create_markdown_artifact(
-                markdown=summary.day_markdown(day, rt.settings, results, skipped, error, extra),
-                key=key,
-                description=f"Hydrawatch day {day}",
-            )
-    return DayResult(day, [s for s, _ in done], skipped, results, lock, key, _flow_run_id())
 
 
 def failure_line(err: BaseException) -> tuple[str, int]:
@@ -317,7 +407,19 @@ def _monitor_drift(
     except Exception as err:
         rt.say(f"{day} drift: FAILED ({type(err).__name__}: {err})")
         return {"DRIFT REPORT FAILED": f"{type(err).__name__}: {err}".splitlines()[0]}
-    return _drift_headline(results["drift"])
+    result = results["drift"]
+    if result.status == "ok" and result.drifted:
+        alerts.send_alert(
+            rt.settings,
+            alerts.DRIFT,
+            day,
+            f"{day}: population stability index past {result.bound} for "
+            f"{', '.join(result.drifted)} (max {result.max_psi}); compare the day with the "
+            "champion's training data before trusting its list",
+            flow_run_id=_flow_run_id(),
+            say=rt.say,
+        )
+    return _drift_headline(result)
 
 
 def _drift_headline(result: drift.DriftResult) -> dict[str, Any]:

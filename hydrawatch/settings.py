@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     webhook_key_id: str = Field(default="k1", pattern=KEY_ID_PATTERN)
     webhook_previous_secret: SecretStr | None = None
     webhook_previous_key_id: str | None = Field(default=None, pattern=KEY_ID_PATTERN)
+    # Optional alerts to the operators (hydrawatch/alerts.py): a failed or late daily run, drift
+    # past its bound, a held-back publication; signed like the webhook, with its own secret.
+    alert_url: str | None = None
+    alert_secret: SecretStr | None = None
+    # A daily run finishing more than this many hours after its day ended is late (an alert).
+    daily_due_hours: float = Field(default=8.0, gt=0.0)
     # Export folder: a local exports root is replaced by an atomic rename swap. Set false when
     # renames there are not atomic (a bucket mounted with gcsfuse/s3fs): the export then takes
     # the object-store steps through Hadoop, like any s3a:// / gs:// / abfss:// root
@@ -87,8 +93,19 @@ class Settings(BaseSettings):
     day_lock: str = Field(default="auto", pattern="^(auto|prefect|file)$")
     # How long a second run for the same day waits for the first before it stops with a reason.
     day_lock_wait_seconds: float = Field(default=900.0, ge=0.0)
-    # Cron (UTC) of the served `daily` deployment; the run date is the scheduled day.
-    daily_cron: str = "0 23 * * *"
+    # Cron (UTC) of the served `daily` deployment. A scheduled run processes the finished day
+    # `daily_lag_days` before its scheduled day, once that day's delivery is complete
+    # (hydrawatch/delivery.py, docs/operations.md).
+    daily_cron: str = "0 2 * * *"
+    daily_lag_days: int = Field(default=1, ge=0, le=30)
+    # A delivery folder is complete with its marker file, or (without a marker, unless one is
+    # required) once no file in it changed for the quiet period.
+    delivery_marker: str = Field(default="_SUCCESS", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    delivery_require_marker: bool = False
+    delivery_quiet_seconds: float = Field(default=600.0, ge=0.0)
+    # A scheduled run re-checks every poll interval, then stops (exit code 3) at the deadline.
+    delivery_poll_seconds: float = Field(default=60.0, gt=0.0)
+    delivery_deadline_seconds: float = Field(default=6 * 3600.0, ge=0.0)
     # Drift: population stability index past this bound raises the day's drift flag.
     drift_psi_bound: float = Field(default=0.25, gt=0.0)
     drift_bins: int = Field(default=10, ge=2)
@@ -185,6 +202,15 @@ class Settings(BaseSettings):
             raise webhook.WebhookConfigError(
                 "HYDRAWATCH_WEBHOOK_PREVIOUS_KEY_ID must differ from HYDRAWATCH_WEBHOOK_KEY_ID"
             )
+        if self.alert_secret is not None:
+            webhook.parse_secret(self.alert_secret.get_secret_value(), "HYDRAWATCH_ALERT_SECRET")
+        if self.alert_url:
+            webhook.check_url(self.alert_url, "HYDRAWATCH_ALERT_URL")
+            if self.alert_secret is None:
+                raise webhook.WebhookConfigError(
+                    "HYDRAWATCH_ALERT_URL is set but HYDRAWATCH_ALERT_SECRET is not; set both "
+                    "or neither"
+                )
         if self.webhook_url:
             webhook.check_url(self.webhook_url)
             if self.webhook_secret is None:

@@ -18,7 +18,7 @@ def test_bad_arguments_exit_2_with_one_line(capsys):
     )
     assert main(["daily", "--dat", "2026-02-01"]) == 2
     assert capsys.readouterr().err == (
-        "hydrawatch: No such option: --dat (Possible options: --date)\n"
+        "hydrawatch: No such option: --dat (Possible options: --date, --wait)\n"
     )
     assert main(["publish", "--date", "2026-02-01", "--accept-jump"]) == 2
     assert "--accept-jump needs --reason" in capsys.readouterr().err
@@ -42,6 +42,14 @@ def test_an_invalid_setting_is_one_line_naming_the_variable(monkeypatch, capsys)
         "hydrawatch: invalid setting HYDRAWATCH_QUARANTINE_MAX_SHARE='1.5': Input should be "
         "less than or equal to 1\n"
     )
+
+
+def test_serve_without_a_prefect_server_refuses_in_one_line(monkeypatch, capsys):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hydrawatch: hydrawatch serve needs a Prefect server, whose scheduler")
+    assert err.count("\n") == 1 and "PREFECT_API_URL=http://127.0.0.1:4200/api" in err
 
 
 def test_an_internal_error_is_one_line_and_exit_70(monkeypatch, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import threading
 
@@ -209,6 +210,52 @@ def test_every_failure_marks_the_day_failed_in_its_artifact_and_progress(
     pipeline.daily_flow(run_date=D1, steps=["features", "score", "publish"], rt=rt)
     assert progress.failures(rt.warehouse) == {}
     assert set(progress.completed(rt.warehouse)) == {(D1, s) for s in STEPS}
+
+
+def test_a_held_day_and_drift_reach_the_operators_alert_receiver(
+    spark, prefect_harness, stand_ins, make_settings, tmp_path, webhook_receiver, make_whsec,
+    monkeypatch,
+):  # fmt: skip
+    """Publish held back (exit code 5) and a drifted day each POST one signed alert."""
+    from flows import pipeline
+    from hydrawatch.errors import EXIT_GATE, PublicationHeld
+    from jobs import drift
+
+    secret = make_whsec(b"pipeline-alerts-secret-32-bytes!")
+    with webhook_receiver([secret]) as rx:
+        settings = make_settings(
+            tmp_path, day_lock="file", day_lock_wait_seconds=1, alert_url=rx.url,
+            alert_secret=secret,
+        )  # fmt: skip
+        rt = Runtime(settings, spark=spark)
+        stand_ins.fail[("publish", D1)] = [PublicationHeld("2026-02-01 held back: 900 flagged")]
+        with pytest.raises(PublicationHeld):
+            pipeline.daily_flow(run_date=D1, rt=rt)
+
+        def drifted(rt, day, model=None):
+            return drift.DriftResult(day, "ok", "3", 0.25, 0.61, 0.1, ["requests_1d"])
+
+        monkeypatch.setattr(drift, "run_drift", drifted)
+        pipeline.daily_flow(run_date=D2, rt=rt)
+        got = [json.loads(body) for body, _ in rx.accepted]
+    assert [(a["type"], a["day"], a.get("exit_code")) for a in got] == [
+        ("hydrawatch.publication.held", "2026-02-01", EXIT_GATE),
+        ("hydrawatch.drift", "2026-02-02", None),
+    ]
+    assert got[0]["message"] == "2026-02-01 held back: 900 flagged"
+    assert got[1]["message"].startswith(
+        "2026-02-02: population stability index past 0.25 for requests_1d (max 0.61)"
+    )
+
+
+def test_late_is_counted_from_the_end_of_the_day():
+    from flows.pipeline import late_by
+
+    end_of_d1 = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)
+    assert late_by(D1, 8, end_of_d1 + dt.timedelta(hours=8)) is None
+    assert late_by(D1, 8, end_of_d1 + dt.timedelta(hours=9, minutes=30)) == (
+        "1.5h past its due time"
+    )
 
 
 def test_two_runs_for_the_same_day_do_not_interleave(

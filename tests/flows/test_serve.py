@@ -58,6 +58,30 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(30)
 
 
+def test_prefect_yaml_declares_the_served_deployments(make_settings, tmp_path):
+    """The production file and `hydrawatch serve` deploy the same flows under the same names,
+    the daily one on the default cron with one run at a time, and no parameters."""
+    import importlib
+
+    import yaml
+
+    from flows.serve import deployments
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    declared = {}
+    for d in spec["deployments"]:
+        path, name = d["entrypoint"].split(":")
+        flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+        declared[f"{flow.name}/{d['name']}"] = d
+        assert d["work_pool"]["name"] == "hydrawatch" and "parameters" not in d
+    settings = make_settings(tmp_path)
+    served = {f"{d.flow_name}/{d.name}" for d in deployments(settings)}
+    assert set(declared) == served
+    daily = declared["hydrawatch-daily/daily"]
+    assert daily["schedules"] == [{"cron": settings.daily_cron, "timezone": "UTC"}]
+    assert daily["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+
+
 @pytest.mark.server
 @pytest.mark.slow
 def test_served_daily_deployment_runs_and_leaves_its_artifact(tmp_path):
