@@ -3,14 +3,18 @@
 Starts `prefect server start` on a free port (its own PREFECT_HOME) with basic auth on, as
 infra/k8s/prefect.yaml runs it (`PREFECT_SERVER_API_AUTH_STRING`; a request without the string
 or with another is refused), serves the deployments with `hydrawatch serve` authenticating with
-`PREFECT_API_AUTH_STRING`, checks the daily deployment's cron schedule, runs it for a day whose landing
-delivery is missing, and reads the flow run's state and its artifact back through the API. Both
-processes are always stopped.
+`PREFECT_API_AUTH_STRING`, and lets the server's scheduler create a run of the daily cron by
+itself: the run processes the day before its scheduled day, waits for a delivery that never
+comes, fails at its deadline with its artifact and an alert at a local receiver. The planted
+credentials and secrets are then searched for in the run's parameters, logs and artifacts,
+Prefect's database and the MLflow store. Both processes are always stopped. `prefect.yaml`
+(the production path) is checked against the served deployments.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 import signal
 import socket
@@ -82,26 +86,56 @@ def test_prefect_yaml_declares_the_served_deployments(make_settings, tmp_path):
     assert daily["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
 
 
+PLANTED = ("planted-password-4711", "planted-token-0815", "alertuser")
+
+
 @pytest.mark.server
 @pytest.mark.slow
-def test_served_daily_deployment_runs_and_leaves_its_artifact(tmp_path):
+def test_the_served_cron_runs_yesterday_by_itself_alerts_and_keeps_secrets_out(
+    tmp_path, webhook_receiver, make_whsec
+):
+    """The server's scheduler creates a run of the daily cron by itself; the run processes the
+    day before its scheduled day, waits for its delivery (never coming), fails at the deadline
+    with its artifact and a signed alert at a local receiver; the planted credentials (the alert
+    URL's user, password and token) and the secrets appear nowhere in the run's parameters, logs,
+    artifacts or the MLflow store."""
+    import json
+
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     auth = "hydrawatch:serve-test-auth-string"
+    alert_secret = make_whsec(b"serve-test-alert-secret-32bytes!")
+    webhook_secret = make_whsec(b"serve-test-hook-secret-32-bytes!")
+    rx = webhook_receiver([alert_secret])
+    user, password, token = PLANTED
+    base = rx.url.replace("http://", f"http://{user}:{password}@")
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
+        # The scheduler looks for due schedules every few seconds, not every minute.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
         "HYDRAWATCH_LANDING": str(tmp_path / "landing"),
         "HYDRAWATCH_WAREHOUSE": str(tmp_path / "warehouse"),
         "HYDRAWATCH_EXPORTS": str(tmp_path / "exports"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "HYDRAWATCH_DAILY_CRON": "15 23 * * *",
+        "HYDRAWATCH_DAILY_CRON": "* * * * *",
+        "HYDRAWATCH_DELIVERY_POLL_SECONDS": "1",
+        "HYDRAWATCH_DELIVERY_DEADLINE_SECONDS": "3",
+        "HYDRAWATCH_ALERT_URL": f"{base}?token={token}",
+        "HYDRAWATCH_ALERT_SECRET": alert_secret,
+        "HYDRAWATCH_WEBHOOK_URL": f"https://{user}:{password}@hooks.example/in?token={token}",
+        "HYDRAWATCH_WEBHOOK_SECRET": webhook_secret,
     }
     env.pop("PREFECT_API_URL", None)
     server = subprocess.Popen(
@@ -117,8 +151,8 @@ def test_served_daily_deployment_runs_and_leaves_its_artifact(tmp_path):
         for credentials in (None, "hydrawatch:a-guess"):
             request = urllib.request.Request(f"{api}/flows/filter", data=b"{}", method="POST")
             if credentials:
-                token = base64.b64encode(credentials.encode()).decode()
-                request.add_header("Authorization", f"Basic {token}")
+                token64 = base64.b64encode(credentials.encode()).decode()
+                request.add_header("Authorization", f"Basic {token64}")
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request, timeout=30)
             assert refused.value.code == 401
@@ -143,23 +177,57 @@ def test_served_daily_deployment_runs_and_leaves_its_artifact(tmp_path):
                 except Exception:
                     time.sleep(2)
             assert deployment is not None, "the daily deployment was never registered"
-            crons = [s.schedule.cron for s in deployment.schedules]
-            assert crons == ["15 23 * * *"]
+            assert [s.schedule.cron for s in deployment.schedules] == ["* * * * *"]
 
-            run = run_deployment(
-                "hydrawatch-daily/daily",
-                parameters={"run_date": "2026-02-05", "steps": ["ingest"]},
-                timeout=300,
+            # Nobody starts a run: the scheduler creates it, the served process runs it.
+            ours = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]))
+            run = None
+            deadline = time.monotonic() + 300
+            while run is None and time.monotonic() < deadline:
+                assert served.poll() is None, (tmp_path / "serve.err").read_text()[-2000:]
+                finished = [
+                    r
+                    for r in client.read_flow_runs(flow_run_filter=ours)
+                    if r.state is not None and r.state.is_final()
+                ]
+                run = finished[0] if finished else None
+                if run is None:
+                    time.sleep(3)
+            assert run is not None, "the cron never ran by itself"
+            assert run.state.is_failed(), run.state
+            assert run.parameters == {}
+            day = run.expected_start_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+            mine = [a for a in client.read_artifacts() if a.flow_run_id == run.id and a.key]
+            assert [a.key for a in mine] == [f"hydrawatch-day-{day}"]
+            assert mine[0].data.startswith(
+                f"# Hydrawatch day {day}: FAILED: the delivery for {day} was not complete after "
+                "waiting 3s (usage_events: no folder yet; accounts: no folder yet)"
             )
-            state = client.read_flow_run(run.id).state
-            assert state.is_failed(), state
-            artifacts = client.read_artifacts()
-            # Prefect adds its own unkeyed result artifacts; ours is the keyed day summary.
-            mine = [a for a in artifacts if a.flow_run_id == run.id and a.key]
-            assert [a.key for a in mine] == ["hydrawatch-day-2026-02-05"]
-            assert "# Hydrawatch day 2026-02-05: FAILED: no " in mine[0].data
-            assert "delivery for 2026-02-05" in mine[0].data
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
+            )
+            stored = json.dumps(run.parameters) + "".join(a.data or "" for a in mine)
+            stored += "".join(log.message for log in logs)
+            assert f"{day}: waiting for the delivery" in stored
+        alerts = [json.loads(body) for body, _ in rx.accepted]
+        assert [(a["type"], a["day"], a["exit_code"]) for a in alerts] == [
+            ("hydrawatch.day.failed", str(day), 3)
+        ]
+        assert alerts[0]["flow_run_id"] == str(run.id)
+        # Nothing but the receiver ever holds the secrets: Prefect's API, its database, MLflow.
+        secrets = [*PLANTED, alert_secret, webhook_secret]
+        for secret in secrets:
+            assert secret not in stored, secret
+        for root in (tmp_path / "prefect-home", tmp_path / "warehouse"):
+            for path in root.rglob("*"):
+                if path.is_file():
+                    data = path.read_bytes()
+                    assert not any(s.encode() in data for s in secrets), path
+        mlflow_db = tmp_path / "mlflow.db"
+        if mlflow_db.exists():
+            assert not any(s.encode() in mlflow_db.read_bytes() for s in secrets)
     finally:
+        rx.close()
         if served is not None:
             _stop(served)
         _stop(server)
