@@ -85,12 +85,29 @@ def retrain(settings: Settings, as_of: dt.date):
     return result
 
 
-def promote(settings: Settings, version, force: bool, reason):
+def promote(
+    settings: Settings,
+    version,
+    force: bool,
+    reason,
+    *,
+    dry_run: bool = False,
+    as_of: dt.date | None = None,
+    period_days: int | None = None,
+):
     from flows import pipeline
 
     out = console()
-    result = pipeline.promote_flow(version, force, reason, rt=_runtime(settings, out))
-    print_fields(out, "promote", result)
+    result = pipeline.promote_flow(
+        version,
+        force,
+        reason,
+        rt=_runtime(settings, out),
+        dry_run=dry_run,
+        as_of=as_of,
+        period_days=period_days,
+    )
+    print_fields(out, "promote (dry run: nothing moved)" if dry_run else "promote", result)
     return result
 
 

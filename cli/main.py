@@ -148,11 +148,27 @@ def promote(
     version: Annotated[str | None, typer.Option(help="model version to promote")] = None,
     force: Annotated[bool, typer.Option(help="override the promotion gate")] = False,
     reason: Annotated[str | None, typer.Option(help="why the gate is overridden")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the gate's decision, move nothing")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="last feature day of the gate period")
+    ] = None,
+    period_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="feature days in the gate period (HYDRAWATCH_GATE_PERIOD_DAYS)"),
+    ] = None,
 ):
-    """Move alias `champion` to the challenger (or to a version) if it passes the gate."""
+    """Move alias `champion` to the challenger (or to a version) if it passes the gate; every
+    decision is recorded in MLflow (experiment hydrawatch-gate)."""
     if force and not (reason and reason.strip()):
         raise typer.BadParameter("--force needs --reason: say why the gate is overridden")
-    _commands().promote(_settings(), version, force, reason)
+    if force and dry_run:
+        raise typer.BadParameter("--dry-run applies the gate; --force skips it: choose one")
+    day = parse_date(as_of) if as_of else None
+    _commands().promote(
+        _settings(), version, force, reason, dry_run=dry_run, as_of=day, period_days=period_days
+    )
 
 
 @app.command()

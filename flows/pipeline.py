@@ -140,11 +140,19 @@ def retrain_task(rt: Runtime, as_of: dt.date) -> retrain.RetrainResult:
 
 @task(name="promote", cache_policy=NONE)
 def promote_task(
-    rt: Runtime, version: str | None, force: bool, reason: str | None
+    rt: Runtime,
+    version: str | None,
+    force: bool,
+    reason: str | None,
+    dry_run: bool = False,
+    as_of: dt.date | None = None,
+    period_days: int | None = None,
 ) -> promote.PromoteResult:
     # The gate reads the feature table; a refusal for a missing challenger or a forced move
     # starts no Spark (the runtime builds the session when the gate first needs it).
-    return promote.run_promote(rt, version, force, reason)
+    return promote.run_promote(
+        rt, version, force, reason, as_of=as_of, period_days=period_days, dry_run=dry_run
+    )
 
 
 @task(name="rollback", cache_policy=NONE)
@@ -675,10 +683,14 @@ def promote_flow(
     force: bool = False,
     reason: str | None = None,
     rt: Runtime | None = None,
+    dry_run: bool = False,
+    as_of: dt.date | None = None,
+    period_days: int | None = None,
 ) -> promote.PromoteResult:
     rt = rt or Runtime.from_environment()
-    result = promote_task(rt, version, force, reason)
-    _one_step_artifact("promote", "Hydrawatch promote", result)
+    result = promote_task(rt, version, force, reason, dry_run, as_of, period_days)
+    title = "Hydrawatch promote (dry run)" if dry_run else "Hydrawatch promote"
+    _one_step_artifact("promote", title, result)
     return result
 
 

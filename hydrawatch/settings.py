@@ -166,6 +166,17 @@ class Settings(BaseSettings):
     train_seed: int = 7
     # Promotion gate: the recent labelled period both models are compared on, in feature days.
     gate_period_days: int = Field(default=14, ge=1)
+    # The gate's absolute minimums (the first model, and any metric the champion cannot be
+    # measured on) and the challenger's tolerances against the champion; unset: the defaults
+    # of models/validation.py.
+    gate_min_pr_auc: float | None = Field(default=None, ge=0.0, le=1.0)
+    gate_min_recall: float | None = Field(default=None, ge=0.0, le=1.0)
+    gate_min_precision: float | None = Field(default=None, ge=0.0, le=1.0)
+    gate_max_fpr: float | None = Field(default=None, ge=0.0, le=1.0)
+    gate_tolerance_pr_auc: float | None = Field(default=None, ge=0.0, le=1.0)
+    gate_tolerance_recall: float | None = Field(default=None, ge=0.0, le=1.0)
+    gate_tolerance_precision: float | None = Field(default=None, ge=0.0, le=1.0)
+    gate_tolerance_fpr: float | None = Field(default=None, ge=0.0, le=1.0)
     # Delta commits on S3 (s3a:// or s3:// roots; hydrawatch/objectstore.py, docs/reliability.md):
     # "conditional" = each commit file created with S3's conditional PUT, safe with any number of
     # drivers writing one table; "single-driver" = Delta's S3SingleDriverLogStore, which loses

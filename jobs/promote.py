@@ -3,9 +3,12 @@
 Promises:
 - `run_promote` moves `champion` to the challenger (or to `version`) only if the gate of
   models/validation.py passes, both models measured on the same recent labelled period
-  (`models.evaluation.period_metrics`); the first model needs the absolute minimums. A refusal
-  raises `PromotionRefused` naming each failing metric and by how much. `force=True` with a
-  reason skips the gate; the override is recorded.
+  (`models.evaluation.period_metrics`, `period_days` or `settings.gate_period_days`); the first
+  model needs the absolute minimums (thresholds from the settings). A refusal raises
+  `PromotionRefused` naming each failing metric and by how much. `force=True` with a reason
+  skips the gate; `dry_run=True` decides and moves nothing. Every decision, passed, refused,
+  forced or dry, is recorded in MLflow experiment `hydrawatch-gate` with both models' figures and
+  the thresholds.
 - `run_rollback` moves `champion` back to the previous champion of the recorded history.
 - Every move is recorded (models/moves.py): an MLflow run in experiment "hydrawatch-registry" and
   tags on the version that became champion.
@@ -33,7 +36,7 @@ from hydrawatch.runtime import Runtime
 from models import moves as mv
 from models.champion import CHALLENGER, CHAMPION, resolve
 from models.champion import version as model_version
-from models.validation import GateDecision, challenger_gate, first_model_gate
+from models.validation import GateDecision, GateThresholds, challenger_gate, first_model_gate
 
 PENDING_TAG = "champion.pending_move"
 
@@ -67,13 +70,19 @@ def _training_metrics(rt: Runtime, version: str) -> dict[str, float]:
 
 
 def decide(
-    rt: Runtime, target: str, champion: str | None, as_of: dt.date | None
+    rt: Runtime,
+    target: str,
+    champion: str | None,
+    as_of: dt.date | None,
+    period_days: int | None = None,
+    thresholds: GateThresholds | None = None,
 ) -> tuple[GateDecision, dict[str, float]]:
     """Measure target (and champion) on the same period and apply the gate."""
     from models.evaluation import period_metrics
 
+    t = thresholds or GateThresholds.from_settings(rt.settings)
     versions = [target] + ([champion] if champion else [])
-    period = period_metrics(rt, versions, as_of)
+    period = period_metrics(rt, versions, as_of, period_days)
     if period.reasons.get(target):
         raise PromotionRefused(f"cannot measure v{target}: {period.reasons[target]}")
     ours = period.by_version[target]
@@ -82,10 +91,10 @@ def decide(
     theirs = period.by_version.get(champion) if champion else None
     if theirs:
         figures.update({f"champion_{k}": v for k, v in theirs.items()})
-        decision = challenger_gate(ours, theirs, champion)
+        decision = challenger_gate(ours, theirs, champion, t)
     else:
         # No champion, or one that cannot be measured on today's features: absolute minimums.
-        decision = first_model_gate(ours)
+        decision = first_model_gate(ours, t)
     period_note = f" on feature days {period.start}..{period.end} ({period.positives} positives)"
     return GateDecision(decision.checks, decision.mode + period_note), figures
 
@@ -97,10 +106,20 @@ def run_promote(
     reason: str | None = None,
     *,
     as_of: dt.date | None = None,
+    period_days: int | None = None,
+    dry_run: bool = False,
 ) -> PromoteResult:
+    """Apply the gate and move `champion` when it passes (or when forced with a reason).
+
+    Every decision is recorded in MLflow (`models.moves.record_gate`: both models' figures, the
+    thresholds, the verdict), a refusal too, before it is raised. `dry_run`: decide and record,
+    move nothing (action `dry_run`).
+    """
     settings = rt.settings
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason: say why the gate is overridden")
+    if force and dry_run:
+        raise UsageError("--dry-run applies the gate; --force skips it: choose one")
     target = str(version) if version is not None else _alias_version(rt, CHALLENGER)
     if target is None:
         raise HydrawatchError(
@@ -109,22 +128,35 @@ def run_promote(
         )
     target_info = model_version(rt, target)  # a clear error for an unknown version
     champion = _alias_version(rt, CHAMPION)
-    if champion == target:
+    if champion == target and not dry_run:
         pending = target_info.tags.get(PENDING_TAG)
         if pending:
             return _complete(rt, target, json.loads(pending))
         raise HydrawatchError(f"v{target} already holds alias `champion`; nothing to move")
 
+    thresholds = GateThresholds.from_settings(settings)
     figures = _training_metrics(rt, target)
     if force:
         gate = "gate overridden (--force): " + reason.strip()
         action = mv.FORCED
+        mv.record_gate(
+            rt, "forced", target, champion, gate, figures, thresholds.as_params(), reason or ""
+        )
     else:
-        decision, measured = decide(rt, target, champion, as_of)
+        decision, measured = decide(rt, target, champion, as_of, period_days, thresholds)
         figures.update(measured)
-        if not decision.passed:
-            raise PromotionRefused(f"v{target} not promoted: {decision.message()}")
         gate = decision.message()
+        outcome = ("dry_run_" if dry_run else "") + ("passed" if decision.passed else "refused")
+        run_id = mv.record_gate(
+            rt, outcome, target, champion, gate, figures, thresholds.as_params(), reason or ""
+        )
+        if dry_run:
+            return PromoteResult("dry_run", champion, target, False, gate, run_id, figures)
+        if not decision.passed:
+            raise PromotionRefused(
+                f"v{target} not promoted: {gate} (both models' figures in MLflow run {run_id}, "
+                f"experiment {mv.GATE_EXPERIMENT})"
+            )
         action = mv.PROMOTE
 
     pending = {

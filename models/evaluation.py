@@ -69,9 +69,10 @@ def period_metrics(
     rt: Runtime,
     versions: list[str],
     as_of: dt.date | None = None,
+    period_days: int | None = None,
 ) -> PeriodMetrics:
     end = as_of or latest_feature_date(rt)
-    start = end - dt.timedelta(days=rt.settings.gate_period_days - 1)
+    start = end - dt.timedelta(days=(period_days or rt.settings.gate_period_days) - 1)
     frame = training_frame(rt, end, since=start - dt.timedelta(days=1))
     rows = frame.rows
     y = rows["label"].to_numpy(int)

@@ -22,6 +22,9 @@ from hydrawatch.runtime import Runtime
 from models.registry import ensure_experiment
 
 REGISTRY_EXPERIMENT = "hydrawatch-registry"
+# Every gate decision (passed, refused, forced, dry run) with both models' figures and the
+# thresholds; the move history above stays the champion's moves only.
+GATE_EXPERIMENT = "hydrawatch-gate"
 PROMOTE, FORCED, ROLLBACK = "promote", "forced_promote", "rollback"
 
 
@@ -170,6 +173,43 @@ def record_move(
         run_id,
         move_id,
     )
+
+
+def record_gate(
+    rt: Runtime,
+    outcome: str,
+    challenger: str,
+    champion: str | None,
+    verdict: str,
+    figures: dict[str, float],
+    thresholds: dict[str, float],
+    reason: str = "",
+) -> str:
+    """One MLflow run per gate decision in experiment `hydrawatch-gate`: params (outcome, both
+    versions, actor, reason, thresholds), metrics (both models' figures), the verdict as a tag.
+    Returns the run id."""
+    import mlflow
+
+    experiment_id = ensure_experiment(rt, GATE_EXPERIMENT)
+    clean = {k: float(v) for k, v in figures.items() if v is not None and math.isfinite(v)}
+    params = {
+        "model_name": rt.settings.model_name,
+        "outcome": outcome,
+        "challenger_version": challenger,
+        "champion_version": champion or "",
+        "actor": actor(),
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "reason": (reason or "")[:500],
+        **{k: str(v) for k, v in thresholds.items()},
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"gate-{outcome}-v{challenger}"
+    ) as run:
+        mlflow.log_params(params)
+        mlflow.set_tags({"gate": verdict[:5000], "hydrawatch.kind": "gate_decision"})
+        if clean:
+            mlflow.log_metrics(clean)
+    return run.info.run_id
 
 
 class NoPreviousChampion(HydrawatchError):

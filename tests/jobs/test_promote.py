@@ -78,9 +78,32 @@ def test_worse_challenger_refused_forced_and_rolled_back(spark, world, settings,
     run_promote(Runtime(settings), good, force=True, reason="bootstrap the registry")
     bad = _register(settings, world, good=False, seed=4)
 
+    dry = run_promote(Runtime(settings, spark=spark), dry_run=True, period_days=10)
+    assert (dry.action, dry.from_version, dry.to_version) == ("dry_run", good, bad)
+    assert dry.gate.startswith("gate failed (against_champion on feature days 2026-02-01..")
+    assert alias_version(settings, "champion") == good  # a dry run moves nothing
+
     with pytest.raises(PromotionRefused, match=rf"against_champion.*champion v{good} has"):
         run_promote(Runtime(settings, spark=spark))
     assert alias_version(settings, "champion") == good
+    # Every decision is on record with both models' figures and the thresholds.
+    gate_runs = client(settings).search_runs(
+        [client(settings).get_experiment_by_name("hydrawatch-gate").experiment_id],
+        order_by=["attributes.start_time ASC"],
+    )
+    assert [r.data.params["outcome"] for r in gate_runs] == [
+        "forced",
+        "dry_run_refused",
+        "refused",
+    ]
+    refused = gate_runs[-1]
+    assert refused.data.params["challenger_version"] == bad
+    assert refused.data.params["champion_version"] == good
+    assert refused.data.params["gate_min_pr_auc"] == "0.9"
+    assert refused.data.params["gate_tolerance_fpr_at_threshold"] == "0.001"
+    figures = refused.data.metrics
+    assert figures["champion_pr_auc"] > figures["challenger_pr_auc"]
+    assert refused.data.tags["gate"].startswith("gate failed (against_champion")
 
     with pytest.raises(HydrawatchError, match="--reason"):
         run_promote(Runtime(settings), force=True, reason=" ")

@@ -10,7 +10,7 @@ import pytest
 
 from models.evaluation import summarise
 from models.metrics import choose_threshold, rates_at
-from models.validation import challenger_gate, first_model_gate
+from models.validation import GateThresholds, challenger_gate, first_model_gate
 
 
 def test_summarise_per_group_and_overall():
@@ -76,3 +76,30 @@ def test_gate_messages_name_the_metric_and_the_gap():
     assert "champion v3 has 0.0010" in message
     assert challenger_gate(dict(good, recall_at_threshold=0.885), good, "3").passed
     assert not first_model_gate(dict(good, recall_at_threshold=float("nan"))).passed
+
+
+def test_a_metric_the_champion_cannot_be_measured_on_falls_back_to_its_floor(
+    make_settings, tmp_path
+):
+    good = {
+        "pr_auc": 0.95,
+        "recall_at_threshold": 0.9,
+        "precision_at_threshold": 0.99,
+        "fpr_at_threshold": 0.001,
+    }
+    unmeasured = dict(good, recall_at_threshold=float("nan"))
+    # The challenger's recall 0.70 is far below the floor 0.80: refused, not waved through.
+    decision = challenger_gate(dict(good, recall_at_threshold=0.70), unmeasured, "3")
+    assert not decision.passed
+    assert decision.message() == (
+        "gate failed (against_champion): recall_at_threshold 0.7000 is 0.1000 below the bound "
+        "0.8000 (minimum: champion v3 cannot be measured on it)"
+    )
+    assert challenger_gate(dict(good, recall_at_threshold=0.81), unmeasured, "3").passed
+    # The thresholds are settings; unset ones keep their defaults.
+    settings = make_settings(tmp_path, gate_min_recall=0.85, gate_tolerance_fpr=0.0005)
+    t = GateThresholds.from_settings(settings)
+    assert (t.min_recall_at_threshold, t.tolerance_fpr_at_threshold) == (0.85, 0.0005)
+    assert (t.min_pr_auc, t.tolerance_recall_at_threshold) == (0.90, 0.02)
+    assert not challenger_gate(dict(good, recall_at_threshold=0.81), unmeasured, "3", t).passed
+    assert not challenger_gate(dict(good, fpr_at_threshold=0.0016), good, "3", t).passed
