@@ -1,8 +1,10 @@
-"""One writer per day.
+"""One writer per day, and one writer of the model registry.
 
 `day_lock(settings, day)` is held around everything a run writes for one day, so two runs for the
 same day cannot interleave. The second run says why it waits, waits up to
 `settings.day_lock_wait_seconds`, and then stops with `ConcurrentRun` naming the day.
+`registry_lock(settings)` is held by retrain, promote and rollback around what they read and
+change in the registry (aliases, the move history), so two of them at once cannot both win.
 
 Two implementations, chosen by `settings.day_lock`:
 - `prefect`: a Prefect global concurrency limit of one slot named `hydrawatch-day-YYYY-MM-DD`,
@@ -24,6 +26,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydrawatch.errors import ConcurrentRun, HydrawatchError
@@ -46,6 +49,18 @@ def limit_name(day: dt.date) -> str:
     return f"hydrawatch-day-{day.isoformat()}"
 
 
+REGISTRY_LIMIT = "hydrawatch-registry"
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a lock guards: its file name, its Prefect limit and how a waiting run names it."""
+
+    file_name: str
+    limit: str
+    busy: str  # "day 2026-02-01 is being written by another run"
+
+
 @contextlib.contextmanager
 def day_lock(
     settings: Settings,
@@ -54,39 +69,64 @@ def day_lock(
     wait_seconds: float | None = None,
 ) -> Iterator[str]:
     """Hold the lock for `day`; yields a one-line description of the lock held."""
+    target = _Target(
+        f"day={day.isoformat()}.lock",
+        limit_name(day),
+        f"day {day} is being written by another run",
+    )
+    with _held(settings, target, say, wait_seconds) as held:
+        yield held
+
+
+@contextlib.contextmanager
+def registry_lock(
+    settings: Settings, say: Say | None = None, wait_seconds: float | None = None
+) -> Iterator[str]:
+    """Hold the model registry's lock (retrain, promote, rollback)."""
+    target = _Target(
+        "registry.lock",
+        REGISTRY_LIMIT,
+        f"the registry of {settings.model_name} is being changed by another run (retrain, "
+        "promote or rollback)",
+    )
+    with _held(settings, target, say, wait_seconds) as held:
+        yield held
+
+
+@contextlib.contextmanager
+def _held(
+    settings: Settings, target: _Target, say: Say | None, wait_seconds: float | None
+) -> Iterator[str]:
     wait = settings.day_lock_wait_seconds if wait_seconds is None else wait_seconds
     say = say or (lambda _msg: None)
     if lock_mode(settings) == "prefect":
-        with _prefect_lock(day, wait, say) as held:
+        with _prefect_lock(target, wait, say) as held:
             yield held
     else:
-        with _file_lock(settings, day, wait, say) as held:
+        with _file_lock(settings, target, wait, say) as held:
             yield held
 
 
 @contextlib.contextmanager
-def _file_lock(settings: Settings, day: dt.date, wait: float, say: Say) -> Iterator[str]:
+def _file_lock(settings: Settings, target: _Target, wait: float, say: Say) -> Iterator[str]:
     if _is_uri(settings.warehouse):
         raise HydrawatchError(
-            f"the file day lock needs a local warehouse, not {settings.warehouse}; "
+            f"the file lock needs a local warehouse, not {settings.warehouse}; "
             "set PREFECT_API_URL to a Prefect server (HYDRAWATCH_DAY_LOCK=prefect)"
         )
-    path = Path(settings.warehouse_uri) / "_locks" / f"day={day.isoformat()}.lock"
+    path = Path(settings.warehouse_uri) / "_locks" / target.file_name
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if not _try_flock(fd):
             holder = _read_holder(path)
-            say(
-                f"day {day} is being written by another run ({holder}); "
-                f"waiting up to {wait:.0f}s for it to finish"
-            )
+            say(f"{target.busy} ({holder}); waiting up to {wait:.0f}s for it to finish")
             deadline = time.monotonic() + wait
             while not _try_flock(fd):
                 if time.monotonic() >= deadline:
                     raise ConcurrentRun(
-                        f"day {day} is being written by another run ({holder}); waited "
-                        f"{wait:.0f}s, run again when it has finished (lock file {path})"
+                        f"{target.busy} ({holder}); waited {wait:.0f}s, run again when it has "
+                        f"finished (lock file {path})"
                     )
                 time.sleep(0.5)
         # Who holds it, for the message a second run prints (wall clock only for people).
@@ -123,18 +163,18 @@ def _read_holder(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _prefect_lock(day: dt.date, wait: float, say: Say) -> Iterator[str]:
+def _prefect_lock(target: _Target, wait: float, say: Say) -> Iterator[str]:
     from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency
 
-    name = limit_name(day)
+    name = target.limit
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 1)
         busy = client.read_global_concurrency_limit_by_name(name).active_slots > 0
     if busy:
         say(
-            f"day {day} is being written by another run (Prefect concurrency limit {name} is "
-            f"taken); waiting up to {wait:.0f}s for it to finish"
+            f"{target.busy} (Prefect concurrency limit {name} is taken); waiting up to "
+            f"{wait:.0f}s for it to finish"
         )
     with contextlib.ExitStack() as stack:
         try:
@@ -150,7 +190,7 @@ def _prefect_lock(day: dt.date, wait: float, say: Say) -> Iterator[str]:
             )
         except TimeoutError:
             raise ConcurrentRun(
-                f"day {day} is being written by another run (Prefect concurrency limit {name}); "
-                f"waited {wait:.0f}s, run again when it has finished"
+                f"{target.busy} (Prefect concurrency limit {name}); waited {wait:.0f}s, run "
+                "again when it has finished"
             ) from None
         yield f"Prefect concurrency limit {name}"

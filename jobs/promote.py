@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from hydrawatch.errors import HydrawatchError, PromotionRefused, UsageError
 from hydrawatch.failpoints import failpoint
+from hydrawatch.locks import registry_lock
 from hydrawatch.runtime import Runtime
 from models import moves as mv
 from models.champion import CHALLENGER, CHAMPION, resolve
@@ -113,13 +114,27 @@ def run_promote(
 
     Every decision is recorded in MLflow (`models.moves.record_gate`: both models' figures, the
     thresholds, the verdict), a refusal too, before it is raised. `dry_run`: decide and record,
-    move nothing (action `dry_run`).
+    move nothing (action `dry_run`). Holds the registry lock: of two promotes at once, the second
+    decides after the first has moved the alias and recorded the move.
     """
-    settings = rt.settings
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason: say why the gate is overridden")
     if force and dry_run:
         raise UsageError("--dry-run applies the gate; --force skips it: choose one")
+    with registry_lock(rt.settings, say=rt.say):
+        return _promote(rt, version, force, reason, as_of, period_days, dry_run)
+
+
+def _promote(
+    rt: Runtime,
+    version: str | None,
+    force: bool,
+    reason: str | None,
+    as_of: dt.date | None,
+    period_days: int | None,
+    dry_run: bool,
+) -> PromoteResult:
+    settings = rt.settings
     target = str(version) if version is not None else _alias_version(rt, CHALLENGER)
     if target is None:
         raise HydrawatchError(
@@ -202,6 +217,12 @@ def _complete(rt: Runtime, target: str, pending: dict) -> PromoteResult:
 
 
 def run_rollback(rt: Runtime, reason: str | None = None) -> PromoteResult:
+    """Move `champion` back to the previous champion of the history, under the registry lock."""
+    with registry_lock(rt.settings, say=rt.say):
+        return _rollback(rt, reason)
+
+
+def _rollback(rt: Runtime, reason: str | None) -> PromoteResult:
     history = mv.history(rt)
     stack = mv.champion_stack(history)
     current = _alias_version(rt, CHAMPION)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hydrawatch.failpoints import failpoint
+from hydrawatch.locks import registry_lock
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
 from models import metrics as M
@@ -111,6 +112,13 @@ def _log_figures(result: FitResult, calib: pd.DataFrame, names: list[str]) -> di
 
 
 def run_retrain(rt: Runtime, as_of: dt.date, *, seed: int | None = None) -> RetrainResult:
+    """Train as of `as_of` and register the version as `challenger`, holding the registry lock
+    (two retrains of the same inputs cannot both register a version)."""
+    with registry_lock(rt.settings, say=rt.say):
+        return _retrain(rt, as_of, seed)
+
+
+def _retrain(rt: Runtime, as_of: dt.date, seed: int | None) -> RetrainResult:
     import mlflow
 
     settings = rt.settings

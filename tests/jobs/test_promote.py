@@ -89,6 +89,7 @@ def test_worse_challenger_refused_forced_and_rolled_back(spark, world, settings,
     # Every decision is on record with both models' figures and the thresholds.
     gate_runs = client(settings).search_runs(
         [client(settings).get_experiment_by_name("hydrawatch-gate").experiment_id],
+        filter_string=f"params.model_name = '{settings.model_name}'",
         order_by=["attributes.start_time ASC"],
     )
     assert [r.data.params["outcome"] for r in gate_runs] == [

@@ -91,3 +91,52 @@ def test_promote_killed_after_the_alias_is_completed_by_the_rerun(settings, proc
     assert (back.action, back.from_version, back.to_version) == (ROLLBACK, second, first)
     assert alias_version(settings, "champion") == first
     assert [m.action for m in history(Runtime(settings))] == [FORCED, FORCED, ROLLBACK]
+
+
+RACE = """
+import sys
+from hydrawatch.errors import HydrawatchError
+from hydrawatch.runtime import Runtime
+from hydrawatch.settings import Settings
+from jobs.promote import run_promote
+try:
+    done = run_promote(Runtime(Settings()), sys.argv[1], force=True, reason="race " + sys.argv[2])
+    print("moved", done.from_version, done.to_version)
+except HydrawatchError as err:
+    print("refused", err)
+"""
+
+
+def test_two_promotes_at_once_one_wins_and_the_history_stays_right(
+    make_settings, tmp_path, process_env
+):
+    """Two real processes promote the same version while a third holds the registry lock; once
+    it is released, one moves the alias and records move 2, the other finds it done."""
+    from hydrawatch.locks import registry_lock
+
+    settings = make_settings(tmp_path, day_lock="file")
+    first, second = _register(settings, 3), _register(settings, 4)
+    run_promote(Runtime(settings), first, force=True, reason="first champion")
+    with registry_lock(settings):
+        racers = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACE, second, name],
+                cwd=REPO,
+                env=process_env(settings),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("a", "b")
+        ]
+        lock = Path(settings.warehouse_uri) / "_locks" / "registry.lock"
+        assert lock.exists()
+    outs = [p.communicate(timeout=300) for p in racers]
+    said = sorted(out.strip().splitlines()[-1] for out, _ in outs)
+    assert said[0] == f"moved {first} {second}", outs
+    assert said[1].startswith(f"refused v{second} already holds alias `champion`"), outs
+    moves = history(Runtime(settings))
+    assert [(m.seq, m.from_version, m.to_version) for m in moves] == [
+        (1, None, first),
+        (2, first, second),
+    ]
