@@ -35,7 +35,7 @@ from hydrawatch.failpoints import failpoint
 from hydrawatch.locks import registry_lock
 from hydrawatch.runtime import Runtime
 from models import moves as mv
-from models.champion import CHALLENGER, CHAMPION, resolve
+from models.champion import CHALLENGER, CHAMPION, absent, resolve, unavailable
 from models.champion import version as model_version
 from models.validation import GateDecision, GateThresholds, challenger_gate, first_model_gate
 
@@ -64,8 +64,10 @@ def _training_metrics(rt: Runtime, version: str) -> dict[str, float]:
         return {}
     try:
         run = rt.mlflow.get_run(info.run_id)
-    except Exception:
-        return {}
+    except Exception as err:
+        if absent(err):  # its training run was deleted: no training figures to record
+            return {}
+        raise unavailable(rt, err) from None
     keep = ("pr_auc", "recall_at_target_precision", "precision_at_threshold", "threshold")
     return {f"train_{k}": v for k, v in run.data.metrics.items() if k in keep}
 

@@ -108,7 +108,7 @@ def _version_of(mv, name: str, alias: str | None = None) -> ModelVersion:
     )
 
 
-def _absent(err: Exception) -> bool:
+def absent(err: Exception) -> bool:
     """The registry answered: no such model or alias (as opposed to: no answer)."""
     from mlflow.exceptions import MlflowException
 
@@ -120,7 +120,7 @@ def _absent(err: Exception) -> bool:
     )
 
 
-def _unavailable(rt: Runtime, err: Exception) -> RegistryUnavailable:
+def unavailable(rt: Runtime, err: Exception) -> RegistryUnavailable:
     return RegistryUnavailable(
         f"the MLflow registry at {safe_uri(rt.settings.tracking_uri)} cannot be asked "
         f"({type(err).__name__}: {' '.join(str(err).split())[:160]}); nothing was done, "
@@ -134,9 +134,9 @@ def resolve(rt: Runtime, alias: str) -> ModelVersion | None:
     try:
         mv = rt.mlflow.get_model_version_by_alias(name, alias)
     except Exception as err:
-        if _absent(err):
+        if absent(err):
             return None
-        raise _unavailable(rt, err) from None
+        raise unavailable(rt, err) from None
     return _version_of(mv, name, alias)
 
 
@@ -158,11 +158,11 @@ def version(rt: Runtime, number: str) -> ModelVersion:
     try:
         mv = rt.mlflow.get_model_version(name, str(number))
     except Exception as err:
-        if _absent(err):
+        if absent(err):
             raise HydrawatchError(
                 f"model {name} has no version {number}; list them in MLflow"
             ) from None
-        raise _unavailable(rt, err) from None
+        raise unavailable(rt, err) from None
     return _version_of(mv, name)
 
 

@@ -20,6 +20,8 @@ from hydrawatch.failpoints import failpoint
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
 from models.champion import CHALLENGER
+from models.champion import absent as champion_absent
+from models.champion import unavailable as registry_unavailable
 from models.pyfunc import HydrawatchModel, ModelBundle
 
 MODEL_ARTIFACT_NAME = "model"
@@ -125,8 +127,12 @@ def versions_tagged(rt: Runtime, tag: str, value: str) -> list[str]:
     """The versions of the model whose tag `tag` equals `value`, oldest first."""
     try:
         found = rt.mlflow.search_model_versions(f"name = '{rt.settings.model_name}'")
-    except Exception:  # the model is not registered yet
-        return []
+    except Exception as err:
+        # Not registered yet is "none"; a registry that does not answer is an error, never
+        # "none" (retrain would register a second version of the same inputs).
+        if champion_absent(err):
+            return []
+        raise registry_unavailable(rt, err) from None
     # Filtered here, not in the search string: tag filters differ between registry back ends.
     hits = [mv for mv in found if (mv.tags or {}).get(tag) == value]
     return [str(mv.version) for mv in sorted(hits, key=lambda mv: int(mv.version))]

@@ -9,6 +9,7 @@ from hydrawatch.errors import NoChampionModel
 from hydrawatch.runtime import Runtime
 from models import champion
 from models.champion import ModelFeatureMismatch, RegistryUnavailable, check_model_matches
+from models.registry import versions_tagged
 
 
 def test_check_model_matches_refuses_other_feature_set():
@@ -66,6 +67,12 @@ def test_no_champion_and_an_unreachable_registry_fail_differently(
     try:
         with pytest.raises(RegistryUnavailable, match="cannot be asked") as err:
             champion.resolve(Runtime(down), "champion")
+        # Nor "no version of these inputs yet" (retrain would register a second one), nor "no
+        # training figures" (promote would record a decision without them).
+        with pytest.raises(RegistryUnavailable, match="cannot be asked"):
+            versions_tagged(Runtime(down), "hydrawatch.retrain_key", "k")
+        # ... while a store that answers "no such model" is an empty list.
+        assert versions_tagged(Runtime(settings), "hydrawatch.retrain_key", "k") == []
     finally:
         Runtime(settings).mlflow  # noqa: B018 - MLflow's process-wide URI back on a real store
     assert "\n" not in str(err.value)
