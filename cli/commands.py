@@ -129,6 +129,33 @@ def evaluate(settings: Settings, as_of: dt.date, start: dt.date | None, version:
     return result
 
 
+def shadow(settings: Settings, start: dt.date, end: dt.date, version: str | None):
+    from rich.table import Table
+
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.shadow_flow(start, end, version, rt=_runtime(settings, out))
+    table = Table(
+        title=f"shadow v{result.model_version} (champion v{result.champion_version or '-'}): "
+        "nothing published",
+        title_justify="left",
+    )
+    for column in ("day", "scored", "flagged", "by score", "by cluster"):
+        table.add_column(column)
+    for d in result.days:
+        table.add_row(
+            str(d.score_date),
+            str(d.accounts_scored),
+            str(d.flagged),
+            str(d.flagged_by_score),
+            str(d.flagged_by_cluster),
+        )
+    out.print(table)
+    out.print(f"tables: {result.scores_table}, {result.details_table}")
+    return result
+
+
 def holdout(settings: Settings, as_of: dt.date, end, campaigns: list[str], seed):
     from flows import pipeline
 

@@ -172,6 +172,22 @@ def promote(
 
 
 @app.command()
+def shadow(
+    start: DateOpt,
+    end: DateOpt,
+    version: Annotated[
+        str | None, typer.Option(help="model version (default: alias `challenger`)")
+    ] = None,
+):
+    """Score the days with a model that is not the champion into gold/shadow_scores and
+    gold/shadow_flag_details; nothing is published."""
+    first, last = parse_date(start), parse_date(end)
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}")
+    _commands().shadow(_settings(), first, last, version)
+
+
+@app.command()
 def rollback():
     """Move alias `champion` back to the previous champion."""
     _commands().rollback(_settings())

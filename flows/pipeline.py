@@ -58,6 +58,7 @@ from jobs import (
     publish,
     retrain,
     score,
+    shadow,
     simulate,
 )
 from models import champion
@@ -165,6 +166,13 @@ def evaluate_task(
     rt: Runtime, as_of: dt.date, start: dt.date | None, version: str | None
 ) -> evaluate.EvaluateResult:
     return evaluate.run_evaluate(rt, as_of, start=start, version=version)
+
+
+@task(name="shadow", task_run_name="shadow-{start}-{end}", cache_policy=NONE)
+def shadow_task(
+    rt: Runtime, start: dt.date, end: dt.date, version: str | None
+) -> shadow.ShadowResult:
+    return shadow.run_shadow(rt, start, end, version)
 
 
 @task(name="holdout", task_run_name="holdout-{as_of}", cache_policy=NONE)
@@ -717,6 +725,35 @@ def holdout_flow(
         markdown=summary.holdout_markdown(result),
         key=summary.artifact_key("holdout"),
         description=f"Hydrawatch leave-one-campaign-out as of {as_of}",
+    )
+    return result
+
+
+@flow(name="hydrawatch-shadow", flow_run_name="shadow-{start}-{end}")
+def shadow_flow(
+    start: dt.date, end: dt.date, version: str | None = None, rt: Runtime | None = None
+) -> shadow.ShadowResult:
+    """Score the days with a non-champion model into the shadow tables (nothing published)."""
+    rt = rt or Runtime.from_environment()
+    result = shadow_task(rt, start, end, version)
+    lines = [
+        f"# Hydrawatch shadow: v{result.model_version} on {start}..{end}",
+        "",
+        f"Champion: v{result.champion_version or '-'}; nothing published, tables "
+        f"`{result.scores_table}` and `{result.details_table}`.",
+        "",
+        "| day | scored | flagged | by score | by cluster |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {d.score_date} | {d.accounts_scored} | {d.flagged} | {d.flagged_by_score} | "
+            f"{d.flagged_by_cluster} |"
+            for d in result.days
+        ),
+    ]
+    create_markdown_artifact(
+        markdown="\n".join(lines) + "\n",
+        key=summary.artifact_key("shadow"),
+        description=f"Hydrawatch shadow v{result.model_version} {start}..{end}",
     )
     return result
 

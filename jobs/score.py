@@ -79,10 +79,27 @@ def run_score(rt: Runtime, score_date: dt.date, model: ModelVersion | None = Non
             "run `hydrawatch backfill --steps features` first"
         )
     with champion.load(rt, model) as loaded:
-        return _score_day(warehouse, score_date, loaded)
+        return score_day(warehouse, score_date, loaded)
 
 
-def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -> ScoreResult:
+@dataclass(frozen=True)
+class Targets:
+    """Where a scored day goes: the published pair, or the shadow pair (one model's rows)."""
+
+    scores: tables.Table
+    details: tables.Table
+    shadow: bool = False
+
+
+PUBLISHED = Targets(tables.GOLD_ACCOUNT_SCORES, tables.FLAG_DETAILS)
+SHADOW = Targets(tables.SHADOW_SCORES, tables.SHADOW_FLAG_DETAILS, shadow=True)
+
+
+def score_day(
+    warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel, targets: Targets = PUBLISHED
+) -> ScoreResult:
+    """Score the day with a loaded model into `targets` (a shadow run replaces only its own
+    model version's rows of the day)."""
     model = loaded.model
     spark = warehouse.spark
     day_features = warehouse.day(tables.FEATURES_ACCOUNT, score_date)
@@ -114,27 +131,30 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
         rule=StructureRule.from_settings(warehouse.settings),
     )
     rolled = rolled.persist()
+    # A shadow day holds one set of rows per model version: each run replaces only its own.
+    own = f"model_version = '{model.version}'" if targets.shadow else None
     try:
         warehouse.replace_days(
-            account_scores(rolled, score_date, model), tables.GOLD_ACCOUNT_SCORES, [score_date]
+            account_scores(rolled, score_date, model), targets.scores, [score_date], also=own
         )
-        failpoint("score.after_scores")
+        if not targets.shadow:
+            failpoint("score.after_scores")
         warehouse.replace_days(
-            flag_details(rolled, score_date, model), tables.FLAG_DETAILS, [score_date]
+            flag_details(rolled, score_date, model), targets.details, [score_date], also=own
         )
     finally:
         rolled.unpersist()
 
+    written_details = warehouse.day(targets.details, score_date)
+    written_scores = warehouse.day(targets.scores, score_date)
+    if own:
+        written_details, written_scores = written_details.where(own), written_scores.where(own)
     # One aggregate over what was written (not over the scoring plan, which would score again).
-    counts = (
-        warehouse.day(tables.FLAG_DETAILS, score_date)
-        .agg(
-            F.count(F.lit(1)).alias("flagged"),
-            F.sum((F.col("flagged_by") == "score").cast("int")).alias("by_score"),
-        )
-        .first()
-    )
-    scored_n = warehouse.day(tables.GOLD_ACCOUNT_SCORES, score_date).count()
+    counts = written_details.agg(
+        F.count(F.lit(1)).alias("flagged"),
+        F.sum((F.col("flagged_by") == "score").cast("int")).alias("by_score"),
+    ).first()
+    scored_n = written_scores.count()
     flagged = int(counts["flagged"] or 0)
     by_score = int(counts["by_score"] or 0)
     return ScoreResult(
@@ -146,8 +166,8 @@ def _score_day(warehouse: Warehouse, score_date: dt.date, loaded: LoadedModel) -
         flagged=flagged,
         flagged_by_score=by_score,
         flagged_by_cluster=flagged - by_score,
-        scores_table=warehouse.location(tables.GOLD_ACCOUNT_SCORES),
-        details_table=warehouse.location(tables.FLAG_DETAILS),
+        scores_table=warehouse.location(targets.scores),
+        details_table=warehouse.location(targets.details),
     )
 
 

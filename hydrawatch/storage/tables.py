@@ -60,6 +60,14 @@ GOLD_ACCOUNT_SCORES = Table("gold/account_scores", "score_date", ("account_id", 
 GOLD_SUSPICIOUS_ACCOUNTS = Table(
     "gold/suspicious_accounts", "score_date", ("account_id", "score_date")
 )
+# shadow scoring (project's own): what a non-champion model would have flagged, per day and model
+# version; never read by publish (jobs/shadow.py)
+SHADOW_SCORES = Table(
+    "gold/shadow_scores", "score_date", ("account_id", "score_date", "model_version")
+)
+SHADOW_FLAG_DETAILS = Table(
+    "gold/shadow_flag_details", "score_date", ("account_id", "score_date", "model_version")
+)
 # score -> publish hand-over (project's own): the day's flagged accounts with contributions turned
 # into reasons and the cluster that flagged them; keeps gold/account_scores to its contract columns.
 FLAG_DETAILS = Table("gold/flag_details", "score_date", ("account_id", "score_date"))
@@ -90,6 +98,8 @@ ALL = (
     GOLD_ACCOUNT_SCORES,
     GOLD_SUSPICIOUS_ACCOUNTS,
     FLAG_DETAILS,
+    SHADOW_SCORES,
+    SHADOW_FLAG_DETAILS,
     WEBHOOK_DELIVERIES,
     PUBLICATIONS,
     FLOW_PROGRESS,

@@ -121,8 +121,10 @@ class Warehouse:
         days: Iterable[dt.date],
         *,
         merge_schema: bool = False,
+        also: str | None = None,
     ) -> None:
-        """Replace exactly the rows of `days` (the table's day column) with `df`.
+        """Replace exactly the rows of `days` (the table's day column) with `df`; with `also`
+        (a predicate), only the rows of those days that it selects (one model's shadow rows).
 
         `merge_schema`: a new feature set version may add columns; the table gains them (older
         rows read as null). Writes to disjoint partitions never conflict; the small unpartitioned
@@ -130,6 +132,8 @@ class Warehouse:
         """
         days = sorted(set(days))
         predicate = f"{table.day} IN ({sql_dates(days)})"
+        if also:
+            predicate = f"{predicate} AND ({also})"
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
         if merge_schema:
             writer = writer.option("mergeSchema", "true")

@@ -233,3 +233,63 @@ def test_structure_without_silver_stops_the_day_with_the_command(spark, make_set
     _write_inputs(spark, settings)
     with pytest.raises(MissingInput, match=r"structural flags for 2026-02-10 need silver"):
         run_score(Runtime(settings, spark=spark), D)
+
+
+def test_shadow_scores_a_challenger_beside_and_publishes_nothing(spark, scored):
+    """The challenger's day goes to the shadow tables only, under its own version; a re-run and
+    the champion's shadow of the same day replace exactly their own rows."""
+    from delta.tables import DeltaTable
+
+    from jobs.shadow import run_shadow
+
+    settings, champion_version, published = scored
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "cot_share": rng.uniform(0, 1, 400),
+            "template_repeat": rng.uniform(0, 1, 400),
+            "noise": rng.normal(0, 1, 400),
+        }
+    )
+    _, challenger = log_and_register(
+        Runtime(settings),
+        frame,
+        (frame.cot_share > 0.9).astype(int),  # a stricter model: fewer accounts
+        feature_names=FEATURES,
+        feature_set_version=FSV,
+        alias="challenger",
+    )
+
+    def versions():
+        return {
+            t.name: DeltaTable.forPath(spark, t.location(settings)).history(1).first().version
+            for t in (tables.GOLD_ACCOUNT_SCORES, tables.FLAG_DETAILS)
+        }
+
+    before = versions()
+    rt = Runtime(settings, spark=spark)
+    first = run_shadow(rt, D, D)
+    again = run_shadow(rt, D, D)
+    beside = run_shadow(rt, D, D, version=champion_version)
+    assert versions() == before  # the published tables were not written
+    assert (first.model_version, first.champion_version) == (challenger, champion_version)
+    assert [d.accounts_scored for d in first.days] == [30]
+    assert again.days[0].flagged == first.days[0].flagged
+    shadow = spark.read.format("delta").load(tables.SHADOW_SCORES.location(settings))
+    per_version = {
+        r.model_version: r["count"] for r in shadow.groupBy("model_version").count().collect()
+    }
+    assert per_version == {challenger: 30, champion_version: 30}
+    # The champion's shadow of the day is what the published day holds.
+    shadow_details = spark.read.format("delta").load(tables.SHADOW_FLAG_DETAILS.location(settings))
+    mine = {
+        r.account_id
+        for r in shadow_details.where(f"model_version = '{champion_version}'").collect()
+    }
+    live = {
+        r.account_id
+        for r in spark.read.format("delta").load(tables.FLAG_DETAILS.location(settings)).collect()
+    }
+    assert mine == live and beside.days[0].flagged == published.flagged
+    theirs = shadow_details.where(f"model_version = '{challenger}'").count()
+    assert theirs == first.days[0].flagged
