@@ -156,6 +156,21 @@ def shadow(settings: Settings, start: dt.date, end: dt.date, version: str | None
     return result
 
 
+def compare(settings: Settings, start, end, version_a, version_b, labels_as_of):
+    from rich.markdown import Markdown
+
+    from flows import pipeline
+    from jobs.compare import report_markdown
+
+    out = console()
+    result = pipeline.compare_flow(
+        start, end, version_a, version_b, labels_as_of, rt=_runtime(settings, out)
+    )
+    out.print(Markdown(report_markdown(result)))
+    out.print(f"MLflow run {result.run_id} (experiment hydrawatch-compare): plots and the report")
+    return result
+
+
 def holdout(settings: Settings, as_of: dt.date, end, campaigns: list[str], seed):
     from flows import pipeline
 

@@ -188,6 +188,29 @@ def shadow(
 
 
 @app.command()
+def compare(
+    start: DateOpt,
+    end: DateOpt,
+    champion: Annotated[
+        str | None, typer.Option(help="first model version (default: alias `champion`)")
+    ] = None,
+    challenger: Annotated[
+        str | None, typer.Option(help="second model version (default: alias `challenger`)")
+    ] = None,
+    labels_as_of: Annotated[
+        str | None, typer.Option("--labels-as-of", help="labels known on this day (default: --end)")
+    ] = None,
+):
+    """Champion and challenger side by side on the same days: flags per day, accounts only one
+    flags, precision/recall/PR-AUC on the labels with intervals, flag rates per population."""
+    first, last = parse_date(start), parse_date(end)
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}")
+    labels = parse_date(labels_as_of) if labels_as_of else None
+    _commands().compare(_settings(), first, last, champion, challenger, labels)
+
+
+@app.command()
 def rollback():
     """Move alias `champion` back to the previous champion."""
     _commands().rollback(_settings())

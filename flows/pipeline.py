@@ -49,6 +49,7 @@ from hydrawatch.failpoints import failpoint
 from hydrawatch.locks import day_lock
 from hydrawatch.runtime import Runtime
 from jobs import (
+    compare,
     drift,
     evaluate,
     features,
@@ -754,6 +755,40 @@ def shadow_flow(
         markdown="\n".join(lines) + "\n",
         key=summary.artifact_key("shadow"),
         description=f"Hydrawatch shadow v{result.model_version} {start}..{end}",
+    )
+    return result
+
+
+@task(name="compare", task_run_name="compare-{start}-{end}", cache_policy=NONE)
+def compare_task(
+    rt: Runtime,
+    start: dt.date,
+    end: dt.date,
+    version_a: str | None,
+    version_b: str | None,
+    labels_as_of: dt.date | None,
+) -> compare.CompareResult:
+    return compare.run_compare(
+        rt, start, end, version_a=version_a, version_b=version_b, labels_as_of=labels_as_of
+    )
+
+
+@flow(name="hydrawatch-compare", flow_run_name="compare-{start}-{end}")
+def compare_flow(
+    start: dt.date,
+    end: dt.date,
+    version_a: str | None = None,
+    version_b: str | None = None,
+    labels_as_of: dt.date | None = None,
+    rt: Runtime | None = None,
+) -> compare.CompareResult:
+    """Champion and challenger side by side on the same days (shadow scores, labels)."""
+    rt = rt or Runtime.from_environment()
+    result = compare_task(rt, start, end, version_a, version_b, labels_as_of)
+    create_markdown_artifact(
+        markdown=compare.report_markdown(result),
+        key=summary.artifact_key("compare"),
+        description=f"Hydrawatch compare v{result.version_a} / v{result.version_b}",
     )
     return result
 

@@ -293,3 +293,39 @@ def test_shadow_scores_a_challenger_beside_and_publishes_nothing(spark, scored):
     assert mine == live and beside.days[0].flagged == published.flagged
     theirs = shadow_details.where(f"model_version = '{challenger}'").count()
     assert theirs == first.days[0].flagged
+
+
+def test_compare_puts_champion_and_challenger_side_by_side(spark, scored):
+    """Counts per day add up, the label figures match the flags, the run is in MLflow with its
+    report and plots; nothing published is written."""
+    from jobs.compare import run_compare
+    from testkit.registry import client
+
+    settings, champion_version, published = scored
+    if not client(settings).get_registered_model(settings.model_name).aliases.get("challenger"):
+        pytest.skip("runs after the shadow test, which registers the challenger")
+    decided = dt.datetime(2026, 2, 9, 12)
+    labels = [(f"c1-{i}", decided, "distillation", "analyst_review") for i in range(4)]
+    labels += [("c1-5", decided, "benign", "analyst_review"), ("x00", decided, "benign", "appeal")]
+    spark.createDataFrame(
+        [(*row, D, None, "f.jsonl") for row in labels],
+        "account_id string, decided_at timestamp, label string, source string, "
+        "delivery_date date, campaign_id string, source_file string",
+    ).write.format("delta").mode("overwrite").save(tables.BRONZE_LABELS.location(settings))
+
+    result = run_compare(Runtime(settings, spark=spark), D, D)
+    [day] = result.days
+    assert result.version_a == champion_version and day.scored == 30
+    assert day.flagged_a == published.flagged
+    assert day.both + day.only_a == day.flagged_a and day.both + day.only_b == day.flagged_b
+    a = result.figures["a"]
+    # the champion flags all of c1 (4 by score, 2 rolled up): c1-5 benign is its one wrong flag
+    assert (a.labelled_rows, a.positives) == (6, 4)
+    assert a.precision.value == 4 / 5 and a.recall.value == 1.0
+    assert set(result.populations["proxy"]) <= {"signup_channel", "plan"}
+    assert len(result.only_a) == day.only_a and len(result.only_b) == day.only_b
+    run = client(settings).get_run(result.run_id)
+    assert run.data.params["version_a"] == champion_version
+    assert run.data.metrics["precision_a"] == 4 / 5
+    files = {f.path for f in client(settings).list_artifacts(result.run_id)}
+    assert {"compare.md", "pr_and_calibration.png", "flag_rate_by_day.png"} <= files
