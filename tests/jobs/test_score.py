@@ -235,14 +235,13 @@ def test_structure_without_silver_stops_the_day_with_the_command(spark, make_set
         run_score(Runtime(settings, spark=spark), D)
 
 
-def test_shadow_scores_a_challenger_beside_and_publishes_nothing(spark, scored):
-    """The challenger's day goes to the shadow tables only, under its own version; a re-run and
-    the champion's shadow of the same day replace exactly their own rows."""
-    from delta.tables import DeltaTable
+def _challenger(settings) -> str:
+    """The version holding `challenger` in the module's registry (registered on first use)."""
+    from testkit.registry import client
 
-    from jobs.shadow import run_shadow
-
-    settings, champion_version, published = scored
+    held = client(settings).get_registered_model(settings.model_name).aliases.get("challenger")
+    if held:
+        return str(held)
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(
         {
@@ -251,7 +250,7 @@ def test_shadow_scores_a_challenger_beside_and_publishes_nothing(spark, scored):
             "noise": rng.normal(0, 1, 400),
         }
     )
-    _, challenger = log_and_register(
+    _, version = log_and_register(
         Runtime(settings),
         frame,
         (frame.cot_share > 0.9).astype(int),  # a stricter model: fewer accounts
@@ -259,6 +258,18 @@ def test_shadow_scores_a_challenger_beside_and_publishes_nothing(spark, scored):
         feature_set_version=FSV,
         alias="challenger",
     )
+    return version
+
+
+def test_shadow_scores_a_challenger_beside_and_publishes_nothing(spark, scored):
+    """The challenger's day goes to the shadow tables only, under its own version; a re-run and
+    the champion's shadow of the same day replace exactly their own rows."""
+    from delta.tables import DeltaTable
+
+    from jobs.shadow import run_shadow
+
+    settings, champion_version, published = scored
+    challenger = _challenger(settings)
 
     def versions():
         return {
@@ -302,8 +313,7 @@ def test_compare_puts_champion_and_challenger_side_by_side(spark, scored):
     from testkit.registry import client
 
     settings, champion_version, published = scored
-    if not client(settings).get_registered_model(settings.model_name).aliases.get("challenger"):
-        pytest.skip("runs after the shadow test, which registers the challenger")
+    challenger = _challenger(settings)
     decided = dt.datetime(2026, 2, 9, 12)
     labels = [(f"c1-{i}", decided, "distillation", "analyst_review") for i in range(4)]
     labels += [("c1-5", decided, "benign", "analyst_review"), ("x00", decided, "benign", "appeal")]
@@ -315,7 +325,8 @@ def test_compare_puts_champion_and_challenger_side_by_side(spark, scored):
 
     result = run_compare(Runtime(settings, spark=spark), D, D)
     [day] = result.days
-    assert result.version_a == champion_version and day.scored == 30
+    assert (result.version_a, result.version_b) == (champion_version, challenger)
+    assert day.scored == 30
     assert day.flagged_a == published.flagged
     assert day.both + day.only_a == day.flagged_a and day.both + day.only_b == day.flagged_b
     a = result.figures["a"]
