@@ -14,6 +14,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hydrawatch.failpoints import failpoint
@@ -68,8 +69,15 @@ def log_model_version(
     *,
     alias: str | None = CHALLENGER,
     version_tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+    description: str = "",
 ) -> tuple[str, str]:
     """Log `bundle` as a pyfunc in the active run, register it, set `alias`.
+
+    The pyfunc's own code (`models/pyfunc.py`, which needs only numpy, pandas and lightgbm) goes
+    with it as `code_paths`, so `mlflow.pyfunc.load_model("models:/<name>@champion")` works in an
+    environment without this repository. `metrics` are linked to the logged model (MLflow 3's
+    model metrics); `description` describes the version.
 
     Returns (`models:/<name>/<version>`, version). Needs an active MLflow run.
     """
@@ -82,6 +90,7 @@ def log_model_version(
     model = HydrawatchModel()
     with tempfile.TemporaryDirectory(prefix="hydrawatch-model-") as tmp:
         artifacts = bundle.write_artifacts(Path(tmp))
+        code = _standalone_code(Path(tmp) / "code")
         # The signature's output comes from the real wrapper, so it matches what scoring gets.
         output = _predict_with(bundle, example)
         info = mlflow.pyfunc.log_model(
@@ -92,7 +101,11 @@ def log_model_version(
             input_example=example,
             metadata=bundle.metadata(),
             pip_requirements=pip_requirements(),
+            code_paths=[str(code)],
         )
+    if metrics:
+        finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+        mlflow.log_metrics(finite, model_id=info.model_id)
     tags = {
         "threshold": repr(float(bundle.threshold)),
         "feature_names": ",".join(bundle.feature_names),
@@ -109,6 +122,7 @@ def log_model_version(
     )
     version = str(registered.version)
     failpoint("registry.after_register")
+    _describe(rt, version, description)
     if alias:
         mlf.set_registered_model_alias(settings.model_name, alias, version)
     return f"models:/{settings.model_name}/{version}", version
@@ -136,3 +150,35 @@ def versions_tagged(rt: Runtime, tag: str, value: str) -> list[str]:
     # Filtered here, not in the search string: tag filters differ between registry back ends.
     hits = [mv for mv in found if (mv.tags or {}).get(tag) == value]
     return [str(mv.version) for mv in sorted(hits, key=lambda mv: int(mv.version))]
+
+
+MODEL_DESCRIPTION = (
+    "Hydrawatch account classifier: LightGBM with isotonic calibration over the account feature "
+    "catalogue (docs/features.md); scores each account's probability of belonging to a "
+    "distillation campaign. Input: one row per account, the features named by the version's "
+    "`feature_names` tag (float64). Output: score, flagged at the version's `threshold` tag, and "
+    "the top contributions. Aliases: `champion` scores the daily run, `challenger` the latest "
+    "retrain (docs/model.md)."
+)
+
+
+def _describe(rt: Runtime, version: str, description: str) -> None:
+    mlf = rt.mlflow
+    name = rt.settings.model_name
+    if not (mlf.get_registered_model(name).description or ""):
+        mlf.update_registered_model(name, description=MODEL_DESCRIPTION)
+    if description:
+        mlf.update_model_version(name, version, description=description)
+
+
+def _standalone_code(folder: Path) -> Path:
+    """A `models` package holding only the pyfunc module (what unpickling the model imports)."""
+    import shutil
+
+    from models import pyfunc
+
+    package = folder / "models"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shutil.copy(pyfunc.__file__, package / "pyfunc.py")
+    return package

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -126,3 +127,12 @@ def test_run_retrain_logs_and_registers_a_challenger(spark, world):
     tags = mlf.get_model_version(settings.model_name, result.version).tags
     assert tags["feature_names"] == ",".join(FEATURE_NAMES)
     assert float(tags["threshold"]) == pytest.approx(result.threshold)
+    # The training tables are the run's dataset inputs, at the Delta versions it read.
+    inputs = {d.dataset.name: json.loads(d.dataset.source) for d in run.inputs.dataset_inputs}
+    assert inputs["gold/account_features@v0"]["delta_table_version"] == 0
+    assert inputs["gold/account_features@v0"]["path"].endswith("/gold/account_features")
+    # The metrics are linked to the logged model; the version says what it is.
+    logged = mlf.get_logged_model(tags["logged_model_uri"].removeprefix("models:/"))
+    assert {m.key: m.value for m in logged.metrics}["pr_auc"] == run.data.metrics["pr_auc"]
+    described = mlf.get_model_version(settings.model_name, result.version).description
+    assert described.startswith(f"Trained as of {AS_OF} (seed ")

@@ -63,3 +63,58 @@ def test_log_and_register_gives_a_loadable_contract_model(settings):
     _, second = log_and_register(Runtime(settings), x, y, seed=3)
     assert second == "2"
     assert str(mlf.get_model_version_by_alias(settings.model_name, "challenger").version) == "2"
+
+
+CLEAN_LOAD = """
+import json, sys
+import pandas as pd
+try:
+    import models  # noqa: F401
+    print(json.dumps({"repo_importable": True}))
+    sys.exit(0)
+except ModuleNotFoundError:
+    pass
+import mlflow
+model = mlflow.pyfunc.load_model(sys.argv[1])
+out = model.predict(pd.DataFrame(json.loads(sys.argv[2])))
+print(json.dumps({"repo_importable": False, "scores": out["score"].round(6).tolist()}))
+"""
+
+
+def test_the_registered_model_loads_and_predicts_without_this_repository(settings, tmp_path):
+    """A fresh virtual environment that sees the installed packages but not this repository
+    (nor its editable install): the champion loads by alias and scores as it does here."""
+    import json
+    import site
+    import subprocess
+    import venv
+
+    x, y = _frame(seed=2)
+    log_and_register(Runtime(settings), x, y, feature_set_version="fs-test", alias="champion")
+    uri = f"models:/{settings.model_name}@champion"
+    batch = x.iloc[:5]
+    here = mlflow.pyfunc.load_model(uri).predict(batch)["score"].round(6).tolist()
+
+    clean = tmp_path / "clean-venv"
+    venv.EnvBuilder(with_pip=False).create(clean)
+    packages = next(p for p in site.getsitepackages() if p.endswith("site-packages"))
+    [target] = clean.glob("lib/python*/site-packages")
+    # A plain path line: the packages, without the editable install's .pth hook.
+    (target / "packages.pth").write_text(packages + "\n")
+    done = subprocess.run(
+        [str(clean / "bin" / "python"), "-I", "-c", CLEAN_LOAD, uri, batch.to_json()],
+        cwd=tmp_path,
+        env={
+            "MLFLOW_TRACKING_URI": settings.tracking_uri,
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got == {"repo_importable": False, "scores": here}
+    described = client(settings).get_registered_model(settings.model_name).description
+    assert described.startswith("Hydrawatch account classifier")
