@@ -1,11 +1,17 @@
-"""Evaluation report against the simulator's truth: per campaign and per legitimate population.
+"""Evaluation report: per campaign and per legitimate population, against the simulator's truth
+when there is one, else against the labels known as of the report's last day.
 
 Promise: `run_evaluate(rt, as_of, start=None, version=None)` decides which accounts
 were flagged on days `start..as_of` (all days up to `as_of` without `start`): from
 `gold/account_scores` when that table exists and `version` is not given, otherwise by scoring
 `gold/account_features` with the given version (default: the champion) at its stored threshold,
 through the model boundary (`models.champion`: resolved once, loaded, checked, scored).
-It joins the flags with `<truth>/accounts`, reports recall, precision, false-positive rate and days
+It joins the flags with `<truth>/accounts` (the simulator's truth, when the truth root holds one)
+or, on real data, with the labels known as of `as_of` (`judged_by = "labels"`: the latest
+decision per account delivered and decided by then, appeals included; a `distillation` account
+belongs to its label's campaign, or `(unnamed)`; a `benign` one to population
+`labelled benign`; unlabelled accounts are unknown and left out), reports recall, precision,
+false-positive rate and days
 from a campaign's first activity (first event, else first feature row) to its first flag, logs
 the report (CSV + JSON + metrics) to one MLflow run in `settings.mlflow_experiment`, and returns
 it. An account counts on the days it sent traffic (`active_days`). Only per-group aggregates
@@ -26,12 +32,17 @@ from pyspark.sql import functions as F
 
 from hydrawatch.errors import HydrawatchError
 from hydrawatch.runtime import Runtime
-from hydrawatch.storage.tables import BRONZE_USAGE_EVENTS, FEATURES_ACCOUNT, GOLD_ACCOUNT_SCORES
+from hydrawatch.storage.tables import (
+    BRONZE_LABELS,
+    BRONZE_USAGE_EVENTS,
+    FEATURES_ACCOUNT,
+    GOLD_ACCOUNT_SCORES,
+)
 from hydrawatch.storage.warehouse import Warehouse
 from models import champion
 from models.champion import LoadedModel
 from models.evaluation import summarise, truth_groups
-from models.inputs import read_truth
+from models.inputs import current_labels, read_truth
 from models.registry import ensure_experiment
 
 
@@ -44,6 +55,7 @@ class EvaluateResult:
     as_of: dt.date
     report: pd.DataFrame
     overall: dict[str, float] = field(default_factory=dict)
+    judged_by: str = "truth"  # "truth" (the simulator's) or "labels" (known as of as_of)
 
 
 def _window(df: DataFrame, col: str, start: dt.date | None, as_of: dt.date) -> DataFrame:
@@ -138,14 +150,22 @@ def run_evaluate(
 
     settings, warehouse = rt.settings, rt.warehouse
     truth, truth_version = read_truth(warehouse)
-    if truth is None:
+    judged_by = "truth"
+    versions: dict[str, int] = {}
+    if truth is not None:
+        versions["truth/accounts"] = truth_version
+    elif warehouse.exists(BRONZE_LABELS):
+        labels, label_version = warehouse.read_pinned(BRONZE_LABELS)
+        truth = labels_as_truth(labels, as_of)
+        judged_by, versions[BRONZE_LABELS.name] = "labels", label_version
+    else:
         raise HydrawatchError(
-            f"no truth table at {settings.truth_uri}/accounts: the evaluation report needs the "
-            "simulator's truth (run `hydrawatch simulate`)"
+            f"nothing to evaluate against: no truth table at {settings.truth_uri}/accounts and "
+            f"no labels at {warehouse.location(BRONZE_LABELS)}; ingest the labels first"
         )
     features, fv = warehouse.read_pinned(FEATURES_ACCOUNT)
     features = _window(features, "feature_date", start, as_of)
-    versions = {"truth/accounts": truth_version, FEATURES_ACCOUNT.name: fv}
+    versions[FEATURES_ACCOUNT.name] = fv
     with contextlib.ExitStack() as stack:
         if version is None and warehouse.exists(GOLD_ACCOUNT_SCORES):
             scores, sv = warehouse.read_pinned(GOLD_ACCOUNT_SCORES)
@@ -177,6 +197,7 @@ def run_evaluate(
                 "as_of": as_of.isoformat(),
                 "start": start.isoformat() if start else "",
                 "source": source,
+                "judged_by": judged_by,
                 "model_version": model_version,
                 **{f"data_version.{k}": v for k, v in versions.items()},
             }
@@ -194,4 +215,21 @@ def run_evaluate(
             json.dumps({"overall": overall, "groups": report.to_dict("records")}, default=str),
             "evaluation/report.json",
         )
-    return EvaluateResult(run.info.run_id, source, model_version, start, as_of, report, overall)
+    return EvaluateResult(
+        run.info.run_id, source, model_version, start, as_of, report, overall, judged_by
+    )
+
+
+def labels_as_truth(labels: DataFrame, as_of: dt.date) -> DataFrame:
+    """The labels known as of `as_of` in the truth table's shape: account_id, population,
+    campaign_id, is_attacker (labelled accounts only)."""
+    decided = current_labels(labels, as_of)
+    attacker = F.col("label") == "distillation"
+    return decided.select(
+        "account_id",
+        F.when(attacker, F.lit(None).cast("string"))
+        .otherwise(F.lit("labelled benign"))
+        .alias("population"),
+        F.when(attacker, F.coalesce(F.col("campaign_id"), F.lit("(unnamed)"))).alias("campaign_id"),
+        attacker.alias("is_attacker"),
+    )

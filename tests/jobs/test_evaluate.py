@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pyspark.sql import functions as F
 
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage.tables import GOLD_ACCOUNT_SCORES
@@ -91,3 +92,66 @@ def test_accounts_count_on_the_days_they_sent_traffic(spark):
     )
     expected = spark.createDataFrame([("a", d1), ("c", d2)], "account_id string, score_date date")
     assertDataFrameEqual(active_days(features), expected)
+
+
+def test_labels_stand_in_for_the_truth_on_real_data(spark):
+    """As of a day: the latest decision known then (an appeal overturns; a decision delivered
+    later is not known yet); distillation accounts under their label's campaign or (unnamed)."""
+    from jobs.evaluate import labels_as_truth
+
+    t = dt.datetime
+    labels = spark.createDataFrame(
+        [
+            (
+                "a1",
+                t(2026, 2, 2, 9),
+                "distillation",
+                "analyst_review",
+                "camp-x",
+                dt.date(2026, 2, 2),
+            ),
+            ("a2", t(2026, 2, 2, 9), "distillation", "partner_report", None, dt.date(2026, 2, 2)),
+            (
+                "a3",
+                t(2026, 2, 2, 9),
+                "distillation",
+                "analyst_review",
+                "camp-x",
+                dt.date(2026, 2, 2),
+            ),
+            ("a3", t(2026, 2, 3, 9), "benign", "appeal", None, dt.date(2026, 2, 3)),
+            (
+                "a4",
+                t(2026, 2, 5, 9),
+                "distillation",
+                "analyst_review",
+                "camp-y",
+                dt.date(2026, 2, 5),
+            ),
+        ],
+        "account_id string, decided_at timestamp, label string, source string, "
+        "campaign_id string, delivery_date date",
+    ).withColumn("source_file", F.lit("f.jsonl"))
+    got = {
+        r.account_id: (r.population, r.campaign_id, r.is_attacker)
+        for r in labels_as_truth(labels, dt.date(2026, 2, 4)).collect()
+    }
+    assert got == {
+        "a1": (None, "camp-x", True),
+        "a2": (None, "(unnamed)", True),
+        "a3": ("labelled benign", None, False),
+    }
+
+
+def test_without_a_truth_table_the_report_is_judged_by_the_labels(
+    spark, world, make_settings, tmp_path
+):
+    """The same warehouse (its gold/account_scores written by the first test of the module)
+    with no truth root: the labels known as of the last day judge the flags."""
+    settings, w = world
+    real = make_settings(tmp_path, warehouse=settings.warehouse, truth=str(tmp_path / "none"))
+    result = run_evaluate(Runtime(real, spark=spark), w.last_day)
+    assert result.judged_by == "labels"
+    groups = set(result.report["group"])
+    assert groups <= {"campaign", "legit_population"} and "campaign" in groups
+    assert client(real).get_run(result.run_id).data.params["judged_by"] == "labels"
