@@ -210,3 +210,69 @@ def serve(settings: Settings):
         f"{settings.daily_cron} UTC processes the day {settings.daily_lag_days} day(s) before"
     )
     serve_deployments(settings)
+
+
+# show and explain are read-only lookups a person runs at the terminal: they call their job
+# directly, without a Prefect flow run (there is nothing to orchestrate, retry or record).
+
+
+def show(settings: Settings, day: dt.date, limit: int, offset: int):
+    from rich.table import Table
+
+    from jobs.lookup import run_show
+
+    out = console()
+    result = run_show(Runtime(settings), day, limit, offset)
+    last = result.offset + len(result.rows)
+    table = Table(
+        title=f"published {day}: {result.total} accounts (showing {result.offset + 1}-{last})",
+        title_justify="left",
+    )
+    for column in ("account", "org", "score", "tier", "by", "cluster", "reasons"):
+        table.add_column(column, overflow="fold")
+    for r in result.rows:
+        table.add_row(
+            r["account_id"],
+            r["org_id"] or "-",
+            f"{r['score']:.3f}",
+            r["risk_tier"],
+            r["flagged_by"] or "-",
+            r["cluster"],
+            r["reasons"],
+        )
+    out.print(table)
+    tiers = ", ".join(f"{k} {v}" for k, v in sorted(result.tiers.items()))
+    out.print(f"tiers: {tiers or '-'}")
+    for kind, cluster_id, n in result.clusters:
+        out.print(f"cluster {kind} {cluster_id}: {n} flagged")
+    if last < result.total:
+        out.print(f"next page: --offset {last}")
+    return result
+
+
+def explain(settings: Settings, account: str, day: dt.date):
+    from jobs.lookup import run_explain
+
+    out = console()
+    e = run_explain(Runtime(settings), account, day)
+    verdict = f"FLAGGED by {e.flagged_by}" if e.flagged else "not flagged"
+    threshold = f"{e.threshold:.4f}" if e.threshold is not None else "-"
+    out.print(
+        f"[bold]{e.account_id}[/bold] on {e.day}: score {e.score:.4f} (threshold {threshold}, "
+        f"model v{e.model_version}): {verdict}"
+    )
+    if e.rollup_reason:
+        out.print(f"  {e.rollup_reason}")
+    out.print("what pushed the score up:" if e.contributions else "no feature pushed it up")
+    for c in e.contributions:
+        out.print(f"  {c.feature} = {c.value:.4g} (+{c.contribution:.3f}): {c.meaning}")
+    for cl in e.clusters:
+        members = ", ".join(f"{a}{' (flagged)' if f else ''}" for a, f in cl.shown)
+        more = f", and {cl.members - len(cl.shown)} more" if cl.members > len(cl.shown) else ""
+        out.print(
+            f"{cl.kind} cluster {cl.cluster_id}: {cl.members} accounts, {cl.flagged} flagged "
+            f"that day: {members}{more}"
+        )
+    days = ", ".join(str(d) for d in e.flagged_days)
+    out.print(f"flagged on: {days or 'no day so far'}")
+    return e

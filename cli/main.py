@@ -211,6 +211,23 @@ def compare(
 
 
 @app.command()
+def show(
+    date: DateOpt,
+    limit: Annotated[int, typer.Option(min=1, help="accounts per page")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="accounts to skip")] = 0,
+):
+    """The published list of a day: tiers, clusters and reasons, paged; no personal data."""
+    _commands().show(_settings(), parse_date(date), limit, offset)
+
+
+@app.command()
+def explain(account: str, date: DateOpt):
+    """Why one account was or was not flagged on a day: its score, top contributions in words,
+    its clusters and their members' status, the days it was flagged; no personal data."""
+    _commands().explain(_settings(), account, parse_date(date))
+
+
+@app.command()
 def rollback():
     """Move alias `champion` back to the previous champion."""
     _commands().rollback(_settings())

@@ -413,3 +413,47 @@ def test_scored_then_published_end_to_end(spark, make_settings, tmp_path):
     assert all(r.reasons and r.reasons[0].feature == "cot_share" for r in rows)
     manifest = json.loads((Path(published.export_dir) / "manifest.json").read_text())
     assert manifest["row_count"] == 3 and manifest["model_version"] == version
+
+
+def test_show_pages_the_day_and_explain_says_why_without_personal_data(
+    spark, published, monkeypatch, capsys
+):
+    from cli.main import main
+    from jobs.lookup import MEANINGS, NotFound, run_explain, run_show
+
+    settings, _, _ = published
+    rt = Runtime(settings, spark=spark)
+    page = run_show(rt, D, limit=2)
+    assert page.total == 3 and [r["account_id"] for r in page.rows] == ["a1", "a2"]
+    assert [r["account_id"] for r in run_show(rt, D, limit=2, offset=2).rows] == ["a3"]
+    assert sum(page.tiers.values()) == 3
+    assert page.clusters == (("coordination", "c1", 3),)
+
+    a1 = run_explain(rt, "a1", D)
+    assert (a1.flagged, a1.flagged_by, a1.model_version) == (True, "score", "3")
+    assert [(c.feature, c.value, c.contribution) for c in a1.contributions] == [
+        ("cot_share", 0.9, 2.5),
+        ("template_repeat", 0.8, 1.0),
+    ]
+    assert a1.contributions[0].meaning == MEANINGS.get("cot_share", "")
+    assert a1.flagged_days == (D - dt.timedelta(days=2), D)  # its history of flags
+    a3 = run_explain(rt, "a3", D)
+    assert (a3.flagged_by, a3.rollup_reason, a3.contributions) == ("cluster", "rolled", ())
+    with pytest.raises(NotFound, match="account nobody was not scored on 2026-02-10"):
+        run_explain(rt, "nobody", D)
+    with pytest.raises(NotFound, match="nothing published for 2026-02-11"):
+        run_show(rt, D + dt.timedelta(days=1))
+
+    # At the terminal: the same, and nothing personal.
+    for name, value in {
+        "HYDRAWATCH_WAREHOUSE": settings.warehouse,
+        "HYDRAWATCH_EXPORTS": settings.exports,
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["show", "--date", str(D)]) == 0
+    assert main(["explain", "a1", "--date", str(D)]) == 0
+    printed = capsys.readouterr().out
+    assert "published 2026-02-10: 3 accounts" in printed and "FLAGGED by score" in printed
+    for personal in (*CLIENT_IPS, *PAYMENT, *EMAIL):
+        assert personal not in printed
