@@ -259,7 +259,8 @@ def explain(settings: Settings, account: str, day: dt.date):
     threshold = f"{e.threshold:.4f}" if e.threshold is not None else "-"
     out.print(
         f"[bold]{e.account_id}[/bold] on {e.day}: score {e.score:.4f} (threshold {threshold}, "
-        f"model v{e.model_version}): {verdict}"
+        f"model v{e.model_version}): {verdict}",
+        soft_wrap=True,
     )
     if e.rollup_reason:
         out.print(f"  {e.rollup_reason}")
