@@ -277,3 +277,25 @@ def explain(settings: Settings, account: str, day: dt.date):
     days = ", ".join(str(d) for d in e.flagged_days)
     out.print(f"flagged on: {days or 'no day so far'}")
     return e
+
+
+def maintain(settings: Settings, recent_days: int):
+    from rich.table import Table
+
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.maintain_flow(recent_days, rt=_runtime(settings, out))
+    table = Table(title="maintain", title_justify="left")
+    for column in ("table", "files", "MB", "retention (h)", "pinned versions"):
+        table.add_column(column)
+    for t in result.tables:
+        table.add_row(
+            t.table,
+            f"{t.files_before} -> {t.files_after}",
+            f"{t.bytes_before / 1e6:.2f} -> {t.bytes_after / 1e6:.2f}",
+            str(t.retention_hours),
+            ", ".join(f"v{v}" for v in t.pinned_versions) or "-",
+        )
+    out.print(table)
+    return result

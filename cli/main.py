@@ -228,6 +228,17 @@ def explain(account: str, date: DateOpt):
 
 
 @app.command()
+def maintain(
+    recent_days: Annotated[
+        int, typer.Option("--recent-days", min=1, help="days of partitions to compact")
+    ] = 7,
+):
+    """Compact recent partitions and vacuum every table within its retention, keeping every
+    table version a registered model was trained on; files and sizes before and after."""
+    _commands().maintain(_settings(), recent_days)
+
+
+@app.command()
 def rollback():
     """Move alias `champion` back to the previous champion."""
     _commands().rollback(_settings())

@@ -55,6 +55,7 @@ from jobs import (
     features,
     holdout,
     ingest,
+    maintain,
     promote,
     publish,
     retrain,
@@ -789,6 +790,38 @@ def compare_flow(
         markdown=compare.report_markdown(result),
         key=summary.artifact_key("compare"),
         description=f"Hydrawatch compare v{result.version_a} / v{result.version_b}",
+    )
+    return result
+
+
+@task(name="maintain", cache_policy=NONE)
+def maintain_task(rt: Runtime, recent_days: int) -> maintain.MaintainResult:
+    return maintain.run_maintain(rt, recent_days)
+
+
+@flow(name="hydrawatch-maintain")
+def maintain_flow(recent_days: int = 7, rt: Runtime | None = None) -> maintain.MaintainResult:
+    """Compact recent partitions and vacuum every table within its retention (jobs/maintain.py)."""
+    rt = rt or Runtime.from_environment()
+    result = maintain_task(rt, recent_days)
+    lines = [
+        "# Hydrawatch maintain",
+        "",
+        f"Active files {result.files_before} -> {result.files_after}.",
+        "",
+        "| table | files before | files after | MB before | MB after | retention (h) | pinned |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {t.table} | {t.files_before} | {t.files_after} | {t.bytes_before / 1e6:.2f} | "
+            f"{t.bytes_after / 1e6:.2f} | {t.retention_hours} | "
+            f"{', '.join(f'v{v}' for v in t.pinned_versions) or '-'} |"
+            for t in result.tables
+        ),
+    ]
+    create_markdown_artifact(
+        markdown="\n".join(lines) + "\n",
+        key=summary.artifact_key("maintain"),
+        description="Hydrawatch maintain",
     )
     return result
 

@@ -30,6 +30,12 @@ def deployments(settings: Settings) -> list:
             description="ingest, features, score, publish and drift for the scheduled day (UTC)",
             tags=tags,
         ),
+        pipeline.maintain_flow.to_deployment(
+            name="maintain",
+            schedules=[Cron(settings.maintain_cron, timezone="UTC")],
+            description="compact recent partitions, vacuum within retention",
+            tags=tags,
+        ),
         pipeline.backfill_flow.to_deployment(name="backfill", tags=tags),
         pipeline.retrain_flow.to_deployment(name="retrain", tags=tags),
         pipeline.promote_flow.to_deployment(name="promote", tags=tags),

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     # (hydrawatch/delivery.py, docs/operations.md).
     daily_cron: str = "0 2 * * *"
     daily_lag_days: int = Field(default=1, ge=0, le=30)
+    # Warehouse upkeep (jobs/maintain.py): the served `maintain` deployment's cron (UTC) and the
+    # VACUUM retention, lengthened per table to keep what registered models were trained on.
+    maintain_cron: str = "0 4 * * 0"
+    maintain_retention_hours: int = Field(default=168, ge=0)
     # A delivery folder is complete with its marker file, or (without a marker, unless one is
     # required) once no file in it changed for the quiet period.
     delivery_marker: str = Field(default="_SUCCESS", pattern=r"^[A-Za-z0-9_.-]{1,64}$")

@@ -1,0 +1,155 @@
+"""Job: keep the warehouse healthy (`hydrawatch maintain`): compact, clean, within retention.
+
+What it promises, per Delta table of the warehouse (`hydrawatch.storage.tables.ALL` that exist):
+- OPTIMIZE (bin-packing compaction) of the partitions of the last `recent_days` days of a
+  partitioned table (a re-run day leaves one small file per write), of the whole of a small
+  unpartitioned one. Compaction rewrites data, never changes it: every read returns the same rows.
+- VACUUM with a retention of `settings.maintain_retention_hours` (default 7 days), lengthened
+  for a table when a registered model version was trained on an older version of it: the files
+  of every table version a model's training run recorded (`data_version.<table>` params,
+  jobs/retrain.py) stay readable by time travel, and so do their log entries
+  (`delta.logRetentionDuration` and `delta.deletedFileRetentionDuration` are set to at least the
+  same span).
+- Its result gives, per table, the active files and bytes before and after, and the retention
+  applied; compaction and cleaning never run on the simulator's truth table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from hydrawatch.runtime import Runtime
+from hydrawatch.storage import tables
+
+# Delta refuses a VACUUM retention under its default (7 days) unless told otherwise: shorter
+# retentions (tests, an operator's explicit choice) turn the check off for that call only.
+DELTA_DEFAULT_RETENTION_HOURS = 168
+
+
+@dataclass(frozen=True)
+class TableUpkeep:
+    table: str
+    files_before: int
+    bytes_before: int
+    files_after: int
+    bytes_after: int
+    retention_hours: int
+    pinned_versions: tuple[int, ...]  # table versions registered models were trained on
+
+
+@dataclass(frozen=True)
+class MaintainResult:
+    tables: tuple[TableUpkeep, ...]
+
+    @property
+    def files_before(self) -> int:
+        return sum(t.files_before for t in self.tables)
+
+    @property
+    def files_after(self) -> int:
+        return sum(t.files_after for t in self.tables)
+
+
+def pinned_versions(rt: Runtime) -> dict[str, set[int]]:
+    """{table name: versions} the registered model's versions were trained on."""
+    mlf = rt.mlflow
+    try:
+        versions = mlf.search_model_versions(f"name = '{rt.settings.model_name}'")
+    except Exception as err:
+        from models.champion import absent, unavailable
+
+        if absent(err):
+            return {}
+        raise unavailable(rt, err) from None
+    pinned: dict[str, set[int]] = {}
+    for mv in versions:
+        if not mv.run_id:
+            continue
+        for key, value in mlf.get_run(mv.run_id).data.params.items():
+            if key.startswith("data_version."):
+                pinned.setdefault(key.removeprefix("data_version."), set()).add(int(value))
+    return pinned
+
+
+def retention_for(base_hours: int, pinned_commit_times: list[dt.datetime], now: dt.datetime) -> int:
+    """Hours of retention that keep every pinned version's files: at least `base_hours`, and
+    at least the age of the oldest pinned commit plus one hour. Pure."""
+    hours = base_hours
+    for committed in pinned_commit_times:
+        age = (now - committed).total_seconds() / 3600
+        hours = max(hours, math.ceil(age) + 1)
+    return hours
+
+
+def run_maintain(rt: Runtime, recent_days: int = 7) -> MaintainResult:
+    from delta.tables import DeltaTable
+
+    spark, warehouse = rt.spark, rt.warehouse
+    pinned = pinned_versions(rt)
+    now = dt.datetime.now(dt.UTC)
+    done = []
+    for table in tables.ALL:
+        if table.root != "warehouse" or not warehouse.exists(table):
+            continue
+        where = warehouse.location(table)
+        delta = DeltaTable.forPath(spark, where)
+        before = delta.detail().select("numFiles", "sizeInBytes").first()
+        keep = sorted(pinned.get(table.name, set()))
+        history = delta.history().select("version", "timestamp").collect()
+        times = {
+            int(r["version"]): r["timestamp"].replace(tzinfo=dt.UTC)
+            for r in history
+            if r["timestamp"] is not None
+        }
+        hours = retention_for(
+            rt.settings.maintain_retention_hours,
+            [times[v] for v in keep if v in times],
+            now,
+        )
+        days = math.ceil(hours / 24)
+        spark.sql(
+            f"ALTER TABLE delta.`{where}` SET TBLPROPERTIES ("
+            f"'delta.logRetentionDuration' = 'interval {max(days, 30)} days', "
+            f"'delta.deletedFileRetentionDuration' = 'interval {days} days')"
+        )
+        optimize = delta.optimize()
+        if table.partition:
+            cutoff = (now.date() - dt.timedelta(days=recent_days)).isoformat()
+            # Recent by the data's own days: a backfill of an old window compacts that window.
+            latest = warehouse.read(table).agg({table.partition: "max"}).first()[0]
+            if latest is not None:
+                cutoff = min(cutoff, (latest - dt.timedelta(days=recent_days)).isoformat())
+            optimize = optimize.where(f"{table.partition} >= '{cutoff}'")
+        optimize.executeCompaction()
+        _vacuum(spark, delta, hours)
+        after = DeltaTable.forPath(spark, where).detail().select("numFiles", "sizeInBytes").first()
+        done.append(
+            TableUpkeep(
+                table.name,
+                int(before["numFiles"]),
+                int(before["sizeInBytes"]),
+                int(after["numFiles"]),
+                int(after["sizeInBytes"]),
+                hours,
+                tuple(keep),
+            )
+        )
+        rt.say(
+            f"{table.name}: {before['numFiles']} -> {after['numFiles']} files, retention {hours}h"
+        )
+    return MaintainResult(tuple(done))
+
+
+def _vacuum(spark, delta, hours: int) -> None:
+    check = "spark.databricks.delta.retentionDurationCheck.enabled"
+    if hours >= DELTA_DEFAULT_RETENTION_HOURS:
+        delta.vacuum(hours)
+        return
+    previous = spark.conf.get(check, "true")
+    spark.conf.set(check, "false")
+    try:
+        delta.vacuum(hours)
+    finally:
+        spark.conf.set(check, previous)
