@@ -74,7 +74,7 @@ def test_maintain_compacts_cleans_and_keeps_what_a_model_was_trained_on(
     assert v0.count() == 9
     # Nothing pins the other table: its compacted-away files are gone from the disk.
     assert _parquet_files(settings, loose) == 3 < loose_before
-    with pytest.raises(Exception, match="(?i)not exist|FileNotFound|No such file"):
+    with pytest.raises(Exception, match=r"(?i)not exist|FileNotFound|No such file"):
         spark.read.format("delta").option("versionAsOf", 0).load(loose.location(settings)).count()
     # And every current row is still there.
     assert spark.read.format("delta").load(loose.location(settings)).count() == 36
