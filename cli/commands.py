@@ -299,3 +299,15 @@ def maintain(settings: Settings, recent_days: int):
         )
     out.print(table)
     return result
+
+
+def report(settings: Settings, day: dt.date):
+    from flows import pipeline
+
+    out = console()
+    result = pipeline.report_flow(day, rt=_runtime(settings, out))
+    out.print(f"report of {day}: {result.path}")
+    out.print(f"sections with data: {', '.join(result.sections) or 'none'}")
+    if result.mlflow_run_id:
+        out.print(f"also in MLflow run {result.mlflow_run_id} (reports/{day}/report.html)")
+    return result

@@ -228,6 +228,13 @@ def explain(account: str, date: DateOpt):
 
 
 @app.command()
+def report(date: DateOpt):
+    """One self-contained HTML page of a day: counts over 30 days, the largest clusters as
+    graphs, reasons, quarantine, drift; no personal data, nothing loaded from the network."""
+    _commands().report(_settings(), parse_date(date))
+
+
+@app.command()
 def maintain(
     recent_days: Annotated[
         int, typer.Option("--recent-days", min=1, help="days of partitions to compact")

@@ -58,6 +58,7 @@ from jobs import (
     maintain,
     promote,
     publish,
+    report,
     retrain,
     score,
     shadow,
@@ -790,6 +791,28 @@ def compare_flow(
         markdown=compare.report_markdown(result),
         key=summary.artifact_key("compare"),
         description=f"Hydrawatch compare v{result.version_a} / v{result.version_b}",
+    )
+    return result
+
+
+@task(name="report", task_run_name="report-{day}", cache_policy=NONE)
+def report_task(rt: Runtime, day: dt.date) -> report.ReportResult:
+    return report.run_report(rt, day)
+
+
+@flow(name="hydrawatch-report", flow_run_name="report-{day}")
+def report_flow(day: dt.date, rt: Runtime | None = None) -> report.ReportResult:
+    """The day's HTML report; its location left as a Prefect link artifact."""
+    from prefect.artifacts import create_link_artifact
+
+    rt = rt or Runtime.from_environment()
+    result = report_task(rt, day)
+    link = result.path if "://" in result.path else f"file://{result.path}"
+    create_link_artifact(
+        link=link,
+        link_text=f"Hydrawatch report {day}",
+        key=summary.artifact_key("report", day),
+        description=f"Hydrawatch daily report {day} (also in MLflow run {result.mlflow_run_id})",
     )
     return result
 

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     exports_atomic_rename: bool = True
     # Where the simulator writes its truth table (never inside the landing root).
     truth: str = "./data/truth"
+    # The daily HTML reports (`hydrawatch report`): <reports>/date=D/report.html.
+    reports: str = "./data/reports"
     # Orchestration (flows/): one writer per day. "prefect" = a Prefect global concurrency limit
     # per day (needs a Prefect server: its leases expire when a holder dies); "file" = an OS file
     # lock under <warehouse>/_locks (one machine, local warehouse only); "auto" = prefect when
@@ -190,7 +192,7 @@ class Settings(BaseSettings):
     # a CLI, no two commands at once): the only case a single-driver log store is allowed on S3.
     single_writer: bool = False
 
-    @field_validator("landing", "warehouse", "exports", "truth")
+    @field_validator("landing", "warehouse", "exports", "truth", "reports")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/") or value
@@ -261,6 +263,10 @@ class Settings(BaseSettings):
     @property
     def exports_uri(self) -> str:
         return self._absolute(self.exports)
+
+    @property
+    def reports_uri(self) -> str:
+        return self._absolute(self.reports)
 
     @property
     def truth_uri(self) -> str:

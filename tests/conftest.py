@@ -60,6 +60,7 @@ def _make_settings(root: Path, **overrides):
         "warehouse": str(root / "warehouse"),
         "exports": str(root / "exports"),
         "truth": str(root / "truth"),
+        "reports": str(root / "reports"),
         "mlflow_tracking_uri": SESSION_TRACKING_URI,
         **registry_names(root),
         "spark_master": "local[2]",
