@@ -20,9 +20,9 @@ import pandas as pd
 KIND_COLOURS = {
     "ip_prefix": "#d62728",
     "payment": "#9467bd",
-    "email_domain": "#8c564b",
     "system_prompt": "#1f77b4",
     "template": "#2ca02c",
+    "email_domain": "#8c564b",
 }
 FLAGGED, NOT_FLAGGED = "#d62728", "#bbbbbb"
 
@@ -136,7 +136,9 @@ def _cluster_chart(graph: ClusterGraph) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     for a, b, kinds in graph.edges:
         if a in at and b in at:
-            colour = KIND_COLOURS.get(kinds[0], "#999999") if kinds else "#999999"
+            # The strongest kind shared gives the colour (the dict's order: strongest first).
+            strongest = next((k for k in KIND_COLOURS if k in kinds), None)
+            colour = KIND_COLOURS.get(strongest, "#999999")
             width = 0.6 + 0.6 * len(kinds)
             xs, ys = zip(at[a], at[b], strict=True)
             ax.plot(xs, ys, color=colour, linewidth=width, alpha=0.6)
