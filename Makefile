@@ -12,10 +12,10 @@ demo: setup
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/python -m pytest -m "not slow"
+	.venv/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: setup
-	.venv/bin/python -m pytest -m slow
+	.venv/bin/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check .
