@@ -100,12 +100,29 @@ def _log_figures(result: FitResult, calib: pd.DataFrame, names: list[str]) -> di
     fig, gain = plots.feature_importance(result.booster)
     mlflow.log_figure(fig, "plots/feature_importance.png")
     plt.close(fig)
+    fig = plots.calibration_curve(y, s, w)
+    mlflow.log_figure(fig, "plots/calibration.png")
+    plt.close(fig)
+    flagged = s >= threshold
+    by_campaign = plots.recall_by_campaign(calib, flagged)
+    if by_campaign:
+        fig = plots.rates_by_group(by_campaign, "Recall per labelled campaign", "recall")
+        mlflow.log_figure(fig, "plots/recall_by_campaign.png")
+        plt.close(fig)
+    by_population = plots.fpr_by_population(calib, flagged, w)
+    if by_population:
+        title = "False-positive rate by sign-up channel and plan (negatives)"
+        fig = plots.rates_by_group(by_population, title, "false-positive rate (weighted)")
+        mlflow.log_figure(fig, "plots/fpr_by_population.png")
+        plt.close(fig)
     contrib = scored[[f"contrib__{n}" for n in names]]
     contrib.columns = names
     fig, mean_abs = plots.contribution_summary(contrib, calib[names])
     mlflow.log_figure(fig, "plots/contribution_summary.png")
     plt.close(fig)
     return {
+        "recall_by_campaign": by_campaign,
+        "fpr_by_population": by_population,
         "importance_gain": {k: float(v) for k, v in gain.items()},
         "mean_abs_contribution": {k: float(v) for k, v in mean_abs.items()},
     }

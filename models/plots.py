@@ -86,3 +86,66 @@ def contribution_summary(contrib: pd.DataFrame, values: pd.DataFrame):
     ax.set_title("Contribution summary")
     fig.tight_layout()
     return fig, mean_abs
+
+
+def calibration_curve(y, score, w, bins: int = 10):
+    """Mean score against the (population-weighted) share of distillation, per score bin."""
+    fig, ax = _figure(5.5, 5.0)
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(score, edges[1:-1]), 0, bins - 1)
+    xs, ys = [], []
+    for b in range(bins):
+        m = index == b
+        if w[m].sum() > 0:
+            xs.append(float(np.average(score[m], weights=w[m])))
+            ys.append(float(np.average(y[m], weights=w[m])))
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect")
+    ax.plot(xs, ys, marker="o", label="model")
+    ax.set_xlabel("mean calibrated score")
+    ax.set_ylabel("share distillation (population-weighted)")
+    ax.set_title("Calibration, calibration slice")
+    ax.legend()
+    return fig
+
+
+def rates_by_group(groups: dict[str, tuple[float, int]], title: str, xlabel: str):
+    """One horizontal bar per group: its rate, annotated with the accounts behind it."""
+    fig, ax = _figure(7.0, 0.4 * max(len(groups), 1) + 1.5)
+    names = list(groups)
+    ax.barh(names[::-1], [groups[n][0] for n in names][::-1])
+    for i, n in enumerate(names[::-1]):
+        rate, count = groups[n]
+        ax.annotate(f"n={count}", (rate, i), xytext=(3, -3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return fig
+
+
+def recall_by_campaign(calib: pd.DataFrame, flagged: np.ndarray) -> dict[str, tuple[float, int]]:
+    """Recall per labelled campaign (`label_campaign_id`, `(unnamed)` without one). Pure."""
+    positive = calib["label"].to_numpy(int) == 1
+    campaign = calib["label_campaign_id"].fillna("(unnamed)").to_numpy()
+    out = {}
+    for name in sorted(set(campaign[positive])):
+        m = positive & (campaign == name)
+        out[str(name)] = (float(flagged[m].mean()), int(m.sum()))
+    return out
+
+
+def fpr_by_population(
+    calib: pd.DataFrame, flagged: np.ndarray, w: np.ndarray
+) -> dict[str, tuple[float, int]]:
+    """Population-weighted false-positive rate per sign-up channel (`signup_*` one-hot features)
+    and per plan level (`plan_level`), over the negatives. Pure."""
+    negative = calib["label"].to_numpy(int) == 0
+    out = {}
+    signup = [c for c in calib.columns if c.startswith("signup_")]
+    groups = [(c.removeprefix("signup_"), calib[c].to_numpy() >= 0.5) for c in signup]
+    if "plan_level" in calib.columns:
+        levels = calib["plan_level"].to_numpy()
+        groups += [(f"plan {int(v)}", levels == v) for v in sorted(set(levels[~np.isnan(levels)]))]
+    for name, member in groups:
+        m = negative & member
+        if w[m].sum() > 0:
+            out[name] = (float(np.average(flagged[m], weights=w[m])), int(m.sum()))
+    return out
