@@ -10,6 +10,8 @@ What it promises, per Delta table of the warehouse (`hydrawatch.storage.tables.A
   jobs/retrain.py) stay readable by time travel, and so do their log entries
   (`delta.logRetentionDuration` and `delta.deletedFileRetentionDuration` are set to at least the
   same span).
+- The contract tables' CHECK constraints and comments are added where missing (a warehouse made
+  before they were declared).
 - Its result gives, per table, the active files and bytes before and after, and the retention
   applied; compaction and cleaning never run on the simulator's truth table.
 """
@@ -94,6 +96,9 @@ def run_maintain(rt: Runtime, recent_days: int = 7) -> MaintainResult:
         if table.root != "warehouse" or not warehouse.exists(table):
             continue
         where = warehouse.location(table)
+        # A table created before its constraints and comments were declared gets them here.
+        if table.constraints or table.comment:
+            warehouse.describe(table)
         delta = DeltaTable.forPath(spark, where)
         before = delta.detail().select("numFiles", "sizeInBytes").first()
         keep = sorted(pinned.get(table.name, set()))

@@ -24,6 +24,12 @@ class Table:
     # or a date column of a small unpartitioned table.
     day_column: str | None = None
     root: Literal["warehouse", "truth"] = "warehouse"
+    # Delta CHECK constraints (name, SQL expression) every row must meet; a write that breaks
+    # one fails whole (`Warehouse`: one line naming the constraint).
+    constraints: tuple[tuple[str, str], ...] = ()
+    # What the table and its columns hold, as Delta table and column comments.
+    comment: str = ""
+    column_comments: tuple[tuple[str, str], ...] = ()
 
     def location(self, settings: Settings) -> str:
         """Where the table lives: `<warehouse>/<name>` (or `<truth>/<name>`)."""
@@ -56,9 +62,43 @@ FEATURES_ACCOUNT = Table("gold/account_features", "feature_date", ("account_id",
 FEATURES_RUNS = Table("meta/features_runs", key=("kind", "day"))
 
 # scoring and publishing (contract)
-GOLD_ACCOUNT_SCORES = Table("gold/account_scores", "score_date", ("account_id", "score_date"))
+_KEYS_PRESENT = ("keys_present", "account_id IS NOT NULL AND score_date IS NOT NULL")
+_SCORE_RANGE = ("score_in_unit_range", "score >= 0 AND score <= 1")
+_CONTRACT_COLUMNS = (
+    ("score_date", "the day scored"),
+    ("account_id", "the account (pseudonymous id)"),
+    ("score", "calibrated probability that the account is part of a distillation campaign"),
+    ("model_name", "registered model name"),
+    ("model_version", "registered model version used"),
+)
+GOLD_ACCOUNT_SCORES = Table(
+    "gold/account_scores",
+    "score_date",
+    ("account_id", "score_date"),
+    constraints=(_KEYS_PRESENT, _SCORE_RANGE),
+    comment="Every scored account of every scored day (contracts/outputs.md)",
+    column_comments=(
+        *_CONTRACT_COLUMNS,
+        ("flagged", "score at or above the threshold, or member of a flagged cluster"),
+    ),
+)
 GOLD_SUSPICIOUS_ACCOUNTS = Table(
-    "gold/suspicious_accounts", "score_date", ("account_id", "score_date")
+    "gold/suspicious_accounts",
+    "score_date",
+    ("account_id", "score_date"),
+    constraints=(
+        _KEYS_PRESENT,
+        _SCORE_RANGE,
+        ("known_risk_tier", "risk_tier IN ('critical', 'high', 'medium')"),
+        ("flag_has_a_reason", "reasons_text IS NOT NULL AND length(reasons_text) > 0"),
+    ),
+    comment="The flagged accounts of each published day, with their reasons (contracts/outputs.md)",
+    column_comments=(
+        *_CONTRACT_COLUMNS,
+        ("risk_tier", "critical, high or medium, from the score and the cluster size"),
+        ("reasons", "the top features behind the score, largest contribution first"),
+        ("first_flagged_date", "the first day the account was flagged"),
+    ),
 )
 # shadow scoring (project's own): what a non-champion model would have flagged, per day and model
 # version; never read by publish (jobs/shadow.py)

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hydrawatch.errors import HydrawatchError
+from hydrawatch.errors import DataQualityError, HydrawatchError
 from hydrawatch.settings import Settings
 from hydrawatch.storage import tables
 from hydrawatch.storage.conflicts import retry_conflicts
@@ -33,6 +33,10 @@ from hydrawatch.storage.tables import Table
 
 class MissingTable(HydrawatchError):
     """A table a job reads does not exist yet."""
+
+
+class ConstraintViolated(DataQualityError):
+    """A write broke a CHECK constraint of its table; nothing of it was committed."""
 
 
 def sql_dates(days: Iterable[dt.date]) -> str:
@@ -140,7 +144,7 @@ class Warehouse:
         if table.partition:
             writer = writer.partitionBy(table.partition)
         where = self.location(table)
-        retry_conflicts(lambda: writer.save(where), f"replace {predicate} in {where}")
+        self._checked(table, lambda: writer.save(where), f"replace {predicate} in {where}")
 
     def overwrite(self, df: DataFrame, table: Table, *, overwrite_schema: bool = False) -> None:
         """Replace the whole table (a snapshot such as the release calendar)."""
@@ -157,7 +161,7 @@ class Warehouse:
         if table.partition:
             writer = writer.partitionBy(table.partition)
         where = self.location(table)
-        retry_conflicts(lambda: writer.save(where), f"{mode} {where}")
+        self._checked(table, lambda: writer.save(where), f"{mode} {where}")
 
     def merge(
         self,
@@ -207,4 +211,55 @@ class Warehouse:
                 merge = merge.withSchemaEvolution()
             merge.execute()
 
-        retry_conflicts(write, f"merge into {where}")
+        self._checked(table, write, f"merge into {where}")
+
+    # --- constraints and comments ---------------------------------------------------------------
+
+    def _checked(self, table: Table, write, what: str) -> None:
+        """Run the write through the conflict retry; a broken CHECK constraint becomes one line;
+        a table with constraints or comments gets them after its first write."""
+        try:
+            retry_conflicts(write, what)
+        except Exception as err:
+            violated = _violated_constraint(err)
+            if violated is None:
+                raise
+            raise ConstraintViolated(
+                f"{self.location(table)} refused the write: CHECK constraint {violated} is "
+                "violated; nothing was committed (a bug upstream of this table: report it)"
+            ) from None
+        if table.constraints or table.comment:
+            self.describe(table)
+
+    def describe(self, table: Table) -> None:
+        """Add the table's CHECK constraints and comments that it does not have yet (idempotent:
+        a constraint already there is left alone)."""
+        where = self.location(table)
+        detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{where}`").first()
+        props = detail["properties"] or {}
+        for name, expression in table.constraints:
+            if f"delta.constraints.{name.lower()}" not in props:
+                self.spark.sql(
+                    f"ALTER TABLE delta.`{where}` ADD CONSTRAINT {name} CHECK ({expression})"
+                )
+        if table.comment and detail["description"] != table.comment:
+            comment = table.comment.replace("'", "\\'")
+            self.spark.sql(
+                f"ALTER TABLE delta.`{where}` SET TBLPROPERTIES ('comment' = '{comment}')"
+            )
+            for column, text in table.column_comments:
+                text = text.replace("'", "\\'")
+                self.spark.sql(
+                    f"ALTER TABLE delta.`{where}` ALTER COLUMN {column} COMMENT '{text}'"
+                )
+
+
+def _violated_constraint(err: Exception) -> str | None:
+    """The name of the CHECK constraint a Delta write error reports, or None."""
+    import re
+
+    text = str(err)
+    found = re.search(r"CHECK constraint (\S+)", text)
+    if found and ("violated" in text or "DELTA_VIOLATE_CONSTRAINT" in text):
+        return found.group(1)
+    return None

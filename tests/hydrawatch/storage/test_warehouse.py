@@ -85,3 +85,47 @@ def test_a_day_rewritten_with_new_columns_adds_them_to_the_table(spark, settings
     got = wh.read(tables.FEATURES_ACCOUNT)
     assert got.columns == ["account_id", "feature_date", "f_old", "f_new"]
     assertDataFrameEqual(got, [("a", D1, 1.0, None), ("a", D2, 3.0, 0.5)], checkRowOrder=False)
+
+
+def test_contract_tables_carry_constraints_and_comments_and_refuse_bad_rows(
+    spark, make_settings, tmp_path
+):
+    import datetime as dt
+
+    from hydrawatch.storage import tables
+    from hydrawatch.storage.warehouse import ConstraintViolated, Warehouse
+
+    settings = make_settings(tmp_path)
+    warehouse = Warehouse(spark, settings)
+    day = dt.date(2026, 2, 10)
+    schema = (
+        "score_date date, account_id string, score double, flagged boolean, model_name string, "
+        "model_version string"
+    )
+    table = tables.GOLD_ACCOUNT_SCORES
+    good = spark.createDataFrame([(day, "a1", 0.4, False, "m", "1")], schema)
+    warehouse.replace_days(good, table, [day])
+    where = warehouse.location(table)
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{where}`").first()
+    assert detail["properties"]["delta.constraints.score_in_unit_range"] == (
+        "score >= 0 AND score <= 1"
+    )
+    assert detail["description"] == table.comment
+    columns = {
+        r["col_name"]: r["comment"] for r in spark.sql(f"DESCRIBE delta.`{where}`").collect()
+    }
+    assert columns["score"].startswith("calibrated probability")
+    version = warehouse.version(table)
+
+    bad = spark.createDataFrame([(day, "a1", 1.5, True, "m", "1")], schema)
+    with pytest.raises(ConstraintViolated) as refused:
+        warehouse.replace_days(bad, table, [day])
+    assert str(refused.value) == (
+        f"{where} refused the write: CHECK constraint score_in_unit_range is violated; nothing "
+        "was committed (a bug upstream of this table: report it)"
+    )
+    assert refused.value.exit_code == 4
+    assert warehouse.version(table) == version  # nothing committed
+    assert [r.score for r in warehouse.read(table).collect()] == [0.4]
+    warehouse.describe(table)  # again: nothing to add
+    assert warehouse.version(table) == version
