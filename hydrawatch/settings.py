@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # VACUUM retention, lengthened per table to keep what registered models were trained on.
     maintain_cron: str = "0 4 * * 0"
     maintain_retention_hours: int = Field(default=168, ge=0)
+    # Personal data kept in the warehouse: bronze client IPs and quarantined raw lines older than
+    # this many days are blanked by `maintain`, and gone from the files after its VACUUM.
+    pii_retention_days: int = Field(default=90, ge=1)
     # A delivery folder is complete with its marker file, or (without a marker, unless one is
     # required) once no file in it changed for the quiet period.
     delivery_marker: str = Field(default="_SUCCESS", pattern=r"^[A-Za-z0-9_.-]{1,64}$")

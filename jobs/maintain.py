@@ -10,6 +10,11 @@ What it promises, per Delta table of the warehouse (`hydrawatch.storage.tables.A
   jobs/retrain.py) stay readable by time travel, and so do their log entries
   (`delta.logRetentionDuration` and `delta.deletedFileRetentionDuration` are set to at least the
   same span).
+- Personal data past `settings.pii_retention_days`: bronze `client_ip` and quarantine `raw_line`
+  of older days are blanked (NULL, or "" where the column cannot be null: the features read ""
+  as no address) before the compaction, so the VACUUM of the same run removes the files that
+  still held them once they are past the retention (docs/reliability.md). Training pins no
+  version of these two tables.
 - The contract tables' CHECK constraints and comments are added where missing (a warehouse made
   before they were declared).
 - Its result gives, per table, the active files and bytes before and after, and the retention
@@ -101,6 +106,8 @@ def run_maintain(rt: Runtime, recent_days: int = 7) -> MaintainResult:
             warehouse.describe(table)
         delta = DeltaTable.forPath(spark, where)
         before = delta.detail().select("numFiles", "sizeInBytes").first()
+        if table.name in PERSONAL_COLUMNS:
+            _blank_personal(spark, warehouse.read(table), where, table, now, rt)
         keep = sorted(pinned.get(table.name, set()))
         history = delta.history().select("version", "timestamp").collect()
         times = {
@@ -145,6 +152,32 @@ def run_maintain(rt: Runtime, recent_days: int = 7) -> MaintainResult:
             f"{table.name}: {before['numFiles']} -> {after['numFiles']} files, retention {hours}h"
         )
     return MaintainResult(tuple(done))
+
+
+# table -> the personal column it holds past the ingest (the threat model's privacy rule)
+PERSONAL_COLUMNS = {
+    tables.BRONZE_USAGE_EVENTS.name: "client_ip",
+    tables.BRONZE_QUARANTINE.name: "raw_line",
+}
+
+
+def _blank_personal(spark, current, where: str, table, now: dt.datetime, rt: Runtime) -> None:
+    column = PERSONAL_COLUMNS[table.name]
+    cutoff = now.date() - dt.timedelta(days=rt.settings.pii_retention_days)
+    nullable = current.schema[column].nullable
+    # No min/max statistics of the personal column in the log from now on (the log's commits
+    # outlive the data files they describe, up to the log retention).
+    others = ",".join(f"`{c}`" for c in current.columns if c not in (column, table.partition))
+    spark.sql(
+        f"ALTER TABLE delta.`{where}` SET TBLPROPERTIES "
+        f"('delta.dataSkippingStatsColumns' = '{others}')"
+    )
+    blank = "NULL" if nullable else "''"
+    still = f"{column} IS NOT NULL" + ("" if nullable else f" AND {column} <> ''")
+    spark.sql(
+        f"UPDATE delta.`{where}` SET {column} = {blank} "
+        f"WHERE {table.day} < DATE'{cutoff.isoformat()}' AND {still}"
+    )
 
 
 def _vacuum(spark, delta, hours: int) -> None:

@@ -74,8 +74,43 @@ def test_maintain_compacts_cleans_and_keeps_what_a_model_was_trained_on(
     assert v0.count() == 9
     # Nothing pins the other table: its compacted-away files are gone from the disk.
     assert _parquet_files(settings, loose) == 3 < loose_before
-    with pytest.raises(Exception, match=r"(?i)not exist|FileNotFound|No such file"):
+    with pytest.raises(
+        Exception, match=r"(?i)time travel beyond|not exist|FileNotFound|No such file"
+    ):
         spark.read.format("delta").option("versionAsOf", 0).load(loose.location(settings)).count()
     # And every current row is still there.
     assert spark.read.format("delta").load(loose.location(settings)).count() == 36
     assert client(settings).get_registered_model(settings.model_name) is not None
+
+
+def test_personal_data_past_its_retention_is_gone_from_the_files(spark, make_settings, tmp_path):
+    settings = make_settings(tmp_path, maintain_retention_hours=0, pii_retention_days=30)
+    today = dt.datetime.now(dt.UTC).date()
+    old, recent = today - dt.timedelta(days=45), today - dt.timedelta(days=1)
+    old_ip, recent_ip = "203.0.113.77", "198.51.100.88"
+    table = tables.BRONZE_USAGE_EVENTS
+    spark.createDataFrame(
+        [("e1", "acc-1", old_ip, old), ("e2", "acc-1", recent_ip, recent)],
+        "event_id string, account_id string, client_ip string, event_date date",
+    ).write.format("delta").partitionBy("event_date").save(table.location(settings))
+    quarantine = tables.BRONZE_QUARANTINE
+    spark.createDataFrame(
+        [(old, "bad_json", f'{{"client_ip": "{old_ip}"'), (recent, "bad_json", "{recent")],
+        "delivery_date date, reason string, raw_line string",
+    ).write.format("delta").partitionBy("delivery_date").save(quarantine.location(settings))
+
+    run_maintain(Runtime(settings, spark=spark))
+
+    rows = {
+        r.event_id: r for r in spark.read.format("delta").load(table.location(settings)).collect()
+    }
+    assert rows["e1"].client_ip is None and rows["e1"].account_id == "acc-1"
+    assert rows["e2"].client_ip == recent_ip
+    lines = spark.read.format("delta").load(quarantine.location(settings)).collect()
+    assert sorted((r.delivery_date, r.raw_line) for r in lines) == [
+        (old, None),
+        (recent, "{recent"),
+    ]
+    for t in (table, quarantine):
+        for path in Path(t.location(settings)).rglob("*.parquet"):
+            assert old_ip.encode() not in path.read_bytes(), path
