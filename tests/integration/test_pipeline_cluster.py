@@ -421,3 +421,27 @@ def test_export_files_are_byte_identical(spark, runs):
         assert there.manifest["sha256"] == here.manifest["sha256"]
         assert there.manifest["row_count"] == here.manifest["row_count"] == len(HYDRA)
         assert there.manifest["model_version"] == version
+
+
+def test_every_table_reads_the_same_without_spark(spark, runs):
+    """delta-rs (`deltalake`, no JVM) reads every table the run wrote, with Spark's row counts
+    and columns; DuckDB queries one of them through Arrow (docs/architecture.md)."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    local, *_ = runs
+    read = 0
+    for table in tables.ALL:
+        where = table.location(local)
+        if not Path(where).exists():
+            continue
+        arrow = DeltaTable(where).to_pyarrow_table()
+        expected = _read(spark, local, table)
+        assert arrow.num_rows == expected.count(), table.name
+        assert sorted(arrow.column_names) == sorted(expected.columns), table.name
+        read += 1
+    assert read >= 10
+    scores = DeltaTable(tables.GOLD_ACCOUNT_SCORES.location(local)).to_pyarrow_table()
+    flagged = duckdb.query_df(scores, "scores", "SELECT count(*) FROM scores WHERE flagged")
+    expected_flagged = _read(spark, local, tables.GOLD_ACCOUNT_SCORES).where("flagged").count()
+    assert flagged.fetchone()[0] == expected_flagged
