@@ -442,6 +442,8 @@ def test_every_table_reads_the_same_without_spark(spark, runs):
         read += 1
     assert read >= 10
     scores = DeltaTable(tables.GOLD_ACCOUNT_SCORES.location(local)).to_pyarrow_table()
-    flagged = duckdb.query_df(scores, "scores", "SELECT count(*) FROM scores WHERE flagged")
+    con = duckdb.connect()
+    con.register("scores", scores)
+    flagged = con.sql("SELECT count(*) FROM scores WHERE flagged")
     expected_flagged = _read(spark, local, tables.GOLD_ACCOUNT_SCORES).where("flagged").count()
     assert flagged.fetchone()[0] == expected_flagged
