@@ -444,6 +444,6 @@ def test_every_table_reads_the_same_without_spark(spark, runs):
     scores = DeltaTable(tables.GOLD_ACCOUNT_SCORES.location(local)).to_pyarrow_table()
     con = duckdb.connect()
     con.register("scores", scores)
-    flagged = con.sql("SELECT count(*) FROM scores WHERE flagged")
+    flagged = con.execute("SELECT count(*) FROM scores WHERE flagged")
     expected_flagged = _read(spark, local, tables.GOLD_ACCOUNT_SCORES).where("flagged").count()
     assert flagged.fetchone()[0] == expected_flagged
