@@ -3,6 +3,10 @@
 # `slow`), `make test-slow` the slow tier; CI (.ci/run) runs both.
 .PHONY: setup demo test test-slow lint format bench
 
+# Two workers, a test file each at a time (module fixtures stay in one process): the suite spends
+# much of its time waiting on JVMs, servers and child processes (bench/README.md, "The test suite").
+XDIST ?= -n 2 --dist loadfile
+
 setup:
 	@bash infra/setup.sh
 
@@ -12,10 +16,10 @@ demo: setup
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 test-slow: setup
-	.venv/bin/python -m pytest -m slow $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -m slow $(XDIST) $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check .

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from hydrawatch.errors import HydrawatchError
+from hydrawatch.errors import HydrawatchError, UsageError
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
@@ -65,7 +65,7 @@ class WebhookError(HydrawatchError):
     """The webhook could not be delivered (after retries, refused or redirected)."""
 
 
-class WebhookConfigError(HydrawatchError):
+class WebhookConfigError(UsageError):
     """The webhook settings cannot be used (URL scheme, secret, key ids)."""
 
 

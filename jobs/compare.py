@@ -29,10 +29,9 @@ from pyspark.sql import functions as F
 from hydrawatch.errors import HydrawatchError, UsageError
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
-from jobs.score import SHADOW, score_day
-from jobs.shadow import shadow_model
 from models import champion
 from models.compare import ModelFigures, label_metrics
+from models.day_scoring import SHADOW, score_day
 from models.inputs import current_labels
 from models.registry import ensure_experiment
 
@@ -72,7 +71,7 @@ def _versions(
     rt: Runtime, version_a: str | None, version_b: str | None
 ) -> tuple[champion.ModelVersion, champion.ModelVersion]:
     a = champion.version(rt, version_a) if version_a else champion.resolve_champion(rt)
-    b = shadow_model(rt, version_b)
+    b = champion.named_or_alias(rt, version_b, champion.CHALLENGER)
     if a.version == b.version:
         raise UsageError(f"both sides are v{a.version}: name two different versions")
     return a, b

@@ -50,11 +50,11 @@ class ShowResult:
 
 def run_show(rt: Runtime, day: dt.date, limit: int = 50, offset: int = 0) -> ShowResult:
     published = rt.warehouse.day(tables.GOLD_SUSPICIOUS_ACCOUNTS, day)
-    if published is None:
+    total = 0 if published is None else published.count()
+    if total == 0:
         raise NotFound(
             f"nothing published for {day}: run `hydrawatch daily --date {day}` (or publish it)"
         )
-    total = published.count()
     ordered = published.orderBy(F.col("score").desc(), "account_id")
     page = ordered.limit(offset + limit).collect()[offset:]
     rows = tuple(
@@ -126,7 +126,7 @@ class Explanation:
 def run_explain(rt: Runtime, account_id: str, day: dt.date) -> Explanation:
     warehouse = rt.warehouse
     scores = warehouse.day(tables.GOLD_ACCOUNT_SCORES, day)
-    if scores is None:
+    if scores is None or scores.limit(1).count() == 0:
         raise NotFound(f"{day} is not scored: run `hydrawatch daily --date {day}` first")
     mine = scores.where(F.col("account_id") == account_id).collect()
     if not mine:

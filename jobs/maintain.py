@@ -27,12 +27,10 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from pyspark.sql import functions as F
+
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
-
-# Delta refuses a VACUUM retention under its default (7 days) unless told otherwise: shorter
-# retentions (tests, an operator's explicit choice) turn the check off for that call only.
-DELTA_DEFAULT_RETENTION_HOURS = 168
 
 
 @dataclass(frozen=True)
@@ -91,66 +89,48 @@ def retention_for(base_hours: int, pinned_commit_times: list[dt.datetime], now: 
 
 
 def run_maintain(rt: Runtime, recent_days: int = 7) -> MaintainResult:
-    from delta.tables import DeltaTable
-
-    spark, warehouse = rt.spark, rt.warehouse
+    warehouse = rt.warehouse
     pinned = pinned_versions(rt)
     now = dt.datetime.now(dt.UTC)
     done = []
     for table in tables.ALL:
         if table.root != "warehouse" or not warehouse.exists(table):
             continue
-        where = warehouse.location(table)
         # A table created before its constraints and comments were declared gets them here.
         if table.constraints or table.comment:
             warehouse.describe(table)
-        delta = DeltaTable.forPath(spark, where)
-        before = delta.detail().select("numFiles", "sizeInBytes").first()
+        files_before, bytes_before = warehouse.files(table)
         if table.name in PERSONAL_COLUMNS:
-            _blank_personal(spark, warehouse.read(table), where, table, now, rt)
+            _blank_personal(warehouse, table, now, rt.settings.pii_retention_days)
         keep = sorted(pinned.get(table.name, set()))
-        history = delta.history().select("version", "timestamp").collect()
-        times = {
-            int(r["version"]): r["timestamp"].replace(tzinfo=dt.UTC)
-            for r in history
-            if r["timestamp"] is not None
-        }
+        times = warehouse.commit_times(table)
         hours = retention_for(
-            rt.settings.maintain_retention_hours,
-            [times[v] for v in keep if v in times],
-            now,
+            rt.settings.maintain_retention_hours, [times[v] for v in keep if v in times], now
         )
         days = math.ceil(hours / 24)
-        spark.sql(
-            f"ALTER TABLE delta.`{where}` SET TBLPROPERTIES ("
-            f"'delta.logRetentionDuration' = 'interval {max(days, 30)} days', "
-            f"'delta.deletedFileRetentionDuration' = 'interval {days} days')"
+        warehouse.set_properties(
+            table,
+            {
+                "delta.logRetentionDuration": f"interval {max(days, 30)} days",
+                "delta.deletedFileRetentionDuration": f"interval {days} days",
+            },
         )
-        optimize = delta.optimize()
+        where = None
         if table.partition:
-            cutoff = (now.date() - dt.timedelta(days=recent_days)).isoformat()
+            cutoff = now.date() - dt.timedelta(days=recent_days)
             # Recent by the data's own days: a backfill of an old window compacts that window.
-            latest = warehouse.read(table).agg({table.partition: "max"}).first()[0]
+            latest = warehouse.read(table).agg(F.max(table.partition)).first()[0]
             if latest is not None:
-                cutoff = min(cutoff, (latest - dt.timedelta(days=recent_days)).isoformat())
-            optimize = optimize.where(f"{table.partition} >= '{cutoff}'")
-        optimize.executeCompaction()
-        _vacuum(spark, delta, hours)
-        after = DeltaTable.forPath(spark, where).detail().select("numFiles", "sizeInBytes").first()
-        done.append(
-            TableUpkeep(
-                table.name,
-                int(before["numFiles"]),
-                int(before["sizeInBytes"]),
-                int(after["numFiles"]),
-                int(after["sizeInBytes"]),
-                hours,
-                tuple(keep),
-            )
+                cutoff = min(cutoff, latest - dt.timedelta(days=recent_days))
+            where = f"{table.partition} >= '{cutoff.isoformat()}'"
+        warehouse.compact(table, where)
+        warehouse.vacuum(table, hours)
+        files_after, bytes_after = warehouse.files(table)
+        upkeep = TableUpkeep(
+            table.name, files_before, bytes_before, files_after, bytes_after, hours, tuple(keep)
         )
-        rt.say(
-            f"{table.name}: {before['numFiles']} -> {after['numFiles']} files, retention {hours}h"
-        )
+        done.append(upkeep)
+        rt.say(f"{table.name}: {files_before} -> {files_after} files, retention {hours}h")
     return MaintainResult(tuple(done))
 
 
@@ -161,33 +141,17 @@ PERSONAL_COLUMNS = {
 }
 
 
-def _blank_personal(spark, current, where: str, table, now: dt.datetime, rt: Runtime) -> None:
+def _blank_personal(warehouse, table, now: dt.datetime, retention_days: int) -> None:
     column = PERSONAL_COLUMNS[table.name]
-    cutoff = now.date() - dt.timedelta(days=rt.settings.pii_retention_days)
+    cutoff = now.date() - dt.timedelta(days=retention_days)
+    current = warehouse.read(table)
     nullable = current.schema[column].nullable
     # No min/max statistics of the personal column in the log from now on (the log's commits
     # outlive the data files they describe, up to the log retention).
     others = ",".join(f"`{c}`" for c in current.columns if c not in (column, table.partition))
-    spark.sql(
-        f"ALTER TABLE delta.`{where}` SET TBLPROPERTIES "
-        f"('delta.dataSkippingStatsColumns' = '{others}')"
-    )
+    warehouse.set_properties(table, {"delta.dataSkippingStatsColumns": others})
     blank = "NULL" if nullable else "''"
     still = f"{column} IS NOT NULL" + ("" if nullable else f" AND {column} <> ''")
-    spark.sql(
-        f"UPDATE delta.`{where}` SET {column} = {blank} "
-        f"WHERE {table.day} < DATE'{cutoff.isoformat()}' AND {still}"
+    warehouse.update(
+        table, f"{column} = {blank}", f"{table.day} < DATE'{cutoff.isoformat()}' AND {still}"
     )
-
-
-def _vacuum(spark, delta, hours: int) -> None:
-    check = "spark.databricks.delta.retentionDurationCheck.enabled"
-    if hours >= DELTA_DEFAULT_RETENTION_HOURS:
-        delta.vacuum(hours)
-        return
-    previous = spark.conf.get(check, "true")
-    spark.conf.set(check, "false")
-    try:
-        delta.vacuum(hours)
-    finally:
-        spark.conf.set(check, previous)

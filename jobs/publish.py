@@ -28,7 +28,6 @@ What it promises (issue 6, contracts/outputs.md):
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from dataclasses import dataclass
 
 from pyspark.sql import functions as F
@@ -41,18 +40,11 @@ from hydrawatch.settings import Settings
 from hydrawatch.storage import tables
 from hydrawatch.storage.warehouse import Warehouse
 from models import scoring
+from models.publish_gate import JUMP_HISTORY_DAYS, hold_back_reason, jump_reason
 
-# Flagged-count jump gate: hold the day when today's flagged count exceeds JUMP_FACTOR x the
-# median of the last JUMP_HISTORY_DAYS published days. A real campaign wave can do that too; a
-# person then looks before thousands of accounts land in the review queue.
-JUMP_FACTOR = 3.0
-JUMP_HISTORY_DAYS = 7
-# ...but never for small counts, where 2 -> 7 is noise, not a broken model or input.
-JUMP_MIN_COUNT = 50
 # The export is streamed through the driver; a day above this many flagged accounts is a
 # failure somewhere upstream (the threat model's largest campaign had ~24,000 accounts in all).
 MAX_EXPORT_ROWS = 500_000
-INGEST_FEEDS_REQUIRED = ("usage_events", "accounts")
 
 DELIVERIES_SCHEMA = (
     "score_date date, model_version string, url_host string, export_path string, "
@@ -191,44 +183,6 @@ def run_publish(rt: Runtime, score_date: dt.date, release: Release | None = None
         webhook=sent,
         released=jump if release else None,
     )
-
-
-def hold_back_reason(audit_rows: dict[str, dict], max_quarantine_share: float) -> str | None:
-    """Why the day's inputs must not be published, or None. Pure: the job gathers the inputs.
-
-    `audit_rows`: feed -> its meta/ingest_audit row for the day.
-    """
-    for feed in INGEST_FEEDS_REQUIRED:
-        row = audit_rows.get(feed)
-        if row is None:
-            return f"no ingest audit for {feed}: the day's ingest did not complete; run ingest"
-        if row.get("status") != "ok":
-            return f"ingest of {feed} is {row.get('status')!r}, not ok"
-    usage = audit_rows["usage_events"]
-    lines, quarantined = int(usage.get("lines") or 0), int(usage.get("quarantined") or 0)
-    if lines and quarantined / lines > max_quarantine_share:
-        return (
-            f"{quarantined} of {lines} usage lines quarantined "
-            f"({quarantined / lines:.1%} > {max_quarantine_share:.1%})"
-        )
-    return None
-
-
-def jump_reason(flagged_today: int, recent_counts: list[int]) -> str | None:
-    """Why the day's flagged count needs a person's look first, or None. Pure.
-
-    `recent_counts`: the flagged counts of the last published days before it (most recent
-    first, at most JUMP_HISTORY_DAYS are used).
-    """
-    if recent_counts and flagged_today >= JUMP_MIN_COUNT:
-        median = statistics.median(recent_counts[:JUMP_HISTORY_DAYS])
-        if flagged_today > JUMP_FACTOR * median:
-            return (
-                f"{flagged_today} accounts flagged, more than {JUMP_FACTOR:g}x the median "
-                f"{median:g} of the last {len(recent_counts[:JUMP_HISTORY_DAYS])} published "
-                "days; review the model and the day's inputs"
-            )
-    return None
 
 
 def _webhook(

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from hydrawatch.errors import HydrawatchError, UsageError
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
-from jobs.score import SHADOW, MissingInput, ScoreResult, score_day
 from models import champion
+from models.day_scoring import SHADOW, MissingInput, ScoreResult, score_day
 
 
 @dataclass(frozen=True)
@@ -32,25 +32,12 @@ class ShadowResult:
     details_table: str
 
 
-def shadow_model(rt: Runtime, version: str | None) -> champion.ModelVersion:
-    """The version named, or the one holding `challenger`; never silently the champion."""
-    if version is not None:
-        return champion.version(rt, version)
-    found = champion.resolve(rt, champion.CHALLENGER)
-    if found is None:
-        raise HydrawatchError(
-            f"no version of {rt.settings.model_name} holds alias `challenger`: run `hydrawatch "
-            "retrain` first, or name one with --version"
-        )
-    return found
-
-
 def run_shadow(
     rt: Runtime, start: dt.date, end: dt.date, version: str | None = None
 ) -> ShadowResult:
     if end < start:
         raise UsageError(f"--end {end} is before --start {start}")
-    model = shadow_model(rt, version)
+    model = champion.named_or_alias(rt, version, champion.CHALLENGER)
     held = champion.resolve(rt, champion.CHAMPION)
     if model.threshold is None:
         raise HydrawatchError(f"{model.label} records no threshold; it cannot score")

@@ -152,6 +152,20 @@ def resolve_champion(rt: Runtime) -> ModelVersion:
     return found
 
 
+def named_or_alias(rt: Runtime, number: str | None, alias: str) -> ModelVersion:
+    """Version `number` when given, else the one holding `alias` (a one-line error when none
+    does): never silently another model."""
+    if number is not None:
+        return version(rt, number)
+    found = resolve(rt, alias)
+    if found is None:
+        raise HydrawatchError(
+            f"no version of {rt.settings.model_name} holds alias `{alias}`: run `hydrawatch "
+            "retrain` first, or name a version"
+        )
+    return found
+
+
 def version(rt: Runtime, number: str) -> ModelVersion:
     """Version `number` of the model (a one-line error when there is none)."""
     name = rt.settings.model_name

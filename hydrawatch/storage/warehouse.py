@@ -30,6 +30,9 @@ from hydrawatch.storage import tables
 from hydrawatch.storage.conflicts import retry_conflicts
 from hydrawatch.storage.tables import Table
 
+# Delta refuses a VACUUM retention under its default (7 days) unless its check is turned off.
+DELTA_DEFAULT_RETENTION_HOURS = 168
+
 
 class MissingTable(HydrawatchError):
     """A table a job reads does not exist yet."""
@@ -212,6 +215,58 @@ class Warehouse:
             merge.execute()
 
         self._checked(table, write, f"merge into {where}")
+
+    # --- upkeep (jobs/maintain.py) -------------------------------------------------------------
+
+    def files(self, table: Table) -> tuple[int, int]:
+        """(active data files, their bytes) of the table's current version."""
+        row = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.location(table)}`").first()
+        return int(row["numFiles"]), int(row["sizeInBytes"])
+
+    def commit_times(self, table: Table) -> dict[int, dt.datetime]:
+        """{version: commit time (UTC)} of the versions the table's log still has."""
+        from delta.tables import DeltaTable
+
+        history = DeltaTable.forPath(self.spark, self.location(table)).history()
+        return {
+            int(r["version"]): r["timestamp"].replace(tzinfo=dt.UTC)
+            for r in history.select("version", "timestamp").collect()
+            if r["timestamp"] is not None
+        }
+
+    def set_properties(self, table: Table, properties: dict[str, str]) -> None:
+        pairs = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+        self.spark.sql(f"ALTER TABLE delta.`{self.location(table)}` SET TBLPROPERTIES ({pairs})")
+
+    def update(self, table: Table, assignments: str, where: str) -> None:
+        """UPDATE rows in place (rewrites the files holding them)."""
+        self.spark.sql(f"UPDATE delta.`{self.location(table)}` SET {assignments} WHERE {where}")
+
+    def compact(self, table: Table, where: str | None = None) -> None:
+        """OPTIMIZE (bin-packing) of the table, or of the partitions `where` selects."""
+        from delta.tables import DeltaTable
+
+        optimize = DeltaTable.forPath(self.spark, self.location(table)).optimize()
+        if where:
+            optimize = optimize.where(where)
+        optimize.executeCompaction()
+
+    def vacuum(self, table: Table, hours: int) -> None:
+        """VACUUM with `hours` of retention; under Delta's own default (7 days) its safety check
+        is turned off for this call only (the caller chose the retention)."""
+        from delta.tables import DeltaTable
+
+        delta = DeltaTable.forPath(self.spark, self.location(table))
+        check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        if hours >= DELTA_DEFAULT_RETENTION_HOURS:
+            delta.vacuum(hours)
+            return
+        previous = self.spark.conf.get(check, "true")
+        self.spark.conf.set(check, "false")
+        try:
+            delta.vacuum(hours)
+        finally:
+            self.spark.conf.set(check, previous)
 
     # --- constraints and comments ---------------------------------------------------------------
 

@@ -24,8 +24,7 @@ import pytest
 
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
-from jobs.report import run_report
-from jobs.report_page import gate_band
+from jobs.report import gate_band, run_report
 from testkit.registry import client, log_and_register
 
 D = dt.date(2026, 2, 14)

@@ -130,9 +130,11 @@ def test_run_retrain_logs_and_registers_a_challenger(spark, world):
     assert tags["feature_names"] == ",".join(FEATURE_NAMES)
     assert float(tags["threshold"]) == pytest.approx(result.threshold)
     # The training tables are the run's dataset inputs, at the Delta versions it read.
-    inputs = {d.dataset.name: json.loads(d.dataset.source) for d in run.inputs.dataset_inputs}
-    assert inputs["gold/account_features@v0"]["delta_table_version"] == 0
-    assert inputs["gold/account_features@v0"]["path"].endswith("/gold/account_features")
+    # (MLflow's Delta source leaves a version 0 out of its JSON: the name and digest carry it.)
+    inputs = {d.dataset.name: d.dataset for d in run.inputs.dataset_inputs}
+    features = inputs["gold/account_features@v0"]
+    assert (features.digest, features.source_type) == ("v0", "delta_table")
+    assert json.loads(features.source)["path"].endswith("/gold/account_features")
     # The metrics are linked to the logged model; the version says what it is.
     logged = mlf.get_logged_model(tags["logged_model_uri"].removeprefix("models:/"))
     assert {m.key: m.value for m in logged.metrics}["pr_auc"] == run.data.metrics["pr_auc"]

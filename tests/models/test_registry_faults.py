@@ -95,7 +95,7 @@ def test_challenger_on_another_feature_set_is_refused(
         with pytest.raises(PromotionRefused, match=rf"cannot measure v{version}: v{version} was"):
             run_promote(Runtime(settings, spark=spark), version)
     code, lines = _promote_cli(monkeypatch, settings, "--version", other_set)
-    assert code == 2
+    assert code == 5  # a gate refused
     assert lines[-1].startswith(f"hydrawatch: cannot measure v{other_set}: ")
     assert "fs-other-1" in lines[-1]
     assert alias_version(settings, "champion") == champion
