@@ -271,8 +271,24 @@ def daily_flow(
     try:
         if run_date is None or wait_for_delivery:
             # Outside the lock: the wait can take hours, and holds nothing.
+            def still_waiting(missing: str) -> None:
+                alerts.send_alert(
+                    rt.settings,
+                    alerts.DAY_LATE,
+                    day,
+                    f"{day} is past its due time and still waiting for its delivery ({missing})",
+                    flow_run_id=_flow_run_id(),
+                    say=rt.say,
+                )
+
             try:
-                waited = delivery.wait_for_delivery(rt.settings, day, say=rt.say)
+                waited = delivery.wait_for_delivery(
+                    rt.settings,
+                    day,
+                    say=rt.say,
+                    late_at=due_time(day, rt.settings.daily_due_hours).timestamp(),
+                    on_late=still_waiting,
+                )
             except HydrawatchError as err:
                 line, code = failure_line(err)
                 failed = progress.Failure(wanted[0], "", code, line)
@@ -313,10 +329,15 @@ def daily_flow(
     )
 
 
+def due_time(day: dt.date, due_hours: float) -> dt.datetime:
+    """When the day's list is due: the end of the day (UTC) plus `due_hours`."""
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return end + dt.timedelta(hours=due_hours)
+
+
 def late_by(day: dt.date, due_hours: float, now: dt.datetime) -> str | None:
-    """How late `now` is past the day's due time (its end + `due_hours`), or None. Pure."""
-    due = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-    over = now - (due + dt.timedelta(hours=due_hours))
+    """How late `now` is past the day's due time (`due_time`), or None. Pure."""
+    over = now - due_time(day, due_hours)
     if over <= dt.timedelta(0):
         return None
     hours = over.total_seconds() / 3600

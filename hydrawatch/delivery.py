@@ -97,10 +97,14 @@ def wait_for_delivery(
     say: Callable[[str], None] = lambda _: None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    late_at: float | None = None,
+    on_late: Callable[[str], None] | None = None,
 ) -> float:
     """Block until the day's delivery is complete; return the seconds waited.
 
     Raises `NoLandingData` once `settings.delivery_deadline_seconds` have passed without it.
+    `on_late` is called once, with what is still missing, when the wait is still going at the
+    clock time `late_at` (the day's due time: the run is late before it has failed).
     """
     rule = DeliveryRule.from_settings(settings)
     started = clock()
@@ -114,6 +118,9 @@ def wait_for_delivery(
         if status.waiting_for != said:
             say(f"{day}: waiting for the delivery ({'; '.join(status.waiting_for)})")
             said = status.waiting_for
+        if on_late is not None and late_at is not None and now >= late_at:
+            on_late("; ".join(status.waiting_for))
+            on_late = None
         if now >= deadline:
             raise NoLandingData(
                 f"the delivery for {day} was not complete after waiting "

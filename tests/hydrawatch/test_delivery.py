@@ -112,9 +112,19 @@ def test_no_delivery_by_the_deadline_stops_with_exit_code_3(make_settings, tmp_p
     settings = make_settings(tmp_path, delivery_poll_seconds=600, delivery_deadline_seconds=1500)
     _deliver(tmp_path / "landing", "usage_events", 1.0)  # old and quiet; accounts never come
     clock = Clock(2_000_000_000.0)
+    late: list[tuple[float, str]] = []
     with pytest.raises(NoLandingData) as stopped:
-        wait_for_delivery(settings, D, clock=clock, sleep=clock.sleep)
+        wait_for_delivery(
+            settings,
+            D,
+            clock=clock,
+            sleep=clock.sleep,
+            late_at=2_000_000_000.0 + 1000,
+            on_late=lambda missing: late.append((clock(), missing)),
+        )
     assert clock.sleeps == [600, 600, 300]  # the last poll falls on the deadline
+    # told once, at the first poll past the due time, before the run fails
+    assert late == [(2_000_000_000.0 + 1200, "accounts: no folder yet")]
     assert stopped.value.exit_code == EXIT_NO_DELIVERY
     assert str(stopped.value) == (
         "the delivery for 2026-02-10 was not complete after waiting 1500s (accounts: no folder "
