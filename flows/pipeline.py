@@ -217,7 +217,10 @@ def scheduled_day(lag_days: int) -> dt.date:
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None or ctx.flow_run.expected_start_time is None:
         raise UsageError("no run date: pass one (hydrawatch daily --date YYYY-MM-DD)")
-    scheduled = ctx.flow_run.expected_start_time.astimezone(dt.UTC).date()
+    when = ctx.flow_run.expected_start_time.astimezone(dt.UTC)
+    # A plain date: Prefect's own date type (what its datetime's .date() gives) is refused by
+    # Spark when a row of meta/flow_progress is built from it.
+    scheduled = dt.date(when.year, when.month, when.day)
     return scheduled - dt.timedelta(days=lag_days)
 
 
