@@ -5,7 +5,8 @@ infra/k8s/prefect.yaml runs it (`PREFECT_SERVER_API_AUTH_STRING`; a request with
 or with another is refused), serves the deployments with `hydrawatch serve` authenticating with
 `PREFECT_API_AUTH_STRING`, and lets the server's scheduler create a run of the daily cron by
 itself: the run processes the day before its scheduled day, waits for a delivery that never
-comes, fails at its deadline with its artifact and an alert at a local receiver. The planted
+comes, is late (an alert), then fails at its deadline with its artifact and a second alert at a
+local receiver. The planted
 credentials and secrets are then searched for in the run's parameters, logs and artifacts,
 Prefect's database and the MLflow store. Both processes are always stopped. `prefect.yaml`
 (the production path) is checked against the served deployments.
@@ -130,8 +131,12 @@ def test_the_served_cron_runs_yesterday_by_itself_alerts_and_keeps_secrets_out(
         "HYDRAWATCH_EXPORTS": str(tmp_path / "exports"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "HYDRAWATCH_DAILY_CRON": "* * * * *",
+        # As an operator runs it (the suite keeps Prefect at WARNING): the progress lines too.
+        "PREFECT_LOGGING_LEVEL": "INFO",
         "HYDRAWATCH_DELIVERY_POLL_SECONDS": "1",
         "HYDRAWATCH_DELIVERY_DEADLINE_SECONDS": "3",
+        # Due a few seconds after yesterday ended: the waiting run is late before it fails.
+        "HYDRAWATCH_DAILY_DUE_HOURS": "0.001",
         "HYDRAWATCH_ALERT_URL": f"{base}?token={token}",
         "HYDRAWATCH_ALERT_SECRET": alert_secret,
         "HYDRAWATCH_WEBHOOK_URL": f"https://{user}:{password}@hooks.example/in?token={token}",
@@ -203,17 +208,26 @@ def test_the_served_cron_runs_yesterday_by_itself_alerts_and_keeps_secrets_out(
                 f"# Hydrawatch day {day}: FAILED: the delivery for {day} was not complete after "
                 "waiting 3s (usage_events: no folder yet; accounts: no folder yet)"
             )
-            logs = client.read_logs(
-                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
-            )
-            stored = json.dumps(run.parameters) + "".join(a.data or "" for a in mine)
-            stored += "".join(log.message for log in logs)
-            assert f"{day}: waiting for the delivery" in stored
+            # The run's logs reach the API in batches: wait for its progress lines.
+            deadline = time.monotonic() + 60
+            logs: list = []
+            while time.monotonic() < deadline:
+                logs = client.read_logs(
+                    log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
+                )
+                if any("waiting for the delivery" in log.message for log in logs):
+                    break
+                time.sleep(2)
+            messages = "".join(log.message for log in logs)
+            assert f"{day}: waiting for the delivery" in messages, messages[-2000:]
+            stored = json.dumps(run.parameters) + "".join(a.data or "" for a in mine) + messages
         alerts = [json.loads(body) for body, _ in rx.accepted]
-        assert [(a["type"], a["day"], a["exit_code"]) for a in alerts] == [
-            ("hydrawatch.day.failed", str(day), 3)
+        assert [(a["type"], a["day"], a.get("exit_code")) for a in alerts] == [
+            ("hydrawatch.day.late", str(day), None),
+            ("hydrawatch.day.failed", str(day), 3),
         ]
-        assert alerts[0]["flow_run_id"] == str(run.id)
+        assert {a["flow_run_id"] for a in alerts} == {str(run.id)}
+        assert alerts[0]["message"].startswith(f"{day} is past its due time and still waiting")
         # Nothing but the receiver ever holds the secrets: Prefect's API, its database, MLflow.
         secrets = [*PLANTED, alert_secret, webhook_secret]
         for secret in secrets:
