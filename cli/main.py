@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from hydrawatch.errors import EXIT_INTERNAL, EXIT_USAGE, HydrawatchError
+from hydrawatch.errors import EXIT_USAGE, HydrawatchError, failure_line
 
 app = typer.Typer(
     name="hydrawatch",
@@ -360,13 +360,13 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        first = (str(err).strip().splitlines() or [""])[0][:300]
+        line, code = failure_line(err)
         print(
-            f"hydrawatch: internal error ({type(err).__name__}: {first}); this is a bug: run "
-            "again with HYDRAWATCH_DEBUG=1 for the stack trace",
+            f"hydrawatch: {line}; this is a bug: run again with HYDRAWATCH_DEBUG=1 for the "
+            "stack trace",
             file=sys.stderr,
         )
-        return EXIT_INTERNAL
+        return code
     return 0
 
 

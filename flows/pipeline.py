@@ -39,11 +39,11 @@ from prefect.context import FlowRunContext
 from flows import progress, summary
 from hydrawatch import alerts, delivery
 from hydrawatch.errors import (
-    EXIT_INTERNAL,
     EXIT_STOPPED,
     HydrawatchError,
     PublicationHeld,
     UsageError,
+    failure_line,
 )
 from hydrawatch.failpoints import failpoint
 from hydrawatch.locks import day_lock
@@ -431,15 +431,6 @@ def _run_day(
                     rt.say(f"{day}: could not record the failure ({type(also).__name__})")
 
 
-def failure_line(err: BaseException) -> tuple[str, int]:
-    """(one line, exit code) for a failure: an expected one's message and code, or an internal
-    error's class and first line with `EXIT_INTERNAL`."""
-    if isinstance(err, HydrawatchError):
-        return str(err), err.exit_code
-    first = (str(err).strip().splitlines() or [""])[0][:300]
-    return f"internal error ({type(err).__name__}: {first})", EXIT_INTERNAL
-
-
 def _monitor_drift(
     rt: Runtime, day: dt.date, model: ModelVersion | None, results: dict[str, Any]
 ) -> dict[str, Any]:
@@ -763,22 +754,8 @@ def shadow_flow(
     """Score the days with a non-champion model into the shadow tables (nothing published)."""
     rt = rt or Runtime.from_environment()
     result = shadow_task(rt, start, end, version)
-    lines = [
-        f"# Hydrawatch shadow: v{result.model_version} on {start}..{end}",
-        "",
-        f"Champion: v{result.champion_version or '-'}; nothing published, tables "
-        f"`{result.scores_table}` and `{result.details_table}`.",
-        "",
-        "| day | scored | flagged | by score | by cluster |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {d.score_date} | {d.accounts_scored} | {d.flagged} | {d.flagged_by_score} | "
-            f"{d.flagged_by_cluster} |"
-            for d in result.days
-        ),
-    ]
     create_markdown_artifact(
-        markdown="\n".join(lines) + "\n",
+        markdown=summary.shadow_markdown(result),
         key=summary.artifact_key("shadow"),
         description=f"Hydrawatch shadow v{result.model_version} {start}..{end}",
     )
@@ -851,22 +828,8 @@ def maintain_flow(recent_days: int = 7, rt: Runtime | None = None) -> maintain.M
     """Compact recent partitions and vacuum every table within its retention (jobs/maintain.py)."""
     rt = rt or Runtime.from_environment()
     result = maintain_task(rt, recent_days)
-    lines = [
-        "# Hydrawatch maintain",
-        "",
-        f"Active files {result.files_before} -> {result.files_after}.",
-        "",
-        "| table | files before | files after | MB before | MB after | retention (h) | pinned |",
-        "|---|---|---|---|---|---|---|",
-        *(
-            f"| {t.table} | {t.files_before} | {t.files_after} | {t.bytes_before / 1e6:.2f} | "
-            f"{t.bytes_after / 1e6:.2f} | {t.retention_hours} | "
-            f"{', '.join(f'v{v}' for v in t.pinned_versions) or '-'} |"
-            for t in result.tables
-        ),
-    ]
     create_markdown_artifact(
-        markdown="\n".join(lines) + "\n",
+        markdown=summary.maintain_markdown(result),
         key=summary.artifact_key("maintain"),
         description="Hydrawatch maintain",
     )

@@ -189,11 +189,64 @@ def evaluation_markdown(result: Any) -> str:
 
 def frame_markdown(frame: Any) -> list[str]:
     """A pandas frame as markdown table lines."""
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return table_lines(list(frame.columns), [list(r) for r in frame.itertuples(index=False)])
+
+
+def table_lines(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """Markdown table lines of `rows` under `header`."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return lines
+
+
+def shadow_markdown(result: Any) -> str:
+    """A shadow run (jobs.shadow.ShadowResult) as markdown."""
+    lines = [
+        f"# Hydrawatch shadow: v{result.model_version} on {result.start}..{result.end}",
+        "",
+        f"Champion: v{result.champion_version or '-'}; nothing published, tables "
+        f"`{result.scores_table}` and `{result.details_table}`.",
+        "",
+        *table_lines(
+            ["day", "scored", "flagged", "by score", "by cluster"],
+            [
+                [
+                    d.score_date,
+                    d.accounts_scored,
+                    d.flagged,
+                    d.flagged_by_score,
+                    d.flagged_by_cluster,
+                ]
+                for d in result.days
+            ],
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def maintain_markdown(result: Any) -> str:
+    """A maintenance run (jobs.maintain.MaintainResult) as markdown."""
+    header = ["table", "files before", "files after", "MB before", "MB after", "retention (h)"]
+    rows = [
+        [
+            t.table,
+            t.files_before,
+            t.files_after,
+            f"{t.bytes_before / 1e6:.2f}",
+            f"{t.bytes_after / 1e6:.2f}",
+            t.retention_hours,
+            ", ".join(f"v{v}" for v in t.pinned_versions) or "-",
+        ]
+        for t in result.tables
+    ]
+    lines = [
+        "# Hydrawatch maintain",
+        "",
+        f"Active files {result.files_before} -> {result.files_after}.",
+        "",
+        *table_lines([*header, "pinned"], rows),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def holdout_markdown(result: Any) -> str:

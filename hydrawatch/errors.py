@@ -66,3 +66,12 @@ class ConcurrentRun(HydrawatchError):
     """Another run holds the lock for the same day."""
 
     exit_code = EXIT_LOCKED
+
+
+def failure_line(err: BaseException) -> tuple[str, int]:
+    """(one line, exit code) for any failure: an expected one's message and code, or an internal
+    error's class and first line with `EXIT_INTERNAL`."""
+    if isinstance(err, HydrawatchError):
+        return str(err), err.exit_code
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    return f"internal error ({type(err).__name__}: {first})", EXIT_INTERNAL

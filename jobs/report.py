@@ -99,6 +99,7 @@ def run_report(rt: Runtime, day: dt.date) -> ReportResult:
     if scored is None or scored.limit(1).count() == 0:
         raise HydrawatchError(f"{day} is not scored: run `hydrawatch daily --date {day}` first")
     start = day - dt.timedelta(days=HISTORY_DAYS - 1)
+    drift = _drift(rt, day)
     data = ReportData(
         day=day,
         counts=_counts(rt, start, day),
@@ -106,8 +107,8 @@ def run_report(rt: Runtime, day: dt.date) -> ReportResult:
         clusters=_clusters(rt, day),
         reasons=_reasons(rt, day),
         quarantine=_quarantine(rt, start, day),
-        drift=_drift(rt, day),
-        histograms=_histograms(rt, day),
+        drift=drift,
+        histograms=_histograms(rt, day, drift),
     )
     html = render(data)
     folder = f"{rt.settings.reports_uri}/date={day.isoformat()}"
@@ -252,22 +253,16 @@ def _drift(rt: Runtime, day: dt.date) -> pd.DataFrame:
     )
 
 
-def _histograms(rt: Runtime, day: dt.date) -> list[Histogram]:
-    warehouse = rt.warehouse
-    report = warehouse.day(tables.DRIFT, day)
-    features = warehouse.read_if_exists(tables.FEATURES_ACCOUNT)
-    if report is None or features is None:
+def _histograms(rt: Runtime, day: dt.date, drift: pd.DataFrame) -> list[Histogram]:
+    """The day's values of the most drifted features against their reference window."""
+    features = rt.warehouse.read_if_exists(tables.FEATURES_ACCOUNT)
+    if drift.empty or features is None:
         return []
-    drifted = (
-        report.where(F.col("drifted") & F.col("feature").isin(list(features.columns)))
-        .orderBy(F.col("psi").desc(), "feature")
-        .limit(DRIFT_HISTOGRAMS)
-        .collect()
-    )
+    drifted = drift[drift["drifted"] & drift["feature"].isin(features.columns)]
     out = []
-    for r in drifted:
-        name = r["feature"]
-        window = F.col("feature_date").between(r["reference_start"], r["reference_end"])
+    for r in drifted.head(DRIFT_HISTOGRAMS).itertuples():
+        name = r.feature
+        window = F.col("feature_date").between(r.reference_start, r.reference_end)
 
         def sample(where, name=name):
             rows = features.where(where).select(F.col(name).cast("double").alias("v"))
@@ -275,10 +270,7 @@ def _histograms(rt: Runtime, day: dt.date) -> list[Histogram]:
 
         out.append(
             Histogram(
-                name,
-                float(r["psi"]),
-                sample(F.col("feature_date") == F.lit(day)),
-                sample(window),
+                name, float(r.psi), sample(F.col("feature_date") == F.lit(day)), sample(window)
             )
         )
     return out
