@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from hydrawatch.contracts import SIGNUP_CHANNELS, TASK_CATEGORIES
 
-FEATURE_SET_VERSION = "fs-2026.12.2"
+FEATURE_SET_VERSION = "fs-2026.12.3"
 
 # Windows in days ending on (and including) the feature date.
 WINDOWS = (1, 7, 28)
@@ -483,6 +483,13 @@ GRAPH_NOTES = [
     "  14-day windows (seeds 7 and 23) and training seeds 7, 1, 2, 3 the resellers were flagged",
     "  by no model with the ratios only; with the raw counts the default training seed 7 flagged",
     "  all three on the seed-23 window.",
+    "- Organisation boundary (`fs-2026.12.3`). On the 12-day holdout world of seed 7 every reseller",
+    "  account (main and sub-accounts, 17) still shared three hosting /24s with `cmp-agentic` or",
+    "  `cmp-coding` proxy groups and sat in a campaign's component: the `infra_cluster_*` means",
+    "  they carried were a campaign's, and the model flagged 12 of them by score. A pair is now",
+    "  not linked across the boundary of an organisation of more than",
+    "  `features_infra_max_org_accounts` = 2 accounts: a reseller's accounts form their own",
+    "  component, a campaign's farmed accounts (no organisation, or one each) still link.",
     "- Coordination. On (template, clock hour) actions of one day, an attacker's best Jaccard",
     "  similarity to any other account had a median of ~0.1 (a hydra account spreads a few",
     "  dozen requests over a large shared pool), so at 0.5 nobody was ever linked. On the set",

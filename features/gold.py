@@ -37,6 +37,7 @@ class GraphParams:
     max_item_accounts: int = 100
     infra_min_shared: int = 3
     infra_max_account_items: int = 200
+    infra_max_org_accounts: int = 2
     cc_max_iter: int = 20
     coord_window_days: int = 7
     coord_min_jaccard: float = 0.25
@@ -51,6 +52,7 @@ class GraphParams:
             max_item_accounts=settings.features_item_max_accounts,
             infra_min_shared=settings.features_infra_min_shared,
             infra_max_account_items=settings.features_infra_max_account_items,
+            infra_max_org_accounts=settings.features_infra_max_org_accounts,
             cc_max_iter=settings.features_cc_max_iter,
             coord_window_days=settings.features_coord_window_days,
             coord_min_jaccard=settings.features_coord_min_jaccard,
@@ -120,6 +122,7 @@ def gold_features(
         params.cc_max_iter,
         min_shared=params.infra_min_shared,
         max_account_items=params.infra_max_account_items,
+        max_org_accounts=params.infra_max_org_accounts,
     )
     coord, coord_rounds = params.coordination(s, feature_date)
     joined = active

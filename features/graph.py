@@ -7,7 +7,11 @@ kind of item with it (every kind), and its component in the graph whose edges li
 accounts that share at least `min_shared` distinct *strong* items (IP prefix, payment
 fingerprint, system prompt), each used by 2 to `max_item_accounts` active accounts, counting only
 the kinds of which the account holds at most `max_account_items` items (hub accounts: a
-reseller's egress spans hundreds of /24s and met campaign VPS ranges by chance).
+reseller's egress spans hundreds of /24s and met campaign VPS ranges by chance). A pair is
+not linked across the boundary of an established organisation (one of more than
+`max_org_accounts` accounts): two members of the same organisation may be linked, and so may two
+accounts outside any established one, but a reseller's sub-accounts never join a campaign's
+component through proxy ranges they happen to share with it.
 
 Why pairs sharing several strong items, and not every shared item as a hyper-edge: ASNs, SDK
 user agents and e-mail domains are shared by whole populations, and even one shared /24 chains
@@ -31,6 +35,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from features.clusters import org_sizes
 from features.windows import in_window
 
 # Item kinds and the feature names they feed (shared_<kind>_max_accounts).
@@ -106,11 +111,13 @@ def infra_features(
     max_iter: int,
     min_shared: int = 3,
     max_account_items: int = 200,
+    max_org_accounts: int | None = None,
 ) -> tuple[DataFrame, int]:
     """Sharing counts and the infrastructure component of every account in `active`.
 
     Returns (frame with account_id, shared_*_max_accounts, distinct_{ip_prefixes,asns,
-    user_agents}_7d, infra_cluster_id; rounds the components took).
+    user_agents}_7d, infra_cluster_id; rounds the components took). `max_org_accounts` None
+    links across organisations freely.
     """
     items = account_items(silver, snapshot, feature_date)
     # Sharing counts: event items among active accounts, snapshot items among all accounts.
@@ -157,6 +164,8 @@ def infra_features(
         .agg(F.count(F.lit(1)).alias("shared"))
         .where(F.col("shared") >= min_shared)
     )
+    if max_org_accounts is not None:
+        pairs = _within_organisations(pairs, snapshot, max_org_accounts)
     pair_id = F.concat_ws("|", "a", "b")
     edges = pairs.select(F.col("a").alias("node"), pair_id.alias("group")).unionByName(
         pairs.select(F.col("b").alias("node"), pair_id.alias("group"))
@@ -170,6 +179,43 @@ def infra_features(
         "left",
     )
     return out, rounds
+
+
+def _within_organisations(
+    pairs: DataFrame, snapshot: DataFrame, max_org_accounts: int
+) -> DataFrame:
+    """The pairs (a, b) that do not cross an established organisation's boundary: both in the
+    same organisation, or neither in one of more than `max_org_accounts` accounts.
+
+    Why: a reseller's or an enterprise's accounts are one known customer (one contract, one
+    bill); what they share with strangers is the provider's network, not an operation. Left in,
+    17 reseller accounts sat in a campaign's component on one simulated world and took its
+    means (docs/features.md, "Organisation boundary").
+    """
+    orgs = snapshot.select("account_id", "org_id").distinct()
+    o = orgs.join(org_sizes(orgs), "account_id").select(
+        "account_id", "org_id", (F.col("org_accounts") > max_org_accounts).alias("established")
+    )
+    oa = o.select(
+        F.col("account_id").alias("a"),
+        F.col("org_id").alias("org_a"),
+        F.col("established").alias("est_a"),
+    )
+    ob = o.select(
+        F.col("account_id").alias("b"),
+        F.col("org_id").alias("org_b"),
+        F.col("established").alias("est_b"),
+    )
+    same_org = F.col("org_a").isNotNull() & (F.col("org_a") == F.col("org_b"))
+    unaffiliated = ~F.coalesce(F.col("est_a"), F.lit(False)) & ~F.coalesce(
+        F.col("est_b"), F.lit(False)
+    )
+    return (
+        pairs.join(oa, "a", "left")
+        .join(ob, "b", "left")
+        .where(same_org | unaffiliated)
+        .select("a", "b", "shared")
+    )
 
 
 def cluster_aggregates(

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # simulator, solo developers 1) makes no edges through that kind. Keep it above the most
     # /24s a rate-limited account can reach through residential proxies in a week.
     features_infra_max_account_items: int = Field(default=200, ge=1)
+    # Infrastructure components: no edge crosses the boundary of an organisation of more than
+    # this many accounts (a reseller, an enterprise); its members may still be linked together.
+    features_infra_max_org_accounts: int = Field(default=2, ge=0)
     # Features: bound on label-propagation rounds of the connected-components step.
     features_cc_max_iter: int = Field(default=20, ge=1)
     # Features, coordination (SynchroTrap): an account's actions are its prompt templates of the

@@ -115,3 +115,31 @@ def test_hub_accounts_make_no_edges_through_their_many_ranges(spark, make_events
 
     assert clusters(200) == {"h0": "h0", "h1": "h0", "h2": "h0"}
     assert clusters(5) == {"h0": "h0", "h1": "h0", "h2": None}
+
+
+def test_no_edge_crosses_an_established_organisations_boundary(spark, make_events, make_accounts):
+    # c0, c1: a proxy group (three /24s in common, no organisation). r0..r2: one reseller
+    # organisation of three accounts sending from the same three /24s. s0: an account of a
+    # two-account organisation (not established) on the same /24s.
+    def event(acct, hour, ip):
+        return {"account_id": acct, "ts": f"2026-02-10T{hour:02d}:00:00", "client_ip": ip}
+
+    group = [f"198.51.{n}.7" for n in (10, 11, 12)]
+    accts = ("c0", "c1", "r0", "r1", "r2", "s0")
+    rows = [event(a, 8 + i, ip) for a in accts for i, ip in enumerate(group)]
+    silver = account_daily(make_events(rows)).localCheckpoint()
+    orgs = {"r0": "org_r", "r1": "org_r", "r2": "org_r", "s0": "org_s", "s9": "org_s"}
+    snap = make_accounts([{"account_id": a, "org_id": orgs.get(a)} for a in (*accts, "s9")], D)
+    active = silver.select("account_id").distinct()
+
+    def clusters(max_org_accounts: int | None) -> dict[str, str | None]:
+        out, _ = infra_features(silver, snap, active, D, 10, 10, max_org_accounts=max_org_accounts)
+        return {r["account_id"]: r["infra_cluster_id"] for r in out.collect()}
+
+    # Without the boundary every account is one component.
+    assert set(clusters(None).values()) == {"c0"}
+    # With it, the reseller's accounts are a component of their own; the two-account
+    # organisation's member is not established and still links with the proxy group.
+    assert clusters(2) == {"c0": "c0", "c1": "c0", "s0": "c0", "r0": "r0", "r1": "r0", "r2": "r0"}
+    # An organisation of three is not established at a bound of 3.
+    assert set(clusters(3).values()) == {"c0"}
