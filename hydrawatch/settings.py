@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     structure_max_member_org_accounts: int = Field(default=2, ge=0)
     # Training (models/, jobs/retrain.py): precision the decision threshold is chosen for.
     target_precision: float = Field(default=0.99, gt=0.0, lt=1.0)
+    # The lowest threshold a retrain may choose (a calibrated probability): below it a model flags
+    # accounts it itself calls unlikely attackers (docs/model.md, "Threshold").
+    train_min_threshold: float = Field(default=0.1, ge=0.0, lt=1.0)
     # Training: unlabelled accounts enter as negatives through a deterministic sample of at most
     # this many (bounds what reaches the driver; docs/model.md says why they are used at all).
     train_unlabelled_sample: int = Field(default=50_000, ge=0)

@@ -199,7 +199,9 @@ def run_holdout(
                     if n in days.columns
                 ],
             ).toPandas()
-        fit, _, _ = train_on(frame, settings.target_precision, seed)
+        fit, _, _ = train_on(
+            frame, settings.target_precision, seed, min_threshold=settings.train_min_threshold
+        )
         scored = fit.score(frame_pdf)
         flags = _flags(rt, frame_pdf, scored, fit.bundle.threshold, structure)
         groups, precision = population_figures(flags, truth_pdf)

@@ -147,7 +147,9 @@ def _retrain(rt: Runtime, as_of: dt.date, seed: int | None) -> RetrainResult:
         return earlier
     experiment_id = ensure_experiment(rt)
     _close_interrupted_runs(rt, experiment_id, key)
-    result, slices, grouping = train_on(frame, settings.target_precision, seed)
+    result, slices, grouping = train_on(
+        frame, settings.target_precision, seed, min_threshold=settings.train_min_threshold
+    )
     rows, names = frame.rows, frame.feature_names
 
     metrics: dict[str, float] = {"threshold": result.bundle.threshold}
@@ -160,6 +162,7 @@ def _retrain(rt: Runtime, as_of: dt.date, seed: int | None) -> RetrainResult:
             slice_metrics(sub, score, result.bundle.threshold, settings.target_precision, prefix)
         )
     metrics["threshold_reached_target"] = float(result.threshold.reached_target)
+    metrics["threshold_floored"] = float(result.threshold.floored)
     metrics["best_iteration"] = float(result.best_iteration)
     counts: dict[str, int] = {}
     for name in ("train", "valid", "calib"):

@@ -17,6 +17,8 @@ class ThresholdChoice:
     precision: float
     recall: float
     reached_target: bool
+    # The chosen cut was below the floor and was raised to it.
+    floored: bool = False
 
 
 def _arrays(y, s, w):
@@ -36,7 +38,9 @@ def pr_auc(y, s, w=None) -> float:
     return float(average_precision_score(y, s, sample_weight=w))
 
 
-def choose_threshold(y, s, target_precision: float, w=None) -> ThresholdChoice:
+def choose_threshold(
+    y, s, target_precision: float, w=None, min_threshold: float = 0.0
+) -> ThresholdChoice:
     """The threshold of the largest flagged set (score >= t) whose precision reaches the target.
 
     That set is every row scoring at least some `s_k`; the threshold is set halfway between `s_k`
@@ -48,7 +52,32 @@ def choose_threshold(y, s, target_precision: float, w=None) -> ThresholdChoice:
     When no threshold reaches the target, the one with the best precision is returned (at `s_k`)
     with `reached_target=False` so the gate can refuse the model rather than silently ship a
     weaker one.
+
+    The threshold is never below `min_threshold`: scores are calibrated probabilities, and a cut
+    at 0.003 flags accounts the model itself calls unlikely attackers. That happened when a
+    campaign's labels were held out and the calibration slice's negatives all scored 0: every
+    account above zero passed, 964 legitimate accounts among them (docs/model.md). A raised cut
+    reports its own precision and recall, and `floored=True`.
     """
+    choice = _best_cut(y, s, target_precision, w)
+    if choice.threshold >= min_threshold:
+        return choice
+    y, s, w = _arrays(y, s, w)
+    flagged = s >= min_threshold
+    tp = float((w * y * flagged).sum())
+    fp = float((w * (1 - y) * flagged).sum())
+    pos = float((w * y).sum())
+    precision = tp / (tp + fp) if tp + fp > 0 else float("nan")
+    return ThresholdChoice(
+        float(min_threshold),
+        precision,
+        tp / pos if pos > 0 else float("nan"),
+        bool(tp + fp > 0 and precision >= target_precision),
+        floored=True,
+    )
+
+
+def _best_cut(y, s, target_precision: float, w) -> ThresholdChoice:
     y, s, w = _arrays(y, s, w)
     pos_total = float((w * y).sum())
     if len(y) == 0 or pos_total == 0:

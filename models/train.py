@@ -129,6 +129,7 @@ def fit(
     seed: int = 7,
     params: dict | None = None,
     num_boost_round: int = NUM_BOOST_ROUND,
+    min_threshold: float = 0.0,
 ) -> FitResult:
     """Train, early-stop on `valid`, calibrate and pick the threshold on `calib`."""
     import lightgbm as lgb
@@ -168,7 +169,9 @@ def fit(
     raw_calib = raw_margin(booster, calib.x, feature_names)
     calibration = fit_isotonic(raw_calib, calib.y, calib.w)
     calibrated = calibration.apply(raw_calib)
-    choice = choose_threshold(calib.y, calibrated, target_precision, calib.w)
+    choice = choose_threshold(
+        calib.y, calibrated, target_precision, calib.w, min_threshold=min_threshold
+    )
 
     bundle = ModelBundle(
         booster_text=booster.model_to_string(),
@@ -196,7 +199,7 @@ def calibration_slices(rows: pd.DataFrame, slices: pd.Series) -> tuple[str, ...]
     return ("valid", "calib")
 
 
-def train_on(frame: TrainingFrame, target_precision: float, seed: int):
+def train_on(frame: TrainingFrame, target_precision: float, seed: int, min_threshold: float = 0.0):
     """Split and fit; returns (fit result, per-row slice, grouping used). No I/O."""
     rows = frame.rows
     slices, grouping = time_split(rows, seed)
@@ -221,5 +224,6 @@ def train_on(frame: TrainingFrame, target_precision: float, seed: int):
         feature_set_version=frame.feature_set_version,
         target_precision=target_precision,
         seed=seed,
+        min_threshold=min_threshold,
     )
     return result, slices, grouping

@@ -58,6 +58,24 @@ def test_choose_threshold_takes_the_most_recall_at_the_target():
     assert not never.reached_target
 
 
+def test_the_threshold_is_never_below_its_floor():
+    # Every positive scores 0.006 or more, every negative 0: the best cut is halfway, 0.003.
+    y = np.array([1, 1, 1, 0, 0, 0])
+    s = np.array([0.9, 0.2, 0.006, 0.0, 0.0, 0.0])
+    assert choose_threshold(y, s, 0.99).threshold == pytest.approx(0.003)
+    raised = choose_threshold(y, s, 0.99, min_threshold=0.1)
+    # At the floor two of the three positives are flagged, no negative: it still reaches 0.99.
+    assert (raised.threshold, raised.floored, raised.reached_target) == (0.1, True, True)
+    assert raised.recall == pytest.approx(2 / 3)
+    assert raised.precision == 1.0
+    # Above every score nothing is flagged: no precision, the target is not reached.
+    empty = choose_threshold(y, s, 0.99, min_threshold=0.95)
+    assert (empty.recall, empty.reached_target, empty.floored) == (0.0, False, True)
+    # A cut already above the floor is left as it was.
+    kept = choose_threshold(y, np.array([0.9, 0.8, 0.7, 0.0, 0.0, 0.0]), 0.99, min_threshold=0.1)
+    assert (kept.threshold, kept.floored) == (0.35, False)
+
+
 def test_gate_messages_name_the_metric_and_the_gap():
     good = {
         "pr_auc": 0.95,
