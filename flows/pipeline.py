@@ -212,12 +212,15 @@ def _ordered(steps) -> list[str]:
     return [s for s in STEPS if s in steps]
 
 
-def scheduled_day(lag_days: int) -> dt.date:
-    """The finished UTC day a scheduled run processes: `lag_days` before its scheduled day."""
-    ctx = FlowRunContext.get()
-    if ctx is None or ctx.flow_run is None or ctx.flow_run.expected_start_time is None:
+def scheduled_day(lag_days: int, flow_run=None) -> dt.date:
+    """The finished UTC day a scheduled run processes: `lag_days` before its scheduled day.
+    `flow_run`: the run's record (default: the run this code is in)."""
+    if flow_run is None:
+        ctx = FlowRunContext.get()
+        flow_run = ctx.flow_run if ctx is not None else None
+    if flow_run is None or flow_run.expected_start_time is None:
         raise UsageError("no run date: pass one (hydrawatch daily --date YYYY-MM-DD)")
-    when = ctx.flow_run.expected_start_time.astimezone(dt.UTC)
+    when = flow_run.expected_start_time.astimezone(dt.UTC)
     # A plain date: Prefect's own date type (what its datetime's .date() gives) is refused by
     # Spark when a row of meta/flow_progress is built from it.
     scheduled = dt.date(when.year, when.month, when.day)
@@ -237,6 +240,42 @@ def _daily_name() -> str:
     return f"daily-{day}" if day else f"daily-scheduled-{flow_run.scheduled_start_time.date()}"
 
 
+def _alert_crashed(flow, flow_run, state) -> None:
+    """`on_crashed` hook of the daily flow: a signed `day.crashed` alert.
+
+    A crashed run (its process killed: out of memory, a lost machine, SIGKILL) settles nothing
+    itself. When the run was started by `hydrawatch serve` (or a worker), Prefect's runner sees
+    the process exit, marks the run Crashed and runs this hook in its own process; a run killed
+    by a signal Python can handle runs it on the way out. Only settings are built here (no
+    Spark, no warehouse): the next run of the day finds what the crash left (docs/reliability.md).
+    An alert never fails what reports it: every error is logged and swallowed.
+    """
+    from prefect.logging import get_logger
+
+    from hydrawatch.settings import Settings
+
+    log = get_logger("hydrawatch.alerts")
+    try:
+        settings = Settings.from_environment()
+        given = (flow_run.parameters or {}).get("run_date")
+        day = (
+            dt.date.fromisoformat(str(given)[:10])
+            if given
+            else scheduled_day(settings.daily_lag_days, flow_run)
+        )
+        reason = " ".join(str(state.message or "the process ended without a final state").split())
+        alerts.send_alert(
+            settings,
+            alerts.DAY_CRASHED,
+            day,
+            f"the daily run for {day} crashed: {reason}",
+            flow_run_id=str(flow_run.id),
+            say=log.warning,
+        )
+    except Exception as err:  # a hook never raises; the reason is logged
+        log.warning("the crash alert of flow run %s was not sent: %s", flow_run.id, err)
+
+
 @dataclass
 class DayResult:
     day: dt.date
@@ -248,7 +287,7 @@ class DayResult:
     flow_run_id: str
 
 
-@flow(name="hydrawatch-daily", flow_run_name=_daily_name)
+@flow(name="hydrawatch-daily", flow_run_name=_daily_name, on_crashed=[_alert_crashed])
 def daily_flow(
     run_date: dt.date | None = None,
     steps: list[str] | None = None,
@@ -298,6 +337,7 @@ def daily_flow(
                 progress.settle(rt.warehouse, day, [], None, _flow_run_id(), failed)
                 raise
             rt.say(f"{day}: delivery complete (waited {waited:.0f}s)")
+        failpoint("daily.before_lock")
         _run_day(rt, day, wanted, resume, release, run)
     except BaseException as err:
         error, code = failure_line(err)

@@ -1,5 +1,5 @@
-"""Alerts to the people who run the pipeline: a failed or late daily run, drift past its bound, a
-held-back publication. One signed POST per alert to `settings.alert_url` (no Spark).
+"""Alerts to the people who run the pipeline: a failed, crashed or late daily run, drift past its
+bound, a held-back publication. One signed POST per alert to `settings.alert_url` (no Spark).
 
 What it promises:
 - The body is JSON: `type` (one of `ALERT_TYPES`), `day`, `message` (the one-line reason), and,
@@ -12,8 +12,10 @@ What it promises:
 - Nothing secret or personal goes in: reasons are the pipeline's one-line messages, which name
   days, tables and counts, never a secret, an IP, an e-mail or a payment fingerprint.
 
-A crashed run (the process killed) cannot report itself: docs/operations.md gives the Prefect
-automation that reports those from the server.
+A crashed run (the process killed) cannot report itself: the daily flow's `on_crashed` hook sends
+`day.crashed` from the process that ran it (Prefect's runner under `hydrawatch serve` or a worker,
+flows/pipeline.py). A run started by hand in a terminal that is killed has no such process; the
+person who started it sees its exit status.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from hydrawatch.settings import Settings
 
 DAY_FAILED = "day.failed"
 DAY_LATE = "day.late"
+DAY_CRASHED = "day.crashed"
 DRIFT = "drift"
 PUBLICATION_HELD = "publication.held"
-ALERT_TYPES = (DAY_FAILED, DAY_LATE, DRIFT, PUBLICATION_HELD)
+ALERT_TYPES = (DAY_FAILED, DAY_LATE, DAY_CRASHED, DRIFT, PUBLICATION_HELD)
 
 
 def alert_payload(

@@ -50,6 +50,8 @@ POINTS: dict[str, str] = {
     "publish.before_webhook": "export and meta/publications written; the webhook not sent",
     "publish.after_webhook": "the webhook accepted by the receiver; meta/webhook_deliveries not "
     "written",
+    "daily.before_lock": "a daily run started (its delivery complete when it waited for one), no "
+    "lock taken, nothing written: the crash alert's test point",
     "daily.after_step": "the daily flow between two steps (after any step's job returned), "
     "before meta/flow_progress is settled",
     "backfill.after_range_step": "a backfill between two steps, after a range step (ingest or "

@@ -99,7 +99,8 @@ def test_the_served_cron_runs_yesterday_by_itself_alerts_and_keeps_secrets_out(
     day before its scheduled day, waits for its delivery (never coming), fails at the deadline
     with its artifact and a signed alert at a local receiver; the planted credentials (the alert
     URL's user, password and token) and the secrets appear nowhere in the run's parameters, logs,
-    artifacts or the MLflow store."""
+    artifacts or the MLflow store. Then a run whose process is killed is reported by the
+    serving process: `day.crashed` at the receiver."""
     import json
 
     from prefect.client.orchestration import get_client
@@ -240,6 +241,59 @@ def test_the_served_cron_runs_yesterday_by_itself_alerts_and_keeps_secrets_out(
         mlflow_db = tmp_path / "mlflow.db"
         if mlflow_db.exists():
             assert not any(s.encode() in mlflow_db.read_bytes() for s in secrets)
+
+        # A run whose process is killed: the runner of `serve` marks it Crashed and runs the
+        # flow's on_crashed hook, which sends `day.crashed` (the run cannot report itself).
+        _stop(served)
+        served = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve"],
+            env={
+                **env,
+                "PREFECT_API_URL": api,
+                "PREFECT_API_AUTH_STRING": auth,
+                "HYDRAWATCH_DAILY_CRON": "0 0 1 1 *",
+                "HYDRAWATCH_FAILPOINTS": "daily.before_lock",
+            },
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "serve2.err", "w"),  # noqa: SIM115 - closed with the process
+            start_new_session=True,
+        )
+        with (
+            temporary_settings({PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: auth}),
+            get_client(sync_client=True) as client,
+        ):
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline:
+                assert served.poll() is None, (tmp_path / "serve2.err").read_text()[-2000:]
+                schedules = client.read_deployment(deployment.id).schedules
+                if [x.schedule.cron for x in schedules] == ["0 0 1 1 *"]:
+                    break
+                time.sleep(2)
+            killed = client.create_flow_run_from_deployment(
+                deployment.id, parameters={"run_date": str(day)}
+            )
+            deadline = time.monotonic() + 300
+            state = None
+            while time.monotonic() < deadline:
+                state = client.read_flow_run(killed.id).state
+                if state is not None and state.is_final():
+                    break
+                time.sleep(2)
+            assert state is not None and state.is_crashed(), state
+        deadline = time.monotonic() + 60
+        crashed: list = []
+        while not crashed and time.monotonic() < deadline:
+            crashed = [
+                json.loads(body)
+                for body, _ in rx.accepted
+                if json.loads(body)["type"] == "hydrawatch.day.crashed"
+            ]
+            time.sleep(1)
+        assert [(a["day"], a["flow_run_id"]) for a in crashed] == [(str(day), str(killed.id))]
+        assert crashed[0]["message"].startswith(f"the daily run for {day} crashed: ")
+        assert "137" in crashed[0]["message"]
+        assert not any(secret in crashed[0]["message"] for secret in secrets)
     finally:
         rx.close()
         if served is not None:
