@@ -399,6 +399,19 @@ KEY_COLUMNS = ("account_id", "feature_date")
 TRAILING_COLUMNS = ("feature_set_version", "infra_cluster_id", "coord_cluster_id")
 
 
+def column_comments() -> dict[str, str]:
+    """Every gold/account_features column and what it holds: the Delta column comments (so an
+    engine other than this code, or `DESCRIBE TABLE`, says what a column means)."""
+    return {
+        "account_id": "the account (contract: landing accounts.account_id)",
+        "feature_date": "the day the features describe: windows end with this day (UTC)",
+        **{f.name: f"{f.meaning} (window: {f.window})" for f in FEATURES},
+        "feature_set_version": "the catalogue version that computed the row (docs/features.md)",
+        "infra_cluster_id": "shared-infrastructure component: its smallest account id",
+        "coord_cluster_id": "coordination (same templates) cluster: its smallest account id",
+    }
+
+
 def render_markdown() -> str:
     """docs/features.md, generated from the catalogue."""
     lines = [

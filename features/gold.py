@@ -26,6 +26,7 @@ from features.catalogue import (
     INFRA_MEANS,
     KEY_COLUMNS,
     TRAILING_COLUMNS,
+    column_comments,
 )
 from features.coordination import coordination_features
 from features.graph import cluster_aggregates, infra_features
@@ -176,4 +177,6 @@ def gold_features(
         "infra_cluster_id",
         "coord_cluster_id",
     )
-    return out.select(*gold_columns()), GoldStats(infra_rounds, coord_rounds)
+    comments = column_comments()
+    described = [F.col(c).alias(c, metadata={"comment": comments[c]}) for c in gold_columns()]
+    return out.select(*described), GoldStats(infra_rounds, coord_rounds)

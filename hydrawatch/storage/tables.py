@@ -57,7 +57,14 @@ INGEST_AUDIT = Table("meta/ingest_audit", key=("delivery_date", "feed"), day_col
 
 # silver and features
 SILVER_ACCOUNT_DAILY = Table("silver/account_daily", "event_date", ("account_id", "event_date"))
-FEATURES_ACCOUNT = Table("gold/account_features", "feature_date", ("account_id", "feature_date"))
+# Its column comments come with the frame (features/catalogue.py, the layer that knows them).
+FEATURES_ACCOUNT = Table(
+    "gold/account_features",
+    "feature_date",
+    ("account_id", "feature_date"),
+    comment="One row per account with a request in the 28 days up to feature_date: the "
+    "feature catalogue (docs/features.md)",
+)
 # per (kind, day): what a silver/gold day was computed from
 FEATURES_RUNS = Table("meta/features_runs", key=("kind", "day"))
 

@@ -44,3 +44,34 @@ def test_docs_are_generated_from_the_catalogue():
     )
     for name in FEATURE_NAMES:
         assert f"`{name}`" in DOC.read_text()
+
+
+def test_gold_columns_carry_their_catalogue_comments_into_delta(
+    spark, make_events, make_accounts, make_releases, tmp_path
+):
+    """The column comments reach the Delta table's schema, where `DESCRIBE TABLE` and other
+    engines read them."""
+    import datetime as dt
+
+    from features.catalogue import column_comments
+    from features.daily import account_daily
+    from features.gold import GraphParams, gold_features
+
+    day = dt.date(2026, 2, 10)
+    silver = account_daily(
+        make_events([{"account_id": "a1", "ts": "2026-02-10T08:00:00"}])
+    ).localCheckpoint()
+    gold, _ = gold_features(
+        silver, make_accounts([{"account_id": "a1"}], day), make_releases([]), day, GraphParams()
+    )
+    where = str(tmp_path / "gold")
+    gold.write.format("delta").save(where)
+    described = {
+        r["col_name"]: r["comment"] for r in spark.sql(f"DESCRIBE TABLE delta.`{where}`").collect()
+    }
+    comments = column_comments()
+    assert set(comments) == set(gold_columns())
+    assert described["requests_7d"] == comments["requests_7d"]
+    assert described["requests_7d"].endswith("(window: 7d)")
+    assert described["infra_cluster_id"].startswith("shared-infrastructure component")
+    assert all(described[c] for c in gold_columns())
