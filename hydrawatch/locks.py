@@ -14,6 +14,11 @@ Two implementations, chosen by `settings.day_lock`:
 - `file`: an OS lock (`flock`) on `<warehouse>/_locks/day=YYYY-MM-DD.lock`. The kernel releases it
   when the holder dies. Local warehouse only, one machine only.
 `auto` picks `prefect` when `PREFECT_API_URL` is set, else `file`.
+
+The two kinds never see each other, so a warehouse has one: the first lock any run takes records
+its mode in `<warehouse>/_locks/mode.json`, and a process whose mode differs refuses to take a
+lock (and so to write) with one line saying what to set (`LockModeMismatch`). Changing a
+warehouse's mode is a person's act: stop every run, then delete that file.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydrawatch.errors import ConcurrentRun, HydrawatchError
+from hydrawatch.errors import ConcurrentRun, HydrawatchError, UsageError
 from hydrawatch.settings import Settings, _is_uri
 
 Say = Callable[[str], None]
@@ -43,6 +48,53 @@ def lock_mode(settings: Settings) -> str:
     if settings.day_lock != "auto":
         return settings.day_lock
     return "prefect" if settings.prefect_api_url else "file"
+
+
+class LockModeMismatch(UsageError):
+    """This process would lock in another mode than the warehouse's recorded one."""
+
+
+MODE_RECORD = "_locks/mode.json"
+
+
+def check_lock_mode(settings: Settings) -> str:
+    """The warehouse's lock mode, recorded by the first process that locks it; raises
+    `LockModeMismatch` when this process's mode differs. Returns the mode."""
+    from hydrawatch.storage import files
+
+    mode = lock_mode(settings)
+    where = f"{settings.warehouse_uri}/{MODE_RECORD}"
+    recorded = files.read_bytes(where)
+    if recorded is None:
+        files.make_dirs(f"{settings.warehouse_uri}/_locks")
+        record = {
+            "mode": mode,
+            "host": socket.gethostname(),
+            "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        with files.write_stream(where) as stream:
+            stream.write(json.dumps(record).encode())
+        return mode
+    try:
+        theirs = json.loads(recorded)
+        their_mode = theirs["mode"]
+    except (ValueError, KeyError, TypeError):
+        raise LockModeMismatch(
+            f"{where} is not a lock-mode record; stop every run, delete it and run again"
+        ) from None
+    if their_mode == mode:
+        return mode
+    fix = (
+        "set PREFECT_API_URL to the Prefect server its other runs use (or HYDRAWATCH_DAY_LOCK=prefect)"
+        if their_mode == "prefect"
+        else "unset PREFECT_API_URL or set HYDRAWATCH_DAY_LOCK=file"
+    )
+    raise LockModeMismatch(
+        f"this warehouse's runs lock with {their_mode} locks (recorded in {where} by "
+        f"{theirs.get('host', '?')} on {theirs.get('since', '?')}), this process would take "
+        f"{mode} locks and could write beside them: {fix}; to change the warehouse's mode, stop "
+        "every run and delete that file"
+    )
 
 
 def limit_name(day: dt.date) -> str:
@@ -99,7 +151,12 @@ def _held(
 ) -> Iterator[str]:
     wait = settings.day_lock_wait_seconds if wait_seconds is None else wait_seconds
     say = say or (lambda _msg: None)
-    if lock_mode(settings) == "prefect":
+    if lock_mode(settings) == "file" and _is_uri(settings.warehouse):
+        raise HydrawatchError(
+            f"the file lock needs a local warehouse, not {settings.warehouse}; "
+            "set PREFECT_API_URL to a Prefect server (HYDRAWATCH_DAY_LOCK=prefect)"
+        )
+    if check_lock_mode(settings) == "prefect":
         with _prefect_lock(target, wait, say) as held:
             yield held
     else:
@@ -109,11 +166,6 @@ def _held(
 
 @contextlib.contextmanager
 def _file_lock(settings: Settings, target: _Target, wait: float, say: Say) -> Iterator[str]:
-    if _is_uri(settings.warehouse):
-        raise HydrawatchError(
-            f"the file lock needs a local warehouse, not {settings.warehouse}; "
-            "set PREFECT_API_URL to a Prefect server (HYDRAWATCH_DAY_LOCK=prefect)"
-        )
     path = Path(settings.warehouse_uri) / "_locks" / target.file_name
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -81,3 +81,47 @@ def test_file_lock_refuses_an_object_store_warehouse(make_settings, tmp_path):
     settings = make_settings(tmp_path, day_lock="file", warehouse="s3a://bucket/warehouse")
     with pytest.raises(HydrawatchError, match="needs a local warehouse"), day_lock(settings, DAY):
         pass
+
+
+def test_a_warehouse_keeps_the_lock_mode_its_first_run_used(make_settings, tmp_path):
+    """A process locking in another mode than the warehouse's recorded one refuses in one line
+    before it takes any lock (it could never see the other mode's holders)."""
+    import json
+    import subprocess
+    import sys
+
+    from hydrawatch.locks import MODE_RECORD, LockModeMismatch
+
+    by_file = make_settings(tmp_path, day_lock="file")
+    with day_lock(by_file, DAY):
+        pass
+    record = json.loads((tmp_path / "warehouse" / MODE_RECORD).read_text())
+    assert record["mode"] == "file"
+    # A served worker's settings (a Prefect server set): refused without contacting it.
+    served = make_settings(tmp_path, prefect_api_url="http://127.0.0.1:9/api")
+    with pytest.raises(LockModeMismatch) as err, day_lock(served, DAY):
+        pass
+    message = str(err.value)
+    assert message.startswith("this warehouse's runs lock with file locks (recorded in ")
+    assert "unset PREFECT_API_URL or set HYDRAWATCH_DAY_LOCK=file" in message
+    assert "\n" not in message
+    # The same mode, from another process, still locks.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import datetime as dt; from hydrawatch.settings import Settings; "
+            "from hydrawatch.locks import day_lock\n"
+            f"with day_lock(Settings(warehouse={str(tmp_path / 'warehouse')!r}, day_lock='file'), "
+            "dt.date(2026, 2, 11)) as held: print(held)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "day=2026-02-11.lock" in done.stdout
+    # A record that is not one is named, not trusted.
+    (tmp_path / "warehouse" / MODE_RECORD).write_text("garbage")
+    with pytest.raises(LockModeMismatch, match="is not a lock-mode record"), day_lock(by_file, DAY):
+        pass
