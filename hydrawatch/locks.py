@@ -15,6 +15,14 @@ Two implementations, chosen by `settings.day_lock`:
   when the holder dies. Local warehouse only, one machine only.
 `auto` picks `prefect` when `PREFECT_API_URL` is set, else `file`.
 
+Fencing. A holder can outlive its lock: a Prefect lease lapses while a long Spark call cannot be
+interrupted, and a new holder starts. Every acquisition therefore bumps the target's epoch in
+`<warehouse>/_locks/<target>.epoch`, and the holder checks, before each warehouse commit and each
+alias move, that the epoch is still its own (`check_fences`; `LockLost` when it is not); Delta
+commits carry the epoch in their `userMetadata` (`commit_note`), so the table's history says
+which holder wrote each version. The check and the commit are two steps: the fence closes the
+window to one commit, not to nothing (Delta has no commit conditional on a foreign record).
+
 The two kinds never see each other, so a warehouse has one: the first lock any run takes records
 its mode in `<warehouse>/_locks/mode.json`, and a process whose mode differs refuses to take a
 lock (and so to write) with one line saying what to set (`LockModeMismatch`). Changing a
@@ -24,6 +32,7 @@ warehouse's mode is a person's act: stop every run, then delete that file.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import fcntl
 import json
@@ -38,6 +47,13 @@ from hydrawatch.errors import ConcurrentRun, HydrawatchError, UsageError
 from hydrawatch.settings import Settings, _is_uri
 
 Say = Callable[[str], None]
+
+
+class LockLost(HydrawatchError):
+    """Another holder took this run's lock (its lease lapsed): the run must write nothing more."""
+
+    exit_code = ConcurrentRun.exit_code
+
 
 # The Prefect lease is renewed in the background while held; this is how long a dead holder
 # keeps the day blocked.
@@ -105,12 +121,85 @@ REGISTRY_LIMIT = "hydrawatch-registry"
 
 
 @dataclass(frozen=True)
+class Fence:
+    """The epoch this process acquired a lock at, and where the current epoch is recorded."""
+
+    record: str  # the epoch file's URI
+    epoch: int
+    what: str  # "day 2026-02-10", "the registry"
+
+    def check(self) -> None:
+        current = _read_epoch(self.record)
+        if current != self.epoch:
+            raise LockLost(
+                f"the lock of {self.what} was taken over by another run (epoch {current}, this "
+                f"run acquired {self.epoch}): this run's lease lapsed while it ran, so it writes "
+                "nothing more; run it again"
+            )
+
+
+# The fences of the locks this context holds (a backfill holds one per day). A context variable,
+# not a global: threads and Prefect task runs see the locks of the context they were started in.
+_FENCES: contextvars.ContextVar[tuple[Fence, ...]] = contextvars.ContextVar(
+    "hydrawatch_fences", default=()
+)
+
+
+def held_fences() -> tuple[Fence, ...]:
+    return _FENCES.get()
+
+
+def check_fences() -> None:
+    """Raise `LockLost` when any lock this context holds has a newer holder."""
+    for fence in _FENCES.get():
+        fence.check()
+
+
+def commit_note() -> str:
+    """What a commit made under the held locks records in Delta's `userMetadata`."""
+    return "; ".join(f"hydrawatch lock {f.what} epoch {f.epoch}" for f in _FENCES.get())
+
+
+def _read_epoch(record: str) -> int:
+    from hydrawatch.storage import files
+
+    data = files.read_bytes(record)
+    try:
+        return int((data or b"0").decode().strip() or 0)
+    except ValueError:
+        return -1
+
+
+def _bump_epoch(settings: Settings, target: _Target) -> Fence:
+    """Called with the lock held: the next epoch of the target, recorded."""
+    from hydrawatch.storage import files
+
+    record = f"{settings.warehouse_uri}/_locks/{target.file_name.removesuffix('.lock')}.epoch"
+    epoch = max(_read_epoch(record), 0) + 1
+    files.make_dirs(f"{settings.warehouse_uri}/_locks")
+    with files.write_stream(record) as stream:
+        stream.write(str(epoch).encode())
+    return Fence(record, epoch, target.what)
+
+
+@contextlib.contextmanager
+def _fenced(settings: Settings, target: _Target) -> Iterator[Fence]:
+    fence = _bump_epoch(settings, target)
+    token = _FENCES.set((*_FENCES.get(), fence))
+    try:
+        yield fence
+    finally:
+        _FENCES.reset(token)
+
+
+@dataclass(frozen=True)
 class _Target:
     """What a lock guards: its file name, its Prefect limit and how a waiting run names it."""
 
     file_name: str
     limit: str
     busy: str  # "day 2026-02-01 is being written by another run"
+    what: str  # "day 2026-02-01"
 
 
 @contextlib.contextmanager
@@ -125,6 +214,7 @@ def day_lock(
         f"day={day.isoformat()}.lock",
         limit_name(day),
         f"day {day} is being written by another run",
+        f"day {day}",
     )
     with _held(settings, target, say, wait_seconds) as held:
         yield held
@@ -140,6 +230,7 @@ def registry_lock(
         REGISTRY_LIMIT,
         f"the registry of {settings.model_name} is being changed by another run (retrain, "
         "promote or rollback)",
+        f"the registry of {settings.model_name}",
     )
     with _held(settings, target, say, wait_seconds) as held:
         yield held
@@ -157,10 +248,10 @@ def _held(
             "set PREFECT_API_URL to a Prefect server (HYDRAWATCH_DAY_LOCK=prefect)"
         )
     if check_lock_mode(settings) == "prefect":
-        with _prefect_lock(target, wait, say) as held:
+        with _prefect_lock(target, wait, say) as held, _fenced(settings, target):
             yield held
     else:
-        with _file_lock(settings, target, wait, say) as held:
+        with _file_lock(settings, target, wait, say) as held, _fenced(settings, target):
             yield held
 
 

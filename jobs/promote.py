@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from hydrawatch.errors import HydrawatchError, PromotionRefused, UsageError
 from hydrawatch.failpoints import failpoint
-from hydrawatch.locks import registry_lock
+from hydrawatch.locks import check_fences, registry_lock
 from hydrawatch.runtime import Runtime
 from models import moves as mv
 from models.champion import CHALLENGER, CHAMPION, absent, resolve, unavailable
@@ -187,6 +187,7 @@ def _promote(
     }
     mlf = rt.mlflow
     mlf.set_model_version_tag(settings.model_name, target, PENDING_TAG, json.dumps(pending))
+    check_fences()  # a holder whose registry lock lapsed must not move the alias
     mlf.set_registered_model_alias(settings.model_name, CHAMPION, target)
     failpoint("promote.after_alias")
     return _complete(rt, target, pending)
@@ -237,6 +238,7 @@ def _rollback(rt: Runtime, reason: str | None) -> PromoteResult:
     if current == target:
         # A rollback whose process died after moving the alias: this run records it.
         current = stack[-1]
+    check_fences()
     rt.mlflow.set_registered_model_alias(rt.settings.model_name, CHAMPION, target)
     failpoint("rollback.after_alias")
     figures = _training_metrics(rt, target)

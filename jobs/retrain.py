@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hydrawatch.failpoints import failpoint
-from hydrawatch.locks import registry_lock
+from hydrawatch.locks import check_fences, registry_lock
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
 from models import metrics as M
@@ -289,6 +289,7 @@ def _earlier_version(rt: Runtime, key: str) -> RetrainResult | None:
     mlf = rt.mlflow
     info = mlf.get_model_version(settings.model_name, version)
     if CHALLENGER not in (info.aliases or ()):
+        check_fences()
         mlf.set_registered_model_alias(settings.model_name, CHALLENGER, version)
     run = mlf.get_run(info.run_id)
     if run.info.status == RunStatus.to_string(RunStatus.RUNNING):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hydrawatch.failpoints import failpoint
+from hydrawatch.locks import check_fences
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
 from models.champion import CHALLENGER
@@ -124,6 +125,7 @@ def log_model_version(
     failpoint("registry.after_register")
     _describe(rt, version, description)
     if alias:
+        check_fences()
         mlf.set_registered_model_alias(settings.model_name, alias, version)
     return f"models:/{settings.model_name}/{version}", version
 

@@ -274,7 +274,7 @@ class Warehouse:
         """Run the write through the conflict retry; a broken CHECK constraint becomes one line;
         a table with constraints or comments gets them after its first write."""
         try:
-            retry_conflicts(write, what)
+            self._fenced(lambda: retry_conflicts(write, what))
         except Exception as err:
             violated = _violated_constraint(err)
             if violated is None:
@@ -285,6 +285,24 @@ class Warehouse:
             ) from None
         if table.constraints or table.comment:
             self.describe(table)
+
+    def _fenced(self, write) -> None:
+        """Commit only while every lock this context holds is still ours (hydrawatch/locks.py:
+        a holder whose lease lapsed must not write), and record the locks' epochs in the
+        commit's `userMetadata`."""
+        from hydrawatch import locks
+
+        locks.check_fences()
+        note = locks.commit_note()
+        if not note:
+            write()
+            return
+        key = "spark.databricks.delta.commitInfo.userMetadata"
+        self.spark.conf.set(key, note)
+        try:
+            write()
+        finally:
+            self.spark.conf.unset(key)
 
     def describe(self, table: Table) -> None:
         """Add the table's CHECK constraints and comments that it does not have yet (idempotent:

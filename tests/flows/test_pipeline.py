@@ -46,6 +46,12 @@ def test_daily_runs_the_steps_in_order_and_leaves_a_summary(
     ):
         assert line in md
     assert f"{flow_settings.warehouse_uri}/gold/account_scores" in md
+    # The day's records were committed under its lock, whose epoch the commit carries.
+    from delta.tables import DeltaTable
+
+    progress_at = f"{flow_settings.warehouse_uri}/meta/flow_progress"
+    last = DeltaTable.forPath(spark, progress_at).history(1).first()
+    assert last["userMetadata"] == "hydrawatch lock day 2026-02-01 epoch 1"
 
 
 def test_a_drift_failure_is_reported_and_does_not_fail_a_published_day(

@@ -125,3 +125,46 @@ def test_a_warehouse_keeps_the_lock_mode_its_first_run_used(make_settings, tmp_p
     (tmp_path / "warehouse" / MODE_RECORD).write_text("garbage")
     with pytest.raises(LockModeMismatch, match="is not a lock-mode record"), day_lock(by_file, DAY):
         pass
+
+
+def test_a_holder_whose_lock_was_taken_over_commits_nothing(spark, make_settings, tmp_path):
+    """Every acquisition bumps the lock's epoch; the warehouse checks it before each commit and
+    writes it into the commit's userMetadata. A holder whose epoch is no longer current (its
+    lease lapsed and another run took the day) gets `LockLost` and the table is unchanged."""
+    from delta.tables import DeltaTable
+
+    from hydrawatch.locks import LockLost, held_fences
+    from hydrawatch.storage.tables import Table
+    from hydrawatch.storage.warehouse import Warehouse
+
+    settings = make_settings(tmp_path, day_lock="file")
+    warehouse = Warehouse(spark, settings)
+    table = Table("meta/fence_probe")
+    rows = spark.createDataFrame([(1,)], "n int")
+    assert held_fences() == ()
+    with day_lock(settings, DAY):
+        (first,) = held_fences()
+        assert first.epoch == 1
+        warehouse.append(rows, table)
+    with day_lock(settings, DAY):
+        (second,) = held_fences()
+        assert second.epoch == 2
+        warehouse.append(rows, table)
+        # A new holder's acquisition, as after a lapsed lease: the epoch moves past ours.
+        (tmp_path / "warehouse" / "_locks" / "day=2026-02-10.epoch").write_text("3")
+        with pytest.raises(LockLost) as lost:
+            warehouse.append(rows, table)
+    assert held_fences() == ()
+    assert str(lost.value).startswith(
+        "the lock of day 2026-02-10 was taken over by another run (epoch 3, this run acquired 2)"
+    )
+    history = DeltaTable.forPath(spark, warehouse.location(table)).history().collect()
+    assert sorted((h["version"], h["userMetadata"]) for h in history) == [
+        (0, "hydrawatch lock day 2026-02-10 epoch 1"),
+        (1, "hydrawatch lock day 2026-02-10 epoch 2"),
+    ]
+    assert warehouse.read(table).count() == 2
+    # Outside any lock a write records no lock (and is not refused).
+    warehouse.append(rows, table)
+    last = DeltaTable.forPath(spark, warehouse.location(table)).history(1).first()
+    assert last["userMetadata"] is None
