@@ -149,6 +149,8 @@ def prefect_harness():
 
 def _settings_env(settings, failpoints: str | None = None) -> dict[str, str]:
     """The environment under which a new process builds the same `Settings` as `settings`."""
+    from hydrawatch.locks import lock_mode
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYDRAWATCH_FAILPOINTS")}
     env.update(
         {
@@ -166,7 +168,10 @@ def _settings_env(settings, failpoints: str | None = None) -> dict[str, str]:
             # compiler only: these processes live a minute, C2 would cost more than it saves).
             "HYDRAWATCH_SPARK_DRIVER_MEMORY": "1g",
             "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-            "HYDRAWATCH_DAY_LOCK": settings.day_lock,
+            # The test process's own mode, resolved: a child handed PREFECT_API_URL would
+            # otherwise take Prefect locks beside the parent's file locks (refused since the
+            # warehouse records its mode).
+            "HYDRAWATCH_DAY_LOCK": lock_mode(settings),
             "HYDRAWATCH_DAY_LOCK_WAIT_SECONDS": str(settings.day_lock_wait_seconds),
         }
     )
