@@ -104,3 +104,38 @@ def test_a_retrain_killed_anywhere_then_rerun_registers_one_version(
         with champion.load(rt, champion.version(rt, version)) as loaded:
             predictions.append(loaded.predict(frame))
     pd.testing.assert_frame_equal(*predictions)
+
+
+RACE = (
+    RETRAIN.replace(
+        "run_retrain(Runtime.from_environment(),", "done = run_retrain(Runtime.from_environment(),"
+    )
+    + 'print("version", done.version, "reused", done.reused)\n'
+)
+
+
+def test_two_retrains_at_once_register_one_version(world, make_settings, tmp_path, process_env):
+    """Two real processes retrain the same inputs at once: the registry lock serialises them,
+    the second finds the first's version by its retrain key and registers nothing."""
+    shared, _ = world
+    settings = make_settings(tmp_path / "race", warehouse=shared.warehouse, truth=shared.truth)
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE],
+            cwd=REPO,
+            env=process_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=900) for p in racers]
+    assert all(p.returncode == 0 for p in racers), [err[-2000:] for _, err in outs]
+    said = sorted(out.strip().splitlines()[-1] for out, _ in outs)
+    [registered] = _versions(settings)
+    assert said == [
+        f"version {registered.version} reused False",
+        f"version {registered.version} reused True",
+    ]
+    assert registered.aliases == ["challenger"]
