@@ -188,6 +188,10 @@ def _retrain(rt: Runtime, as_of: dt.date, seed: int | None) -> RetrainResult:
                 "unlabelled_candidates": frame.unlabelled_candidates,
                 "unlabelled_fraction": round(frame.unlabelled_fraction, 6),
                 "labels_without_features": frame.labels_without_features,
+                # "not computed": no structural flags (off, or no silver or snapshot).
+                "structure_suspects_not_negatives": (
+                    "not computed" if frame.structure_suspects is None else frame.structure_suspects
+                ),
                 "unlabelled_sample_cap": settings.train_unlabelled_sample,
                 **{f"data_version.{k}": v for k, v in frame.data_versions.items()},
                 **{f"lgb.{k}": v for k, v in result.params.items() if k != "metric"},

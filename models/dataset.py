@@ -12,8 +12,10 @@ Promises (docs/model.md explains the choices):
 - `unlabelled_rows` gives a deterministic, bounded sample of accounts without a decision as
   negatives (one pseudo-randomly chosen feature day each, so they spread over time like the
   labelled rows), leaving out accounts that share a cluster with a labelled distillation account
-  (likely attackers not yet labelled) and accounts first seen less than the label-maturity
-  window before `as_of` (too new to have been labelled yet). `weight_pop` = 1 / sampling
+  (likely attackers not yet labelled), accounts the caller names as structural suspects (members
+  of a cluster the structural rule flags: a coordinated young operation nobody labelled yet is
+  unknown, not benign) and accounts first seen less than the label-maturity window before
+  `as_of` (too new to have been labelled yet). `weight_pop` = 1 / sampling
   fraction lets the sample stand for all unlabelled accounts when precision and false-positive
   rates are estimated.
 """
@@ -25,6 +27,8 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from features.clusters import CLUSTER_KINDS
 
 KEY_COLUMNS = ("account_id", "feature_date")
 # Catalogue features the model does not read. Raw IP-diversity counts grow with volume: trees on
@@ -120,9 +124,11 @@ def unlabelled_candidates(
     labelled: DataFrame,
     as_of: dt.date,
     maturity_days: int = 0,
+    suspects: DataFrame | None = None,
 ) -> DataFrame:
-    """Feature rows (up to `as_of`) of accounts with no decision, no suspect cluster, and a first
-    feature row at least `maturity_days` before `as_of`."""
+    """Feature rows (up to `as_of`) of accounts with no decision, no suspect cluster, not among
+    `suspects` (column `account_id`), and a first feature row at least `maturity_days` before
+    `as_of`."""
     rows = features.where(F.col("feature_date") <= F.lit(as_of)).join(
         current.select("account_id"), "account_id", "left_anti"
     )
@@ -149,7 +155,35 @@ def unlabelled_candidates(
         .select("account_id")
         .distinct()
     )
-    return rows.join(tainted, "account_id", "left_anti")
+    out = rows.join(tainted, "account_id", "left_anti")
+    if suspects is not None:
+        out = out.join(suspects.select("account_id").distinct(), "account_id", "left_anti")
+    return out
+
+
+def structure_suspects(
+    flagged_clusters: DataFrame, features: DataFrame, eligible: DataFrame
+) -> DataFrame:
+    """Accounts (`account_id`) that were members of a cluster flagged on structure on some day
+    and could be flagged through it (`eligible`: account_id, the structural rule's member
+    guard). `flagged_clusters`: feature_date, cluster_kind, cluster_id, as
+    `models.scoring.structure_flags` gives them."""
+    member_rows = None
+    for kind, col in CLUSTER_KINDS:
+        part = features.select(
+            "account_id",
+            "feature_date",
+            F.lit(kind).alias("cluster_kind"),
+            F.col(col).cast("string").alias("cluster_id"),
+        )
+        member_rows = part if member_rows is None else member_rows.unionByName(part)
+    key = ["feature_date", "cluster_kind", "cluster_id"]
+    return (
+        member_rows.join(flagged_clusters.select(*key), key)
+        .join(eligible.select("account_id"), "account_id")
+        .select("account_id")
+        .distinct()
+    )
 
 
 def account_sample(rows: DataFrame, fraction: float, seed: int) -> DataFrame:

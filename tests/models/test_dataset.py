@@ -70,3 +70,36 @@ def test_account_sample_does_not_depend_on_partitioning_or_order(spark):
     assert account_sample(rows, 0.25, seed=8).exceptAll(one).count() > 0  # the seed matters
     assert account_sample(rows, 1.0, seed=7).count() == 400
     assert account_sample(rows, 0.0, seed=7).count() == 0
+
+
+def test_structural_suspects_are_neither_labelled_nor_negatives(spark):
+    """Members of a cluster flagged on structure (on the day it was flagged, eligible by the
+    member guard) are left out of the negatives on every day."""
+    from models.dataset import structure_suspects
+
+    d = lambda k: AS_OF - dt.timedelta(days=k)  # noqa: E731
+    features = spark.createDataFrame(
+        [
+            # (account, feature day, infra cluster, coord cluster)
+            ("c1", d(10), None, "k"),
+            ("c1", d(9), None, None),
+            ("c2", d(10), None, "k"),
+            ("r1", d(10), None, "k"),  # in the flagged cluster, but a reseller's account
+            ("s1", d(9), None, "k"),  # cluster "k" of another day: not flagged then
+            ("old", d(10), "old", "old"),
+        ],
+        "account_id string, feature_date date, infra_cluster_id string, coord_cluster_id string",
+    )
+    flagged = spark.createDataFrame(
+        [(d(10), "coordination", "k")], "feature_date date, cluster_kind string, cluster_id string"
+    )
+    eligible = spark.createDataFrame([("c1",), ("c2",), ("s1",), ("old",)], "account_id string")
+    suspects = structure_suspects(flagged, features, eligible)
+    assert {r.account_id for r in suspects.collect()} == {"c1", "c2"}
+    current, labelled = _labels(spark)
+    out = unlabelled_candidates(features, current, labelled, AS_OF, 0, suspects)
+    assert {r.account_id for r in out.select("account_id").distinct().collect()} == {
+        "r1",
+        "s1",
+        "old",
+    }
