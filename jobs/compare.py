@@ -7,7 +7,8 @@ What it promises:
   flags (the top `ONLY_ONE_SHOWN` of each by score, with that model's reasons).
 - Against the labels known as of `labels_as_of` (default: the last day; the latest decision per
   account, appeals included, as retrain sees them): precision, recall and PR-AUC of each with 95 %
-  bootstrap intervals (models/compare.py). Unlabelled accounts are left out of these figures.
+  bootstrap intervals (models/compare.py), over the labelled accounts on the days they sent
+  traffic. Unlabelled accounts are left out of these figures.
 - Flag rates per population proxy of the accounts snapshot (sign-up channel, plan).
 - Logged as one MLflow run in experiment `hydrawatch-compare` (params: both versions, the days,
   the labels' date; metrics: the figures and their intervals; artifacts: the report, PR curves,
@@ -32,6 +33,7 @@ from hydrawatch.storage import tables
 from models import champion
 from models.compare import ModelFigures, label_metrics
 from models.day_scoring import SHADOW, score_day
+from models.evaluation import active_days
 from models.inputs import current_labels
 from models.registry import ensure_experiment
 
@@ -170,7 +172,14 @@ def run_compare(
             for r in per_day
         )
         as_of = labels_as_of or end
-        labelled = rows.join(_labels(rt, as_of), "account_id", "inner")
+        # An account counts on the days it sent traffic: gold scores a banned, silent account
+        # for four weeks, and its misses would measure the ban, not the model (as evaluate).
+        features = rt.warehouse.read(tables.FEATURES_ACCOUNT).where(
+            F.col("feature_date").between(start, end)
+        )
+        labelled = rows.join(active_days(features), ["account_id", "score_date"]).join(
+            _labels(rt, as_of), "account_id", "inner"
+        )
         # Bounded: the labelled accounts of the days (a few thousand at most), not every row.
         known = labelled.toPandas()
         figures = label_metrics(known, seed)

@@ -41,7 +41,7 @@ from hydrawatch.storage.tables import (
 from hydrawatch.storage.warehouse import Warehouse
 from models import champion
 from models.champion import LoadedModel
-from models.evaluation import summarise, truth_groups
+from models.evaluation import active_days, summarise, truth_groups
 from models.inputs import current_labels, read_truth
 from models.registry import ensure_experiment
 
@@ -64,22 +64,6 @@ def _window(df: DataFrame, col: str, start: dt.date | None, as_of: dt.date) -> D
 
 
 # The feature that says an account sent traffic on the feature day itself.
-ACTIVE_FEATURE = "requests_1d"
-
-
-def active_days(features: DataFrame) -> DataFrame:
-    """(account_id, score_date) of the accounts that sent at least one request that day.
-
-    Gold holds a row for every account active in the 28 days before a feature date, so a banned
-    account that went silent is still scored for four weeks; the report counts an account on
-    the days it had traffic (the accounts `gold/account_scores` is promised for). A feature table
-    without `requests_1d` (the synthetic test world) counts every row.
-    """
-    if ACTIVE_FEATURE in features.columns:
-        features = features.where(F.col(ACTIVE_FEATURE) > 0)
-    return features.select("account_id", F.col("feature_date").alias("score_date")).distinct()
-
-
 def flags_from_scores(scores: DataFrame) -> DataFrame:
     """Per account: ever flagged, first flagged day (from `gold/account_scores` rows)."""
     return scores.groupBy("account_id").agg(

@@ -34,6 +34,7 @@ from hydrawatch.errors import HydrawatchError
 from hydrawatch.runtime import Runtime
 from hydrawatch.storage import tables
 from models import scoring
+from models.evaluation import ACTIVE_FEATURE
 from models.holdout import campaign_figures, population_figures
 from models.inputs import current_labels, read_truth, training_frame
 from models.registry import ensure_experiment
@@ -41,7 +42,6 @@ from models.scoring import StructureRule
 from models.train import train_on
 
 ALL_LABELS = "(none)"  # the row of the model trained on every label
-ACTIVE_FEATURE = "requests_1d"
 
 
 @dataclass(frozen=True)

@@ -170,3 +170,19 @@ def summarise(groups: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     }
     cols = ["group", "name", "accounts", "flagged", "recall", "precision", "fpr"]
     return g[[*cols, "days_to_first_flag"]], overall
+
+
+ACTIVE_FEATURE = "requests_1d"
+
+
+def active_days(features: DataFrame) -> DataFrame:
+    """(account_id, score_date) of the accounts that sent at least one request that day.
+
+    Gold holds a row for every account active in the 28 days before a feature date, so a banned
+    account that went silent is still scored for four weeks; the report counts an account on
+    the days it had traffic (the accounts `gold/account_scores` is promised for). A feature table
+    without `requests_1d` (the synthetic test world) counts every row.
+    """
+    if ACTIVE_FEATURE in features.columns:
+        features = features.where(F.col(ACTIVE_FEATURE) > 0)
+    return features.select("account_id", F.col("feature_date").alias("score_date")).distinct()
