@@ -95,6 +95,13 @@ def _worst(values, lowest=True):
     return min(vals) if lowest else max(vals)
 
 
+def _worst_fpr(g: pd.DataFrame) -> str:
+    worst = g["worst_legit_fpr"].max()
+    if not worst > 0:
+        return "0 (no legitimate account flagged)"
+    return f"{100 * worst:.2f} % ({g.loc[g['worst_legit_fpr'].idxmax(), 'worst_legit_population']})"
+
+
 def summary(tables: pd.DataFrame) -> list[str]:
     """Markdown rows: per style over the seeds (median and worst case)."""
     t = tables[tables["held_out"] != "(none)"].copy()
@@ -113,8 +120,15 @@ def summary(tables: pd.DataFrame) -> list[str]:
             f"| {statistics.median(g['recall']):.3f} | {g['recall'].min():.3f} "
             f"| {statistics.median(g['structure_share']):.2f} "
             f"| {max(dth):.0f} | {g['precision'].min():.3f} "
-            f"| {100 * g['worst_legit_fpr'].max():.2f} % ({g.loc[g['worst_legit_fpr'].idxmax(), 'worst_legit_population']}) "
+            f"| {_worst_fpr(g)} "
             f"| {_worst(g['min_other_recall']):.3f} |"
+        )
+    every = tables[tables["held_out"] == "(none)"]
+    if len(every):
+        lines.append(
+            f"| (none held out: every label) | | {len(every)} | | | | | "
+            f"{every['precision'].min():.3f} | {_worst_fpr(every)} "
+            f"| {_worst(every['min_other_recall']):.3f} |"
         )
     return lines
 

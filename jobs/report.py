@@ -381,7 +381,10 @@ def _cluster_chart(graph: ClusterGraph) -> str:
         a: (math.cos(2 * math.pi * i / n), math.sin(2 * math.pi * i / n))
         for i, (a, _) in enumerate(nodes)
     }
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    # A coordination cluster of 40 accounts all sharing templates is a complete graph: faint
+    # edges keep the members (and who is flagged) readable through it.
+    alpha = 0.6 if len(graph.edges) <= 150 else 0.12
     for a, b, kinds in graph.edges:
         if a in at and b in at:
             # The strongest kind shared gives the colour (the dict's order: strongest first).
@@ -389,7 +392,7 @@ def _cluster_chart(graph: ClusterGraph) -> str:
             colour = KIND_COLOURS.get(strongest, "#999999")
             width = 0.6 + 0.6 * len(kinds)
             xs, ys = zip(at[a], at[b], strict=True)
-            ax.plot(xs, ys, color=colour, linewidth=width, alpha=0.6)
+            ax.plot(xs, ys, color=colour, linewidth=width, alpha=alpha)
     for a, flagged in nodes:
         x, y = at[a]
         ax.scatter([x], [y], s=120, color=FLAGGED if flagged else NOT_FLAGGED, zorder=3)
@@ -403,7 +406,10 @@ def _cluster_chart(graph: ClusterGraph) -> str:
         plt.Line2D([], [], marker="o", linestyle="", color=NOT_FLAGGED, label="not flagged"),
     ]
     ax.legend(handles=handles, fontsize=7, loc="lower left", bbox_to_anchor=(1.0, 0.0))
-    ax.set_title(f"{graph.kind} cluster {graph.cluster_id}: {len(nodes)} accounts drawn")
+    # Two lines: one line of kind, id and count is wider than the drawing and was cut off.
+    ax.set_title(
+        f"{graph.kind} cluster {graph.cluster_id}\n{len(nodes)} accounts drawn", fontsize=10
+    )
     ax.set_axis_off()
     ax.set_aspect("equal")
     fig.tight_layout()
