@@ -33,7 +33,7 @@ from hydrawatch.storage import tables
 from models import champion
 from models.compare import ModelFigures, label_metrics
 from models.day_scoring import SHADOW, score_day
-from models.evaluation import active_days
+from models.evaluation import labelled_active
 from models.inputs import current_labels
 from models.registry import ensure_experiment
 
@@ -177,9 +177,7 @@ def run_compare(
         features = rt.warehouse.read(tables.FEATURES_ACCOUNT).where(
             F.col("feature_date").between(start, end)
         )
-        labelled = rows.join(active_days(features), ["account_id", "score_date"]).join(
-            _labels(rt, as_of), "account_id", "inner"
-        )
+        labelled = labelled_active(rows, features, _labels(rt, as_of))
         # Bounded: the labelled accounts of the days (a few thousand at most), not every row.
         known = labelled.toPandas()
         figures = label_metrics(known, seed)

@@ -186,3 +186,11 @@ def active_days(features: DataFrame) -> DataFrame:
     if ACTIVE_FEATURE in features.columns:
         features = features.where(F.col(ACTIVE_FEATURE) > 0)
     return features.select("account_id", F.col("feature_date").alias("score_date")).distinct()
+
+
+def labelled_active(rows: DataFrame, features: DataFrame, labels: DataFrame) -> DataFrame:
+    """The rows (account_id, score_date, ...) of labelled accounts on days they sent traffic,
+    with `label` (`labels`: account_id, label). Pure."""
+    return rows.join(active_days(features), ["account_id", "score_date"]).join(
+        labels, "account_id", "inner"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -121,3 +122,25 @@ def test_a_metric_the_champion_cannot_be_measured_on_falls_back_to_its_floor(
     assert (t.min_pr_auc, t.tolerance_recall_at_threshold) == (0.90, 0.02)
     assert not challenger_gate(dict(good, recall_at_threshold=0.81), unmeasured, "3", t).passed
     assert not challenger_gate(dict(good, fpr_at_threshold=0.0016), good, "3", t).passed
+
+
+def test_label_figures_count_an_account_on_the_days_it_sent_traffic(spark):
+    """compare's labelled rows: a labelled account scored on a day without requests (banned and
+    silent, still in gold for four weeks) is not counted that day."""
+    from models.evaluation import labelled_active
+
+    d1, d2 = dt.date(2026, 2, 10), dt.date(2026, 2, 11)
+    rows = spark.createDataFrame(
+        [("a", d1, True), ("a", d2, False), ("b", d1, False), ("u", d1, True)],
+        "account_id string, score_date date, flagged_a boolean",
+    )
+    features = spark.createDataFrame(
+        [("a", d1, 3.0), ("a", d2, 0.0), ("b", d1, 1.0), ("u", d1, 2.0)],
+        "account_id string, feature_date date, requests_1d double",
+    )
+    labels = spark.createDataFrame([("a", 1), ("b", 0)], "account_id string, label int")
+    got = sorted(
+        (r.account_id, r.score_date, r.label)
+        for r in labelled_active(rows, features, labels).collect()
+    )
+    assert got == [("a", d1, 1), ("b", d1, 0)]
