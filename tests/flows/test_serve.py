@@ -63,6 +63,18 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(30)
 
 
+def _serve(env: dict[str, str], err: Path) -> subprocess.Popen:
+    """`hydrawatch serve` in its own session, its stderr kept in `err` for a failure's message."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=open(err, "w"),  # closed with the process (the child keeps it open)
+        start_new_session=True,
+    )
+
+
 def test_prefect_yaml_declares_the_served_deployments(make_settings, tmp_path):
     """The production file and `hydrawatch serve` deploy the same flows under the same names,
     the daily one on the default cron with one run at a time, and no parameters."""
@@ -162,13 +174,9 @@ def test_the_served_cron_runs_yesterday_by_itself_alerts_and_keeps_secrets_out(
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request, timeout=30)
             assert refused.value.code == 401
-        served = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve"],
-            env={**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": auth},
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "serve.err", "w"),  # noqa: SIM115 - closed with the process
-            start_new_session=True,
+        served = _serve(
+            {**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": auth},
+            tmp_path / "serve.err",
         )
         with (
             temporary_settings({PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: auth}),
@@ -245,19 +253,15 @@ def test_the_served_cron_runs_yesterday_by_itself_alerts_and_keeps_secrets_out(
         # A run whose process is killed: the runner of `serve` marks it Crashed and runs the
         # flow's on_crashed hook, which sends `day.crashed` (the run cannot report itself).
         _stop(served)
-        served = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve"],
-            env={
+        served = _serve(
+            {
                 **env,
                 "PREFECT_API_URL": api,
                 "PREFECT_API_AUTH_STRING": auth,
                 "HYDRAWATCH_DAILY_CRON": "0 0 1 1 *",
                 "HYDRAWATCH_FAILPOINTS": "daily.before_lock",
             },
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "serve2.err", "w"),  # noqa: SIM115 - closed with the process
-            start_new_session=True,
+            tmp_path / "serve2.err",
         )
         with (
             temporary_settings({PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: auth}),
