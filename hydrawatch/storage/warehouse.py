@@ -113,11 +113,20 @@ class Warehouse:
         return accounts.where(F.col("snapshot_date") == F.lit(latest))
 
     def rows_written(self, table: Table) -> int:
-        """Rows of the table's last write, from the Delta log (no pass over the data)."""
+        """Rows of the table's last data write, from the Delta log (no pass over the data).
+
+        A table's first write is followed by metadata-only commits (its comments and
+        constraints, see `describe`), which carry no row count: they are skipped."""
         from delta.tables import DeltaTable
 
-        last = DeltaTable.forPath(self.spark, self.location(table)).history(1).first()
-        return int((last["operationMetrics"] or {}).get("numOutputRows", 0))
+        metadata_commits = len(table.constraints) + len(table.column_comments) + 1
+        where = self.location(table)
+        history = DeltaTable.forPath(self.spark, where).history(metadata_commits + 1)
+        for commit in history.orderBy(F.col("version").desc()).collect():
+            metrics = commit["operationMetrics"] or {}
+            if "numOutputRows" in metrics:
+                return int(metrics["numOutputRows"])
+        return 0
 
     # --- writes --------------------------------------------------------------------------------
 
