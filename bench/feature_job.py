@@ -91,7 +91,12 @@ def jfr_options(path: str) -> None:
 
 
 def run(
-    source_warehouse: str, start: dt.date, end: dt.date, master: str, event_log: str
+    source_warehouse: str,
+    start: dt.date,
+    end: dt.date,
+    master: str,
+    event_log: str,
+    conf: dict[str, str] | None = None,
 ) -> list[dict]:
     from bench import sparklog
     from hydrawatch.runtime import Runtime
@@ -106,7 +111,9 @@ def run(
     settings = _settings(work, master, event_log)
     t0 = time.time()
     spark = build_spark(
-        settings, app_name="hydrawatch-bench-feature-job", **{"spark.eventLog.compress": "false"}
+        settings,
+        app_name="hydrawatch-bench-feature-job",
+        **{"spark.eventLog.compress": "false", **(conf or {})},
     )
     startup = time.time() - t0
     days, cpu0 = [], jvm_cpu_seconds(spark)
@@ -156,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--event-log", default="", help="keep Spark's event log here")
     p.add_argument("--sites", type=int, default=15, help="call sites to list")
     p.add_argument("--jfr", default="", help="record the JVM with Flight Recorder into this file")
+    p.add_argument(
+        "--conf", action="append", default=[], help="a Spark setting KEY=VALUE (repeatable)"
+    )
     a = p.parse_args(argv)
     start = dt.date.fromisoformat(a.start)
     end = dt.date.fromisoformat(a.end) if a.end else start + dt.timedelta(days=a.days - 1)
@@ -173,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     load = load_average()
     event_log = a.event_log or tempfile.mkdtemp(prefix="hw-bench-evlog-")
     jfr_options(a.jfr)
-    out = run(warehouse, start, end, a.master, event_log)
+    conf = dict(c.split("=", 1) for c in a.conf)
+    out = run(warehouse, start, end, a.master, event_log, conf)
     head, days = out[0], out[1:]
     print("| day | silver days | gold rows | wall (s) | JVM CPU (s) | jobs | stages | tasks |")
     print("|---|---|---|---|---|---|---|---|")

@@ -440,9 +440,10 @@ def render_markdown() -> str:
         "(`meta/ingest_audit.touched_event_dates` against `meta/features_runs`); the next run",
         "recomputes its silver and the feature dates it feeds (at most `max_late_days` back).",
         "Graph features use the 7 days up to D (shared items, and the prompt templates compared",
-        "for coordination) for the accounts active on D; components are min-label propagation,",
-        "at most `features_cc_max_iter` rounds. Why the edges are what they are: see the last",
-        "section.",
+        "for coordination) for the accounts active on D; a component's id is its smallest",
+        "account id, solved on the driver (SciPy) up to `features_cc_driver_max_rows` links, by",
+        "min-label propagation in Spark (at most `features_cc_max_iter` rounds) above. Why the",
+        "edges are what they are: see the last section.",
         "",
     ]
     family = None

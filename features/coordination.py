@@ -26,7 +26,7 @@ from pyspark.ml.feature import HashingTF, MinHashLSH
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from features.graph import connected_components
+from features.graph import DRIVER_MAX_ROWS, connected_components
 from features.windows import in_window
 
 # 2^20 hashed action slots: collisions between a day's distinct actions are negligible.
@@ -94,6 +94,7 @@ def coordination_features(
     num_tables: int,
     seed: int,
     max_iter: int,
+    driver_max_rows: int = DRIVER_MAX_ROWS,
 ) -> tuple[DataFrame, int]:
     """Per account active on the feature date: actions, links, and its coordination cluster.
 
@@ -129,7 +130,7 @@ def coordination_features(
     membership = pairs.select(
         F.col("a").alias("node"), F.concat_ws("|", "a", "b").alias("group")
     ).unionByName(pairs.select(F.col("b").alias("node"), F.concat_ws("|", "a", "b").alias("group")))
-    comps, rounds = connected_components(membership, max_iter)
+    comps, rounds = connected_components(membership, max_iter, driver_max_rows)
     out = (
         n_actions.join(links, "account_id", "left")
         .join(

@@ -29,7 +29,7 @@ from features.catalogue import (
     column_comments,
 )
 from features.coordination import coordination_features
-from features.graph import cluster_aggregates, infra_features
+from features.graph import DRIVER_MAX_ROWS, cluster_aggregates, infra_features
 from features.windows import lookback, ratio, release_features, window_features
 
 
@@ -40,6 +40,7 @@ class GraphParams:
     infra_max_account_items: int = 200
     infra_max_org_accounts: int = 2
     cc_max_iter: int = 20
+    cc_driver_max_rows: int = DRIVER_MAX_ROWS
     coord_window_days: int = 7
     coord_min_jaccard: float = 0.25
     coord_min_actions: int = 5
@@ -55,6 +56,7 @@ class GraphParams:
             infra_max_account_items=settings.features_infra_max_account_items,
             infra_max_org_accounts=settings.features_infra_max_org_accounts,
             cc_max_iter=settings.features_cc_max_iter,
+            cc_driver_max_rows=settings.features_cc_driver_max_rows,
             coord_window_days=settings.features_coord_window_days,
             coord_min_jaccard=settings.features_coord_min_jaccard,
             coord_min_actions=settings.features_coord_min_actions,
@@ -75,6 +77,7 @@ class GraphParams:
             num_tables=self.lsh_tables,
             seed=self.seed,
             max_iter=self.cc_max_iter,
+            driver_max_rows=self.cc_driver_max_rows,
         )
 
 
@@ -124,6 +127,7 @@ def gold_features(
         min_shared=params.infra_min_shared,
         max_account_items=params.infra_max_account_items,
         max_org_accounts=params.infra_max_org_accounts,
+        driver_max_rows=params.cc_driver_max_rows,
     )
     coord, coord_rounds = params.coordination(s, feature_date)
     joined = active

@@ -22,10 +22,15 @@ shares its /24s and cards) and left solo developers alone (docs/features.md, "Sh
 infrastructure"). Projecting items onto account pairs costs at most `max_item_accounts` times
 the (account, item) rows, since a shared item holds at most that many accounts.
 
-`connected_components` is plain Spark: min-label propagation over a bipartite node-group
-membership, at most `max_iter` rounds, each round's labels cached (`localCheckpoint`) so the
-plan does not grow with the rounds. The component id is the smallest node id in it, so it is
-the same on every run over the same input.
+`connected_components` gives each node the smallest node id of its component, so the id is the
+same on every run over the same input. A membership of at most `driver_max_rows` rows (every day
+of the simulator and of a small tenant) is collected once through Arrow and solved exactly by
+SciPy's `csgraph.connected_components` on the driver: one Spark job instead of some twenty per
+round of propagation, which were most of a small day's feature time (bench/README.md, "The
+feature job day after day"). A larger one runs in plain Spark: min-label propagation over the
+bipartite node-group membership, at most `max_iter` rounds, each round's labels cached
+(`localCheckpoint`) so the plan does not grow with the rounds. Both give the same components
+whenever propagation converges within `max_iter` rounds (a test holds them equal).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import datetime as dt
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 
 from features.clusters import org_sizes
 from features.windows import in_window
@@ -51,14 +57,26 @@ STRONG_ITEMS = ("ip_prefix", "payment", "system_prompt")
 ITEM_WINDOW_DAYS = 7
 
 
-def connected_components(membership: DataFrame, max_iter: int) -> tuple[DataFrame, int]:
+# Memberships up to this many (node, group) rows are solved on the driver (module docstring):
+# a few hundred MB of strings at most.
+DRIVER_MAX_ROWS = 2_000_000
+
+
+def connected_components(
+    membership: DataFrame, max_iter: int, driver_max_rows: int = DRIVER_MAX_ROWS
+) -> tuple[DataFrame, int]:
     """Components of the graph in which every `group` links all its `node`s.
 
-    Returns ((node, component) for every node of `membership`, rounds run). Stops when a round
+    Returns ((node, component) for every node of `membership`, Spark propagation rounds run: 0
+    when the membership was small enough to solve on the driver). In Spark, stops when a round
     changes no label, or after `max_iter` rounds (then a very long chain may still be split;
     the bound keeps a bad day from running forever).
     """
     m = membership.select("node", "group").distinct().localCheckpoint()
+    if driver_max_rows > 0:
+        rows = m.limit(driver_max_rows + 1).toArrow()
+        if rows.num_rows <= driver_max_rows:
+            return _components_on_driver(m, rows), 0
     labels = m.select("node").distinct().withColumn("label", F.col("node"))
     rounds = 0
     for rounds in range(1, max_iter + 1):  # noqa: B007 - the count is returned
@@ -77,6 +95,43 @@ def connected_components(membership: DataFrame, max_iter: int) -> tuple[DataFram
         if done:
             break
     return labels.withColumnRenamed("label", "component"), rounds
+
+
+def _components_on_driver(membership: DataFrame, rows) -> DataFrame:
+    """(node, component) of the Arrow table `rows` (node, group), solved with SciPy: nodes and
+    groups are the vertices of one bipartite graph, each row an edge."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as components
+
+    spark = membership.sparkSession
+    node_type = membership.schema["node"].dataType
+    schema = StructType([StructField("node", node_type), StructField("component", node_type)])
+    if rows.num_rows == 0:
+        return spark.createDataFrame([], schema)
+    # np.unique sorts: node index order is id order (code points, the order Spark's min uses).
+    nodes, node_of_row = np.unique(
+        rows.column("node").to_numpy(zero_copy_only=False), return_inverse=True
+    )
+    groups, group_of_row = np.unique(
+        rows.column("group").to_numpy(zero_copy_only=False), return_inverse=True
+    )
+    n = len(nodes)
+    size = n + len(groups)
+    edges = coo_matrix(
+        (np.ones(rows.num_rows, dtype=np.int8), (node_of_row, n + group_of_row)),
+        shape=(size, size),
+    )
+    _, label = components(edges, directed=False)
+    node_label = label[:n]
+    # The smallest node index of each component is its smallest id (nodes are sorted).
+    first = np.full(label.max() + 1, n)
+    np.minimum.at(first, node_label, np.arange(n))
+    component = nodes[first[node_label]]
+    import pyarrow as pa
+
+    table = pa.table({"node": pa.array(nodes, pa.string()), "component": pa.array(component)})
+    return spark.createDataFrame(table, schema)
 
 
 def account_items(silver: DataFrame, snapshot: DataFrame, feature_date: dt.date) -> DataFrame:
@@ -112,6 +167,7 @@ def infra_features(
     min_shared: int = 3,
     max_account_items: int = 200,
     max_org_accounts: int | None = None,
+    driver_max_rows: int = DRIVER_MAX_ROWS,
 ) -> tuple[DataFrame, int]:
     """Sharing counts and the infrastructure component of every account in `active`.
 
@@ -170,7 +226,7 @@ def infra_features(
     edges = pairs.select(F.col("a").alias("node"), pair_id.alias("group")).unionByName(
         pairs.select(F.col("b").alias("node"), pair_id.alias("group"))
     )
-    comps, rounds = connected_components(edges, max_iter)
+    comps, rounds = connected_components(edges, max_iter, driver_max_rows)
     out = counts.join(
         comps.select(
             F.col("node").alias("account_id"), F.col("component").alias("infra_cluster_id")

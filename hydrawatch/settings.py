@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     features_infra_max_org_accounts: int = Field(default=2, ge=0)
     # Features: bound on label-propagation rounds of the connected-components step.
     features_cc_max_iter: int = Field(default=20, ge=1)
+    # Connected components of at most this many (account, link) rows are solved on the driver
+    # with SciPy (one Spark job), larger ones by propagation in Spark; 0 always uses Spark.
+    features_cc_driver_max_rows: int = Field(default=2_000_000, ge=0)
     # Features, coordination (SynchroTrap): an account's actions are its prompt templates of the
     # last `features_coord_window_days` days; accounts whose sets have a Jaccard similarity at or
     # above `features_coord_min_jaccard` are linked (docs/features.md says why these values).

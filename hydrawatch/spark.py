@@ -89,6 +89,22 @@ def _launch_environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
 
 
+@contextlib.contextmanager
+def session_conf(spark, conf: dict[str, str]) -> Iterator[None]:
+    """`conf` set on the session for the queries run inside the block, then as it was."""
+    before = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
 def build_spark(settings: Settings, app_name: str = "hydrawatch", **extra_conf: str):
     """Build (or return the running) SparkSession configured for Delta and for `settings`."""
     from pyspark.sql import SparkSession

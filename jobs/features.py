@@ -31,6 +31,7 @@ from hydrawatch.errors import HydrawatchError, NoLandingData
 from hydrawatch.failpoints import failpoint
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
+from hydrawatch.spark import session_conf
 from hydrawatch.storage import tables
 from hydrawatch.storage.warehouse import Warehouse
 
@@ -259,11 +260,15 @@ def run_features_range(rt: Runtime, start: dt.date, end: dt.date) -> FeaturesRan
     params = GraphParams.from_settings(settings)
     stats = {}
     gold = None
-    for day in gold_dates:
-        snapshot = accounts.where(F.col("snapshot_date") == F.lit(latest_snapshot(day)))
-        part, stats[day] = gold_features(silver, snapshot, releases, day, params)
-        gold = part if gold is None else gold.unionByName(part)
-    warehouse.replace_days(gold, tables.FEATURES_ACCOUNT, gold_dates, merge_schema=True)
+    # Gold's plans are wide (about 300 columns through a dozen joins) over a few rows per
+    # account: compiling whole stages cost more than running them interpreted
+    # (bench/README.md, "The feature job day after day").
+    with session_conf(warehouse.spark, {"spark.sql.codegen.wholeStage": "false"}):
+        for day in gold_dates:
+            snapshot = accounts.where(F.col("snapshot_date") == F.lit(latest_snapshot(day)))
+            part, stats[day] = gold_features(silver, snapshot, releases, day, params)
+            gold = part if gold is None else gold.unionByName(part)
+        warehouse.replace_days(gold, tables.FEATURES_ACCOUNT, gold_dates, merge_schema=True)
     rows = _rows_by_date(warehouse, gold_dates, dates)
 
     failpoint("features.before_record")

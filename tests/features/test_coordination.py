@@ -76,4 +76,4 @@ def test_accounts_running_one_template_pool_in_a_week_are_one_cluster(make_event
     assert got["s0"]["coord_max_similarity"] == 6 / 7
     assert (got["other"]["coord_degree"], got["other"]["coord_templates_7d"]) == (0, 6)
     assert (got["quiet"]["coord_degree"], got["quiet"]["coord_templates_7d"]) == (0, 0)
-    assert rounds >= 1
+    assert rounds == 0  # a handful of links: solved on the driver

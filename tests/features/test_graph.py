@@ -16,10 +16,37 @@ def test_connected_components_min_label(spark):
         [("a", "g1"), ("b", "g1"), ("b", "g2"), ("c", "g2"), ("d", "g3"), ("e", "g3"), ("f", "g4")],
         "node string, group string",
     )
-    comps, rounds = connected_components(m, max_iter=10)
-    got = {r["node"]: r["component"] for r in comps.collect()}
-    assert got == {"a": "a", "b": "a", "c": "a", "d": "d", "e": "d", "f": "f"}
+    expected = {"a": "a", "b": "a", "c": "a", "d": "d", "e": "d", "f": "f"}
+    comps, rounds = connected_components(m, max_iter=10, driver_max_rows=0)
+    assert {r["node"]: r["component"] for r in comps.collect()} == expected
     assert 1 <= rounds <= 3
+    # Small enough for the driver: solved there, no propagation round.
+    comps, rounds = connected_components(m, max_iter=10)
+    assert {r["node"]: r["component"] for r in comps.collect()} == expected
+    assert rounds == 0
+    # One row over the driver's bound: Spark.
+    _, rounds = connected_components(m, max_iter=10, driver_max_rows=6)
+    assert rounds >= 1
+
+
+def test_driver_and_spark_components_agree_on_a_random_graph(spark):
+    import random
+
+    rng = random.Random(3)
+    ids = [f"acct-{i:03d}" for i in range(300)]
+    rows = {(rng.choice(ids), f"g{rng.randrange(220)}") for _ in range(400)}
+    rows |= {(ids[i], f"chain{i}") for i in range(0, 40)} | {
+        (ids[i + 1], f"chain{i}") for i in range(0, 40)
+    }
+    m = spark.createDataFrame(sorted(rows), "node string, group string")
+    on_driver, _ = connected_components(m, max_iter=100)
+    in_spark, _ = connected_components(m, max_iter=100, driver_max_rows=0)
+    got = {r["node"]: r["component"] for r in on_driver.collect()}
+    assert got == {r["node"]: r["component"] for r in in_spark.collect()}
+    assert len(got) == len({n for n, _ in rows})
+    assert got[ids[40]] == ids[0]  # the chain ends in its smallest id
+    empty, rounds = connected_components(m.limit(0), max_iter=10)
+    assert empty.count() == 0 and rounds == 0
 
 
 def test_degree_cap_prevents_a_giant_component(spark, make_events, make_accounts):
