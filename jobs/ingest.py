@@ -24,8 +24,6 @@ import logging
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -37,6 +35,7 @@ from hydrawatch.errors import DataQualityError, HydrawatchError, NoLandingData
 from hydrawatch.failpoints import failpoint
 from hydrawatch.runtime import Runtime
 from hydrawatch.settings import Settings
+from hydrawatch.spark import session_conf
 from hydrawatch.storage import files, tables
 from hydrawatch.storage.warehouse import Warehouse
 from hydrawatch.validation import (
@@ -442,21 +441,6 @@ def _unreadable(err: Exception, days: list[dt.date]) -> _Unreadable | None:
     )
 
 
-@contextmanager
-def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
-    previous = {key: spark.conf.get(key, None) for key in conf}
-    for key, value in conf.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
-
-
 # The validation projection (two dozen VARIANT fields, each with its checks) compiles, under
 # whole-stage code generation, to one method too long for the JVM to JIT (> 8 kB of bytecode):
 # it would run interpreted, and compiling it alone took ~6 s. Per-expression code generation
@@ -534,7 +518,7 @@ def run_ingest_range(rt: Runtime, start: dt.date, end: dt.date) -> IngestRange:
             break
     while landing:
         try:
-            with _session_conf(rt.spark, _INGEST_CONF):
+            with session_conf(rt.spark, _INGEST_CONF):
                 results, failed = _run_ingest(rt.warehouse, rt.settings, landing)
         except _Unreadable as err:
             # A file Spark cannot read stops its day: the days before it run again without it.
